@@ -1,0 +1,89 @@
+/*
+ * Connections: a libuv TCP socket under a stack of layers.
+ *
+ *   socket <-> [TLS (GnuTLS)] <-> [DEFLATE (zlib)] <-> user callbacks
+ *
+ * Bytes written by the user go down through each layer to the socket;
+ * bytes read go up.  Layers are pushed on top of the socket at run time
+ * (STARTTLS: sw_conn_start_tls after <proceed/>; XEP-0361 links push TLS
+ * at once).  c2s, standard s2s and peer links all use this.
+ */
+#ifndef SKYWAVE_SW_CONN_H
+#define SKYWAVE_SW_CONN_H
+
+#include <uv.h>
+#include <skywave/sw_core.h>
+
+typedef struct sw_conn_s    sw_conn_t;
+typedef struct sw_tls_ctx_s sw_tls_ctx_t;
+
+typedef struct sw_conn_cb_s {
+    /* Plaintext bytes from the top layer (borrowed for the call). */
+    void (*data)(sw_conn_t *c, const char *data, size_t len, void *ud);
+    /* TLS handshake finished (for both sides). */
+    void (*secured)(sw_conn_t *c, void *ud);
+    /* All written bytes were handed to the kernel (backpressure). */
+    void (*drained)(sw_conn_t *c, void *ud);
+    /* The connection is closed: error is 0 for an orderly close by either
+     * side, else a libuv or GnuTLS error code; reason is text for logs.
+     * c is freed right after this returns. */
+    void (*closed)(sw_conn_t *c, int error, const char *reason, void *ud);
+} sw_conn_cb_t;
+
+/* Wraps an accepted or connected handle (takes tcp, allocated with
+ * sw_alloc and initialised on loop).  Starts reading. */
+sw_conn_t *sw_conn_new(uv_tcp_t *tcp, const sw_conn_cb_t *cb, void *ud);
+/* Writes bytes (copied) through the layers.  SW_OK or SW_ERROR. */
+int sw_conn_write(sw_conn_t *c, const void *data, size_t len);
+/* Flushes layers (e.g. a DEFLATE sync flush); no-op without them. */
+int sw_conn_flush(sw_conn_t *c);
+/* Bytes queued for the kernel and not yet written. */
+size_t sw_conn_pending(const sw_conn_t *c);
+/*
+ * Closes: flushes pending output (when flush), then TLS close_notify and
+ * the socket.  The closed callback follows.  Idempotent.
+ */
+void sw_conn_close(sw_conn_t *c, bool flush);
+/* Stop/resume reading (flow control). */
+void sw_conn_pause_read(sw_conn_t *c, bool pause);
+void sw_conn_set_data(sw_conn_t *c, void *ud);
+/* "1.2.3.4:5678" or "[::1]:5678". */
+const char *sw_conn_peer(const sw_conn_t *c);
+uint64_t sw_conn_bytes_in(const sw_conn_t *c);   /* at the socket */
+uint64_t sw_conn_bytes_out(const sw_conn_t *c);
+
+/*
+ * TLS.  server true: accept a handshake with ctx's certificate.  Bytes
+ * already read but not consumed above (rare: a client that pipelines its
+ * ClientHello after <starttls/>) are passed in early/early_len.
+ */
+int sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
+                      const char *server_name,
+                      const char *early, size_t early_len);
+bool sw_conn_is_tls(const sw_conn_t *c);
+/* tls-exporter (RFC 9266) or tls-unique channel binding data, base64, for
+ * SCRAM-*-PLUS; NULL when unavailable.  Returns new (free()). */
+char *sw_conn_channel_binding(sw_conn_t *c, const char *type);
+/* "TLS1.3/AES-256-GCM", for logs. */
+const char *sw_conn_tls_desc(const sw_conn_t *c);
+
+/* DEFLATE layer (RFC 1951 in a zlib stream, one long-lived window each
+ * way).  dict: optional preset dictionary (both ends the same). */
+int sw_conn_start_deflate(sw_conn_t *c, int level, const void *dict,
+                          size_t dict_len);
+
+/*
+ * TLS contexts.  Loads a PEM certificate chain and key.  Returns new, or
+ * NULL after logging why.
+ */
+sw_tls_ctx_t *sw_tls_ctx_new(const char *cert_file, const char *key_file);
+void sw_tls_ctx_free(sw_tls_ctx_t *ctx);
+/*
+ * Generates a self-signed certificate (ECDSA P-256, 10 years) for the
+ * given names and writes cert and key PEM files (key mode 0600).
+ * SW_OK or SW_ERROR (logged).
+ */
+int sw_tls_make_self_signed(const char *cert_file, const char *key_file,
+                            const char *const *names);
+
+#endif

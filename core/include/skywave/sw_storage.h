@@ -1,0 +1,113 @@
+/*
+ * Storage interface, provided as the service "storage" by a storage module
+ * (mod_storage_sqlite is the embedded default).  Calls are synchronous and
+ * short (SQLite in WAL mode answers from the page cache); a networked
+ * backend will add an asynchronous variant under a new version.
+ *
+ * Credentials are SCRAM secrets only (RFC 5802 §3): salt, iteration count,
+ * StoredKey and ServerKey per hash.  Plain passwords are never stored.
+ *
+ * All functions return SW_OK, SW_DECLINED (no such user/item; for create:
+ * already exists) or SW_ERROR (the backend failed; it logged why).
+ */
+#ifndef SKYWAVE_SW_STORAGE_H
+#define SKYWAVE_SW_STORAGE_H
+
+#include <skywave/sw_core.h>
+#include <skywave/sw_pool.h>
+
+#define SW_STORAGE_SERVICE "storage"
+#define SW_STORAGE_VERSION 1
+
+typedef struct sw_scram_cred_s {
+    const char *hash;           /* "SHA-1" or "SHA-256" */
+    unsigned    iterations;
+    const char *salt;           /* base64 */
+    const char *stored_key;     /* hex */
+    const char *server_key;     /* hex */
+} sw_scram_cred_t;
+
+typedef enum sw_sub_e {        /* RFC 6121 §2.1.2.5 */
+    SW_SUB_NONE = 0,
+    SW_SUB_TO,
+    SW_SUB_FROM,
+    SW_SUB_BOTH,
+} sw_sub_e;
+
+typedef struct sw_roster_item_s {
+    const char  *jid;           /* bare JID, prepared */
+    const char  *name;          /* NULL if none */
+    sw_sub_e     sub;
+    bool         ask;           /* outbound subscribe pending: ask='subscribe' */
+    bool         pending_in;    /* inbound subscribe awaiting approval */
+    bool         approved;      /* pre-approved (RFC 6121 §3.4) */
+    const char **groups;        /* NULL-terminated, may be NULL */
+} sw_roster_item_t;
+
+typedef struct sw_offline_msg_s {
+    int64_t     id;
+    int64_t     stamp;          /* unix seconds when stored */
+    const char *xml;            /* serialized stanza */
+} sw_offline_msg_t;
+
+typedef struct sw_storage_s sw_storage_t;
+
+struct sw_storage_s {
+    unsigned version;           /* SW_STORAGE_VERSION */
+    void    *self;
+
+    /* Users.  creds: one per hash (n entries). */
+    int (*user_create)(sw_storage_t *s, const char *host, const char *user,
+                       const sw_scram_cred_t *creds, size_t n);
+    int (*user_set_creds)(sw_storage_t *s, const char *host,
+                          const char *user, const sw_scram_cred_t *creds,
+                          size_t n);
+    int (*user_delete)(sw_storage_t *s, const char *host, const char *user);
+    int (*user_exists)(sw_storage_t *s, const char *host, const char *user);
+    /* Credential for one hash; strings in pool. */
+    int (*user_get_cred)(sw_storage_t *s, const char *host, const char *user,
+                         const char *hash, sw_pool_t *pool,
+                         sw_scram_cred_t *out);
+    /* Calls fn for each user of host, sorted. */
+    int (*user_list)(sw_storage_t *s, const char *host,
+                     void (*fn)(const char *user, void *ud), void *ud);
+
+    /* Rosters (RFC 6121 §2).  The version increases with every change. */
+    int (*roster_get)(sw_storage_t *s, const char *host, const char *user,
+                      sw_pool_t *pool, sw_roster_item_t **items, size_t *n,
+                      uint64_t *version);
+    int (*roster_get_item)(sw_storage_t *s, const char *host,
+                           const char *user, const char *jid,
+                           sw_pool_t *pool, sw_roster_item_t *out);
+    /* Inserts or replaces item; *version gets the new roster version. */
+    int (*roster_set)(sw_storage_t *s, const char *host, const char *user,
+                      const sw_roster_item_t *item, uint64_t *version);
+    int (*roster_remove)(sw_storage_t *s, const char *host, const char *user,
+                         const char *jid, uint64_t *version);
+
+    /* Offline messages (RFC 6121 §8.5.2.2.1), oldest first. */
+    int (*offline_push)(sw_storage_t *s, const char *host, const char *user,
+                        const char *xml, size_t len, size_t max_per_user);
+    int (*offline_fetch)(sw_storage_t *s, const char *host, const char *user,
+                         sw_pool_t *pool, sw_offline_msg_t **msgs, size_t *n);
+    /* Deletes fetched messages with id <= upto (after delivery). */
+    int (*offline_delete)(sw_storage_t *s, const char *host, const char *user,
+                          int64_t upto);
+    int (*offline_count)(sw_storage_t *s, const char *host, const char *user,
+                         size_t *n);
+};
+
+/* Convenience: the provided storage, or NULL (logged) when none is loaded. */
+sw_storage_t *sw_storage(void);
+
+/*
+ * Derives SCRAM credentials for password (GNU SASL,
+ * gsasl_scram_secrets_from_password) with a fresh random salt.  hash is
+ * "SHA-1" or "SHA-256"; strings in pool.  SW_OK or SW_ERROR.
+ */
+int sw_scram_cred_make(sw_pool_t *pool, const char *hash, const char *password,
+                       unsigned iterations, sw_scram_cred_t *out);
+/* Checks password against a stored credential (for SASL PLAIN). */
+bool sw_scram_cred_verify(const sw_scram_cred_t *cred, const char *password);
+
+#endif

@@ -1,0 +1,3 @@
+/* sw_module: not written yet. */
+#include "config.h"
+#include <skywave/skywave.h>

@@ -1,0 +1,2 @@
+/* Not written yet: skipped. */
+int main(void) { return 77; }
