@@ -163,6 +163,8 @@ sw_server_init(const char *path, const char *text)
     sw_config_t *cfg;
 
     sw_router_init();
+    sw_session_init();
+    sw_iq_init();
     sw_hook_declare("server/started", "all modules started, loop running");
     sw_hook_declare("server/stopping", "graceful shutdown begins");
     sw_hook_declare("server/reloaded", "configuration re-read (SIGHUP)");
@@ -472,6 +474,8 @@ sw_server_free(void)
         uv_loop_close(sw_srv.loop);
         sw_srv.loop = NULL;
     }
+    sw_iq_shutdown();
+    sw_session_shutdown();
     sw_router_shutdown();
     sw_chain_shutdown();
     sw_hook_shutdown();
