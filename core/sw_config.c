@@ -1,8 +1,9 @@
 /*
  * Reading the config file: the Lua text runs in a sandboxed state whose
- * global table records every assignment as a (key, value, line) entry of
- * the current section.  The result is plain C data in cfg->pool; the Lua
- * state is closed before sw_config_load returns.
+ * global table records every assignment as a (key, line) entry of the
+ * current section, keeping the Lua value aside.  When the chunk has run,
+ * the final values become plain C data in cfg->pool (so a list read back
+ * and changed with table.insert counts) and the Lua state is closed.
  *
  * The sandbox: only the safe parts of the base library plus string, table
  * and math (no io, os, debug, package, load, dofile, pcall); text chunks
@@ -42,7 +43,7 @@ typedef struct sw_cfg_ctx_s {
     size_t        section_cap;
     size_t        cur;          /* section that global assignments go to */
     size_t        mem_used;
-    bool          mem_refused;
+    int           store;        /* registry ref: section -> key -> value */
     unsigned      ticks;
     int           line;         /* last line the line hook saw */
     bool          failed;
@@ -79,7 +80,6 @@ sw_cfg_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > osize && ctx->mem_used - osize + nsize > SW_CFG_MEM_LIMIT) {
-        ctx->mem_refused = true;
         return NULL;
     }
     p = realloc(ptr, nsize);
@@ -190,7 +190,7 @@ sw_cfg_lua_error(sw_cfg_ctx_t *ctx, lua_State *L, int status)
     const char *msg;
     size_t      n;
 
-    if (status == LUA_ERRMEM || ctx->mem_refused) {
+    if (status == LUA_ERRMEM) {
         sw_cfg_error(ctx, ctx->line, "the config uses more than %u MB of "
                      "memory", SW_CFG_MEM_LIMIT / (1024 * 1024));
         return;
@@ -258,7 +258,9 @@ sw_cfg_line_starts(sw_cfg_ctx_t *ctx, int line, const char *word,
     while (p < end && (ctx->text[p] == ' ' || ctx->text[p] == '\t')) {
         p++;
     }
-    if (p >= end || strchr(then, ctx->text[p]) == NULL) {
+    if (p >= end || ctx->text[p] == '\0'
+        || strchr(then, ctx->text[p]) == NULL)
+    {
         return false;
     }
     /* "key == x" is a comparison, not an assignment */
@@ -463,43 +465,6 @@ sw_cfg_to_cval(sw_cfg_ctx_t *ctx, lua_State *L, int idx, const char *path,
     return v;
 }
 
-static int
-sw_cfg_push_cval(lua_State *L, const sw_cval_t *v)
-{
-    size_t i;
-
-    switch (v->type) {
-    case SW_CVAL_BOOL:
-        lua_pushboolean(L, v->b);
-        break;
-    case SW_CVAL_NUMBER:
-        if (v->num == (double) (lua_Integer) v->num) {
-            lua_pushinteger(L, (lua_Integer) v->num);
-        } else {
-            lua_pushnumber(L, v->num);
-        }
-        break;
-    case SW_CVAL_STRING:
-        lua_pushstring(L, v->str);
-        break;
-    case SW_CVAL_LIST:
-        lua_createtable(L, (int) v->n, 0);
-        for (i = 0; i < v->n; i++) {
-            sw_cfg_push_cval(L, v->items[i]);
-            lua_rawseti(L, -2, (lua_Integer) i + 1);
-        }
-        break;
-    case SW_CVAL_TABLE:
-        lua_createtable(L, 0, (int) v->n);
-        for (i = 0; i < v->n; i++) {
-            sw_cfg_push_cval(L, v->items[i]);
-            lua_setfield(L, -2, v->keys[i]);
-        }
-        break;
-    }
-    return 1;
-}
-
 /* ---------------------------------------------------------- sections --- */
 
 static size_t
@@ -530,9 +495,12 @@ sw_cfg_add_section(sw_cfg_ctx_t *ctx, sw_scope_e scope, const char *name,
     return cfg->n_sections++;
 }
 
-static void
-sw_cfg_add_entry(sw_cfg_ctx_t *ctx, size_t si, const char *key,
-                 sw_cval_t *val, int line)
+/*
+ * Records key in section si; false (after logging) if it is there already.
+ * The value stays in the Lua store until the chunk has run.
+ */
+static bool
+sw_cfg_add_entry(sw_cfg_ctx_t *ctx, size_t si, const char *key, int line)
 {
     sw_csection_t *sec = &ctx->cfg->sections[si];
     sw_centry_t   *e;
@@ -544,7 +512,7 @@ sw_cfg_add_entry(sw_cfg_ctx_t *ctx, size_t si, const char *key,
         sw_cfg_section_desc(sec, desc, sizeof(desc));
         sw_cfg_error(ctx, line, "option '%s' set twice in %s (first at "
                      "line %d)", key, desc, e->line);
-        return;
+        return false;
     }
     if (sec->n_entries == ctx->entry_cap[si]) {
         cap = ctx->entry_cap[si] ? ctx->entry_cap[si] * 2 : 8;
@@ -557,9 +525,37 @@ sw_cfg_add_entry(sw_cfg_ctx_t *ctx, size_t si, const char *key,
     }
     e = &sec->entries[sec->n_entries++];
     e->key = sw_pool_strdup(ctx->cfg->pool, key);
-    e->val = val;
+    e->val = NULL;
     e->line = line;
     e->claimed = false;
+    return true;
+}
+
+/* Pushes the store table of section si, creating it on first use. */
+static void
+sw_cfg_push_store(lua_State *L, size_t si)
+{
+    sw_cfg_ctx_t *ctx = sw_cfg_ctx(L);
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->store);
+    if (lua_rawgeti(L, -1, (lua_Integer) si + 1) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, (lua_Integer) si + 1);
+    }
+    lua_remove(L, -2);
+}
+
+/* Keeps the value at idx as section si's key. */
+static void
+sw_cfg_keep(lua_State *L, size_t si, const char *key, int idx)
+{
+    idx = lua_absindex(L, idx);
+    sw_cfg_push_store(L, si);
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, key);
+    lua_pop(L, 1);
 }
 
 /* __newindex of the environment: every global assignment lands here. */
@@ -568,7 +564,6 @@ sw_cfg_newindex(lua_State *L)
 {
     sw_cfg_ctx_t *ctx = sw_cfg_ctx(L);
     const char   *key;
-    sw_cval_t    *v;
     int           line;
 
     if (lua_type(L, 2) != LUA_TSTRING) {
@@ -576,31 +571,37 @@ sw_cfg_newindex(lua_State *L)
     }
     key = lua_tostring(L, 2);
     line = sw_cfg_assignment_line(ctx, sw_cfg_caller_line(L), key);
-    v = sw_cfg_to_cval(ctx, L, 3, key, line, 0);
-    if (v != NULL) {
-        sw_cfg_add_entry(ctx, ctx->cur, key, v, line);
+    if (sw_cfg_add_entry(ctx, ctx->cur, key, line)) {
+        sw_cfg_keep(L, ctx->cur, key, 3);
     }
     return 0;
 }
 
-/* __index: a value set earlier (current section, then global), else the
- * library. */
+/*
+ * __index: a value set earlier (current section, then global), else the
+ * library.  It is the value itself, not a copy, so that
+ * table.insert(modules, "muc") changes what the config says.
+ */
 static int
 sw_cfg_index(lua_State *L)
 {
-    sw_cfg_ctx_t  *ctx = sw_cfg_ctx(L);
-    sw_centry_t   *e = NULL;
-    const char    *key;
+    sw_cfg_ctx_t *ctx = sw_cfg_ctx(L);
 
     if (lua_type(L, 2) == LUA_TSTRING) {
-        key = lua_tostring(L, 2);
-        e = sw_config_entry(&ctx->cfg->sections[ctx->cur], key);
-        if (e == NULL && ctx->cur != 0) {
-            e = sw_config_entry(&ctx->cfg->sections[0], key);
+        sw_cfg_push_store(L, ctx->cur);
+        lua_pushvalue(L, 2);
+        if (lua_rawget(L, -2) != LUA_TNIL) {
+            return 1;
         }
-    }
-    if (e != NULL) {
-        return sw_cfg_push_cval(L, e->val);
+        lua_pop(L, 2);
+        if (ctx->cur != 0) {
+            sw_cfg_push_store(L, 0);
+            lua_pushvalue(L, 2);
+            if (lua_rawget(L, -2) != LUA_TNIL) {
+                return 1;
+            }
+            lua_pop(L, 2);
+        }
     }
     lua_pushvalue(L, 2);
     lua_rawget(L, lua_upvalueindex(1));
@@ -615,7 +616,6 @@ sw_cfg_block(lua_State *L)
     size_t         si = (size_t) lua_tointeger(L, lua_upvalueindex(1));
     sw_csection_t *sec = &ctx->cfg->sections[si];
     const char    *key;
-    sw_cval_t     *v;
     char           desc[300];
     int            line;
 
@@ -633,11 +633,9 @@ sw_cfg_block(lua_State *L)
         }
         key = lua_tostring(L, -2);
         line = sw_cfg_block_line(ctx, sec->line, key);
-        v = sw_cfg_to_cval(ctx, L, -1, key, line, 0);
-        if (v != NULL) {
-            sw_cfg_add_entry(ctx, si, key, v, line);
+        if (sw_cfg_add_entry(ctx, si, key, line)) {
+            sw_cfg_keep(L, si, key, -1);
         }
-        sec = &ctx->cfg->sections[si];
         lua_pop(L, 1);
     }
     /* a block is closed: what follows is global again */
@@ -740,6 +738,9 @@ sw_cfg_setup(lua_State *L)
 {
     const char *const *name;
 
+    lua_newtable(L);
+    sw_cfg_ctx(L)->store = luaL_ref(L, LUA_REGISTRYINDEX);
+
     /* upvalue of __index: the library table; index 1 on the stack */
     lua_newtable(L);
 
@@ -777,6 +778,32 @@ sw_cfg_setup(lua_State *L)
     lua_setfield(L, -2, "__metatable");     /* setmetatable(_G) fails */
     lua_setmetatable(L, -2);
     return 1;
+}
+
+/*
+ * After the chunk has run: the final value of every entry becomes C data.
+ * Run protected, as walking Lua tables may raise a memory error.
+ */
+static int
+sw_cfg_convert_all(lua_State *L)
+{
+    sw_cfg_ctx_t  *ctx = sw_cfg_ctx(L);
+    sw_csection_t *sec;
+    sw_centry_t   *e;
+    size_t         si, i;
+
+    for (si = 0; si < ctx->cfg->n_sections; si++) {
+        sec = &ctx->cfg->sections[si];
+        sw_cfg_push_store(L, si);
+        for (i = 0; i < sec->n_entries; i++) {
+            e = &sec->entries[i];
+            lua_getfield(L, -1, e->key);
+            e->val = sw_cfg_to_cval(ctx, L, -1, e->key, e->line, 0);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ loading --- */
@@ -871,6 +898,12 @@ sw_cfg_run(const char *name, const char *text, size_t len)
                 SW_CFG_HOOK_COUNT);
     status = lua_pcall(L, 0, 0, 0);
     lua_sethook(L, NULL, 0, 0);
+    if (status != LUA_OK) {
+        sw_cfg_lua_error(&ctx, L, status);
+        goto done;
+    }
+    lua_pushcfunction(L, sw_cfg_convert_all);
+    status = lua_pcall(L, 0, 0, 0);
     if (status != LUA_OK) {
         sw_cfg_lua_error(&ctx, L, status);
     }

@@ -370,8 +370,25 @@ test_sandbox_allows_libraries(void **state)
         "names = table.concat(hosts, ',')\n"
         "biggest = math.max(3, 9, 4)\n"
         "kind = type(names)\n"
-        "_G.via_g = 'yes'\n");
+        "_G.via_g = 'yes'\n"
+        "modules = { 'c2s' }\n"
+        "table.insert(modules, 'muc')\n"
+        "VirtualHost 'h'\n"
+        "table.insert(modules, 'pep')\n"
+        "port = 5222\n"
+        "port_copy = port + 1\n");
     assert_non_null(cfg);
+    /* reading a global gives the value itself: changes to it count */
+    e = sw_config_entry(sw_config_global(cfg), "modules");
+    assert_int_equal(e->line, 7);
+    assert_int_equal(e->val->n, 3);
+    assert_string_equal(e->val->items[0]->str, "c2s");
+    assert_string_equal(e->val->items[1]->str, "muc");
+    assert_string_equal(e->val->items[2]->str, "pep");
+    /* a value set earlier in the same section */
+    e = sw_config_entry(sw_config_section(cfg, SW_SCOPE_HOST, "h"),
+                        "port_copy");
+    assert_true(e->val->num == 5223);
     e = sw_config_entry(sw_config_global(cfg), "names");
     assert_string_equal(e->val->str, "h1,h2,h3");
     e = sw_config_entry(sw_config_global(cfg), "biggest");
