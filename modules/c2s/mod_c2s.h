@@ -72,6 +72,7 @@ struct mod_c2s_conn_s {
     Gsasl_session    *sasl;
     const char       *sasl_hash;    /* "SHA-1", "SHA-256" for SCRAM */
     int               sasl_failures;
+    void             *sasl_cred;    /* credential cache for the exchange */
     uv_timer_t       *timer;        /* negotiation deadline */
     char              stream_id[24];
 };
