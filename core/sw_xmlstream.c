@@ -25,6 +25,16 @@
 #include <skywave/sw_xmlstream.h>
 #include <skywave/sw_log.h>
 
+/*
+ * Expat 2.6.0 defers re-parsing a partial token until "enough" new input
+ * arrives, which would hold back a stanza fed in small pieces.  Distros
+ * backport it without bumping the version, so look for the symbol at run
+ * time: a weak reference is NULL with an older libexpat.
+ */
+#pragma weak XML_SetReparseDeferralEnabled
+XMLPARSEAPI(XML_Bool)
+XML_SetReparseDeferralEnabled(XML_Parser parser, XML_Bool enabled);
+
 /* Separates namespace URI and local name in expat names; cannot occur in
  * either (it is not an XML character). */
 #define SW_XMLSTREAM_NSSEP      '\x01'
@@ -454,11 +464,11 @@ sw_xmlstream_start_doc(sw_xmlstream_t *s)
     XML_SetProcessingInstructionHandler(p, sw_xmlstream_pi);
     XML_SetCommentHandler(p, sw_xmlstream_comment);
     XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
-#if XML_MAJOR_VERSION > 2 \
-    || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 6)
-    /* A stanza must be delivered as soon as its end tag arrives. */
-    XML_SetReparseDeferralEnabled(p, XML_FALSE);
-#endif
+    /* A stanza must be delivered as soon as its end tag arrives, even
+     * when it came in byte by byte. */
+    if (XML_SetReparseDeferralEnabled != NULL) {
+        XML_SetReparseDeferralEnabled(p, XML_FALSE);
+    }
     s->parser = p;
 }
 
