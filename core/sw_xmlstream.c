@@ -72,7 +72,6 @@ struct sw_xmlstream_s {
     unsigned           reset_req:1;
     unsigned           closed:1;
     unsigned           failed:1;
-    unsigned           opened:1;
     unsigned           implied:1;   /* XEP-0361: no open callback */
     unsigned           fragment:1;  /* sw_xml_parse */
     sw_pool_t         *frag_pool;   /* fragment mode: caller's pool */
@@ -85,16 +84,31 @@ static void sw_xmlstream_end(void *ud, const XML_Char *name);
 
 /* ------------------------------------------------------------- helpers */
 
+/*
+ * Offset of the current event's start.  Only called from handlers, where
+ * the event lies within the last limit-plus-one-chunk bytes fed, so the
+ * distance back from s->fed is small: computing it modulo 2^32 keeps a
+ * 32-bit XML_Index (expat without XML_LARGE_SIZE) correct on long streams.
+ */
+static uint64_t
+sw_xmlstream_event_start(sw_xmlstream_t *s)
+{
+    XML_Index idx = XML_GetCurrentByteIndex(s->parser);
+    uint32_t  back;
+
+    if (sizeof(XML_Index) >= sizeof(uint64_t)) {
+        return idx >= 0 ? (uint64_t) idx : s->fed;
+    }
+    back = (uint32_t) s->fed - (uint32_t) idx;
+    return s->fed - back;
+}
+
 static uint64_t
 sw_xmlstream_event_end(sw_xmlstream_t *s)
 {
-    XML_Index idx = XML_GetCurrentByteIndex(s->parser);
-    int       cnt = XML_GetCurrentByteCount(s->parser);
+    int cnt = XML_GetCurrentByteCount(s->parser);
 
-    if (idx < 0) {
-        return s->fed;
-    }
-    return (uint64_t) idx + (uint64_t) (cnt > 0 ? cnt : 0);
+    return sw_xmlstream_event_start(s) + (uint64_t) (cnt > 0 ? cnt : 0);
 }
 
 /* Records a stream error and stops expat; reported once feed returns. */
@@ -208,7 +222,6 @@ sw_xmlstream_open_root(sw_xmlstream_t *s, const XML_Char *name,
                           "root is not <stream:stream/>");
         return;
     }
-    s->opened = 1;
     s->mark = sw_xmlstream_event_end(s);
     if (s->implied || s->cb.open == NULL) {
         return;
@@ -257,9 +270,7 @@ sw_xmlstream_start(void *ud, const XML_Char *name, const XML_Char **atts)
     }
 
     if (s->depth == s->top) {
-        XML_Index idx = XML_GetCurrentByteIndex(s->parser);
-
-        s->elem_start = idx >= 0 ? (uint64_t) idx : s->fed;
+        s->elem_start = sw_xmlstream_event_start(s);
         s->pool = s->fragment ? s->frag_pool : sw_pool_new(0);
         sw_buf_reset(&s->text);
         e = sw_xmlstream_elem(s->pool, NULL, name, atts);
@@ -444,7 +455,6 @@ sw_xmlstream_start_doc(sw_xmlstream_t *s)
     s->reset_req = 0;
     s->closed = 0;
     s->failed = 0;
-    s->opened = 0;
     s->implied = 0;
 
     /* Forcing UTF-8 makes expat ignore a declared encoding; the XML
@@ -592,7 +602,8 @@ sw_xmlstream_parse(sw_xmlstream_t *s, const char *data, size_t len,
         return SW_ERROR;
     }
     if (s->stopped) {
-        *used = (size_t) (s->stop_off - before);
+        /* The event we stopped after ends in this chunk. */
+        *used = s->stop_off > before ? (size_t) (s->stop_off - before) : 0;
         return SW_AGAIN;
     }
 
@@ -607,11 +618,11 @@ int
 sw_xmlstream_feed(sw_xmlstream_t *s, const char *data, size_t len,
                   size_t *used)
 {
-    size_t off = 0, n, chunk;
+    size_t off = 0, n, chunk, dummy;
     int    rc;
 
     if (used == NULL) {
-        used = &n;
+        used = &dummy;
     }
     *used = 0;
     if (s->failed) {
@@ -628,8 +639,19 @@ sw_xmlstream_feed(sw_xmlstream_t *s, const char *data, size_t len,
 
     s->in_feed = 1;
     for ( ;; ) {
-        /* expat takes an int length. */
+        /*
+         * Slices of at most the stanza limit (expat takes an int length),
+         * so the checks between slices bound expat's buffer near twice
+         * the limit even when a huge chunk arrives at once.
+         */
         chunk = len - off;
+        if (chunk > s->lim.max_stanza_bytes) {
+            chunk = s->lim.max_stanza_bytes < 65536
+                    ? 65536 : s->lim.max_stanza_bytes;
+            if (chunk > len - off) {
+                chunk = len - off;
+            }
+        }
         if (chunk > (1u << 30)) {
             chunk = 1u << 30;
         }

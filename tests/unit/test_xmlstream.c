@@ -40,6 +40,27 @@ rec_open(void *ud, sw_xml_t *hdr)
     free(s);
 }
 
+/* Character data comes out as one text node per run, whatever the
+ * feed sizes were, and every node is linked consistently. */
+static void
+check_tree(const sw_xml_t *e)
+{
+    const sw_xml_t *c, *prev = NULL;
+
+    for (c = e->first; c != NULL; prev = c, c = c->next) {
+        assert_ptr_equal(c->parent, e);
+        assert_ptr_equal(c->prev, prev);
+        assert_ptr_equal(c->pool, e->pool);
+        if (c->type == SW_XML_TEXT) {
+            assert_true(prev == NULL || prev->type != SW_XML_TEXT);
+            assert_int_equal(strlen(c->text), c->text_len);
+        } else {
+            check_tree(c);
+        }
+    }
+    assert_ptr_equal(e->last, prev);
+}
+
 static void
 rec_element(void *ud, sw_xml_t *e, sw_pool_t *pool)
 {
@@ -47,6 +68,7 @@ rec_element(void *ud, sw_xml_t *e, sw_pool_t *pool)
     char  *s = sw_xml_to_string(e, SW_NS_CLIENT);
 
     assert_ptr_equal(e->pool, pool);
+    check_tree(e);
     assert_null(e->parent);
     r->elems++;
     sw_buf_printf(&r->log, "%s\n", s);
