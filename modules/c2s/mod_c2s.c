@@ -154,8 +154,16 @@ mod_c2s_on_open(void *ud, sw_xml_t *hdr)
     const char     *host;
     sw_host_t      *h;
 
+    const char     *ns = sw_xml_attr(hdr, "xmlns");
+
     if (c->state != MOD_C2S_WAIT_HEADER) {
         mod_c2s_stream_error(c, "not-well-formed", "second stream header");
+        return;
+    }
+    /* RFC 6120 §4.8.2: the content namespace of a client stream */
+    if (ns == NULL || strcmp(ns, SW_NS_CLIENT) != 0) {
+        mod_c2s_stream_error(c, "invalid-namespace",
+                             "the default namespace must be jabber:client");
         return;
     }
     /* RFC 6120 §4.7.1: 'to' names the service we must be */
