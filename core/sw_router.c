@@ -1,3 +1,166 @@
-/* sw_router: not written yet. */
+/* The router: local host, or remote domain through whatever link claims it. */
 #include "config.h"
-#include <skywave/skywave.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <skywave/sw_router.h>
+#include <skywave/sw_filter.h>
+#include <skywave/sw_hook.h>
+#include <skywave/sw_log.h>
+
+typedef struct sw_host_entry_s sw_host_entry_t;
+
+struct sw_host_entry_s {
+    sw_host_entry_t *next;
+    sw_host_t        host;
+};
+
+static sw_host_entry_t *sw_hosts;
+static sw_hook_t       *sw_router_ev_local;
+static sw_hook_t       *sw_router_ev_remote;
+static sw_chain_t      *sw_router_preroute;
+
+void
+sw_router_init(void)
+{
+    sw_router_ev_local = sw_hook_declare("route/local",
+        "a stanza for a local host (VirtualHost or Component): the module "
+        "serving that host delivers it");
+    sw_router_ev_remote = sw_hook_declare("route/remote",
+        "a stanza for a remote domain: a peer link or s2s that serves the "
+        "domain takes it");
+    sw_chain_declare("inbound");
+    sw_router_preroute = sw_chain_declare("preroute");
+    sw_chain_declare("deliver");
+    sw_chain_declare("deliver_remote");
+}
+
+void
+sw_router_shutdown(void)
+{
+    sw_host_entry_t *h, *next;
+
+    for (h = sw_hosts; h != NULL; h = next) {
+        next = h->next;
+        free((char *) h->host.name);
+        free((char *) h->host.kind);
+        free(h);
+    }
+    sw_hosts = NULL;
+    sw_router_ev_local = NULL;
+    sw_router_ev_remote = NULL;
+    sw_router_preroute = NULL;
+}
+
+sw_host_t *
+sw_host_add(const char *name, const char *kind)
+{
+    sw_host_entry_t *h;
+
+    if (sw_host_find(name) != NULL) {
+        return NULL;
+    }
+    h = sw_calloc(1, sizeof(*h));
+    h->host.name = sw_strdup(name);
+    h->host.kind = sw_strdup(kind);
+    h->next = sw_hosts;
+    sw_hosts = h;
+    return &h->host;
+}
+
+sw_host_t *
+sw_host_find(const char *domain)
+{
+    sw_host_entry_t *h;
+
+    for (h = sw_hosts; h != NULL; h = h->next) {
+        if (strcmp(h->host.name, domain) == 0) {
+            return &h->host;
+        }
+    }
+    return NULL;
+}
+
+void
+sw_host_each(void (*fn)(sw_host_t *h, void *ud), void *ud)
+{
+    sw_host_entry_t *h;
+
+    for (h = sw_hosts; h != NULL; h = h->next) {
+        fn(&h->host, ud);
+    }
+}
+
+void
+sw_route_bounce(sw_stanza_t *st, const char *condition, const char *text)
+{
+    sw_stanza_t *reply = NULL;
+
+    /* No sender to tell: nothing to do but drop. */
+    if (st->from != NULL) {
+        reply = sw_stanza_error_reply(st, NULL, condition, text);
+    }
+    sw_log_debug("bounce %s %s -> %s: %s%s", sw_stanza_kind_name(st->kind),
+                 st->from ? st->from->full : "?",
+                 st->to ? st->to->full : "?", condition,
+                 reply ? "" : " (not answered)");
+    sw_stanza_unref(st);
+    if (reply != NULL) {
+        sw_route(reply);
+    }
+}
+
+int
+sw_route(sw_stanza_t *st)
+{
+    sw_route_event_t  ev;
+    const char       *cond = NULL;
+    int               rc;
+
+    if (sw_router_preroute == NULL) {
+        sw_router_init();
+    }
+    switch (sw_chain_run(sw_router_preroute, &st, NULL, &cond)) {
+    case SW_DROP:
+        sw_stanza_unref(st);
+        return SW_DECLINED;
+    case SW_BOUNCE:
+        sw_route_bounce(st, cond, NULL);
+        return SW_OK;
+    case SW_TAKEN:
+        return SW_OK;
+    case SW_PASS:
+        break;
+    }
+
+    /* RFC 6120 §10.3: no 'to' means the sender's own server or account. */
+    if (st->to != NULL) {
+        ev.domain = st->to->domain;
+    } else if (st->from != NULL) {
+        ev.domain = st->from->domain;
+    } else {
+        sw_log_warn("router: dropped a stanza with neither 'to' nor 'from'");
+        sw_stanza_unref(st);
+        return SW_DECLINED;
+    }
+    ev.stanza = st;
+    ev.host = sw_host_find(ev.domain);
+    if (ev.host != NULL) {
+        rc = sw_hook_fire(sw_router_ev_local, &ev);
+        if (rc == SW_DECLINED) {
+            /* RFC 6120 §8.3.3.19 */
+            sw_route_bounce(st, "service-unavailable", NULL);
+            return SW_OK;
+        }
+    } else {
+        rc = sw_hook_fire(sw_router_ev_remote, &ev);
+        if (rc == SW_DECLINED) {
+            /* RFC 6120 §8.3.3.16 */
+            sw_route_bounce(st, "remote-server-not-found", NULL);
+            return SW_OK;
+        }
+    }
+    sw_stanza_unref(st);
+    return SW_OK;
+}
