@@ -23,13 +23,9 @@
 
 #include <skywave/skywave.h>
 
-/*
- * The module tests need the core loader (sw_module.c); until it exists
- * this file supplies sw_service_get so the library links, and only the
- * SCRAM tests run.
- */
+/* -DSW_TEST_HAVE_LOADER=0 leaves out the tests that load the module. */
 #ifndef SW_TEST_HAVE_LOADER
-#define SW_TEST_HAVE_LOADER 0
+#define SW_TEST_HAVE_LOADER 1
 #endif
 
 /* ------------------------------------------------------ log capture --- */
@@ -264,41 +260,28 @@ test_scram_bad_input(void **state)
     sw_pool_free(pool);
 }
 
-#if !SW_TEST_HAVE_LOADER
-
-/* Stand-in for the loader's service registry (see above). */
-static const void  *test_service;
-
-const void *
-sw_service_get(const char *name, unsigned min_version)
-{
-    if (test_service && strcmp(name, SW_STORAGE_SERVICE) == 0
-        && min_version <= SW_STORAGE_VERSION)
-    {
-        return test_service;
-    }
-    return NULL;
-}
-
 static void
 test_storage_accessor(void **state)
 {
     sw_storage_t  api = { .version = SW_STORAGE_VERSION };
+    sw_owner_t    owner;
     test_log_t    log;
 
     test_log_capture(&log);
-    test_service = NULL;
     assert_null(sw_storage());
     assert_int_equal(log.errors, 1);
     assert_non_null(strstr(log.text, "storage"));
 
-    test_service = &api;
+    sw_owner_init(&owner, "test");
+    assert_int_equal(sw_service_provide(&owner, SW_STORAGE_SERVICE,
+                                        SW_STORAGE_VERSION, &api), SW_OK);
     assert_ptr_equal(sw_storage(), &api);
-    test_service = NULL;
+    sw_owner_release(&owner);
+    assert_null(sw_storage());
     test_log_release();
 }
 
-#else /* SW_TEST_HAVE_LOADER */
+#if SW_TEST_HAVE_LOADER
 
 /* --------------------------------------------------- SQLite module --- */
 
@@ -833,6 +816,7 @@ int
 main(void)
 {
     test_gsasl_resolve();
+    sw_log_set_level(SW_LOG_WARN);
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scram_make_verify),
@@ -840,9 +824,8 @@ main(void)
         cmocka_unit_test(test_scram_matches_gsasl),
         cmocka_unit_test(test_scram_known_answer),
         cmocka_unit_test(test_scram_bad_input),
-#if !SW_TEST_HAVE_LOADER
         cmocka_unit_test(test_storage_accessor),
-#else
+#if SW_TEST_HAVE_LOADER
         cmocka_unit_test_setup_teardown(test_users, test_db_setup,
                                         test_db_teardown),
         cmocka_unit_test_setup_teardown(test_user_delete_everything,
