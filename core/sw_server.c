@@ -185,6 +185,12 @@ sw_server_init(const char *path, const char *text)
     if (sw_srv.conf.module_path != NULL) {
         sw_module_set_path(sw_srv.conf.module_path);
     }
+    /* Storage modules open their files at load: the state dir first. */
+    if (sw_srv.conf.data_dir != NULL && sw_mkdir_p(sw_srv.conf.data_dir)) {
+        sw_log_error("data_dir %s: cannot create: %s", sw_srv.conf.data_dir,
+                     strerror(errno));
+        return SW_ERROR;
+    }
     if (sw_server_add_hosts(cfg) != SW_OK) {
         return SW_ERROR;
     }
@@ -254,11 +260,6 @@ sw_server_run(void)
     size_t           i;
     FILE            *fp;
 
-    if (sw_srv.conf.data_dir != NULL && sw_mkdir_p(sw_srv.conf.data_dir)) {
-        sw_log_error("data_dir %s: cannot create: %s", sw_srv.conf.data_dir,
-                     strerror(errno));
-        return SW_ERROR;
-    }
     if (sw_srv.conf.pid_file != NULL) {
         fp = fopen(sw_srv.conf.pid_file, "w");
         if (fp == NULL) {

@@ -1,0 +1,7 @@
+-- The configuration tools/quickstart runs: everything under ./var of the
+-- source tree (relative paths are relative to this file's directory).
+log_level = "info"
+data_dir = "../var"
+modules = { "storage_sqlite" }
+
+VirtualHost "localhost"

@@ -1,0 +1,19 @@
+-- Skywave: a single server for one LAN.
+-- Check it with:  skywaved -t -c skywave.cfg.lua
+-- Every option, with its type, default and scope:  skywaved --list-options
+
+log_level = "info"              -- error, warn, info, debug (reloadable)
+data_dir = "/var/lib/skywave"   -- database, generated certificates
+
+-- Modules to load; each loads what it requires first.
+modules = {
+    "storage_sqlite",           -- users, rosters, offline messages (SQLite, WAL)
+}
+
+-- Stream limits (RFC 6120 §13.12).
+max_stanza_size = "256k"
+
+-- One block per domain this server hosts.  Options set inside apply to
+-- that host only (where the option allows it).
+VirtualHost "example.net" {
+}

@@ -1,0 +1,120 @@
+"""skywaved and skywavectl from the command line: config checks with
+file:line errors, option listing, module refusal, signals, accounts."""
+import os
+import signal
+import subprocess
+import time
+
+from conftest import SKYWAVED, SKYWAVECTL, run
+
+BASE = 'data_dir = "state"\nmodules = { "storage_sqlite" }\n'
+
+
+def test_check_ok(write_config, env):
+    cfg = write_config(BASE + 'VirtualHost "example.net"\n')
+    r = run([SKYWAVED, "-t", "-c", cfg], env)
+    assert r.returncode == 0, r.stderr
+    assert "is OK" in r.stdout
+
+
+def test_unknown_option_names_file_and_line(write_config, env):
+    cfg = write_config(BASE + 'VirtualHost "example.net" {\n'
+                       '    storage_sqlite_paht = "x.db",\n}\n')
+    r = run([SKYWAVED, "-t", "-c", cfg], env)
+    assert r.returncode == 1
+    assert "%s:4: unknown option 'storage_sqlite_paht'" % cfg in r.stderr
+    assert "has errors" in r.stderr
+
+
+def test_bad_value_and_syntax_error(write_config, env):
+    cfg = write_config(BASE + 'log_level = "verbose"\n')
+    r = run([SKYWAVED, "-t", "-c", cfg], env)
+    assert r.returncode == 1
+    assert "%s:3:" % cfg in r.stderr and "log_level" in r.stderr
+    cfg = write_config(BASE + 'VirtualHost "example.net" {\n')
+    r = run([SKYWAVED, "-t", "-c", cfg], env)
+    assert r.returncode == 1
+    assert cfg + ":" in r.stderr
+
+
+def test_module_with_wrong_abi_refused(write_config, env):
+    cfg = write_config('data_dir = "state"\nmodules = { "badabi" }\n')
+    r = run([SKYWAVED, "-t", "-c", cfg], env)
+    assert r.returncode == 1
+    assert "module 'badabi': built for module ABI" in r.stderr
+
+
+def test_list_options(env):
+    r = run([SKYWAVED, "--list-options"], env)
+    assert r.returncode == 0, r.stderr
+    for name in ("log_level", "max_stanza_size", "storage_sqlite_path"):
+        assert name in r.stdout
+
+
+def test_signals_reload_and_stop(write_config, env, tmp_path):
+    log = tmp_path / "skywave.log"
+    text = BASE + 'log_file = "skywave.log"\nlog_level = "info"\n' \
+        'VirtualHost "example.net"\n'
+    cfg = write_config(text)
+    p = subprocess.Popen([SKYWAVED, "-c", cfg], env=env)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if log.exists() and "started" in log.read_text():
+                break
+            time.sleep(0.05)
+        assert "started" in log.read_text()
+        # A broken config on SIGHUP keeps the running one.
+        write_config(text + "bogus_option = 1\n")
+        p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "reload failed" not in log.read_text():
+            time.sleep(0.05)
+        assert "unknown option 'bogus_option'" in log.read_text()
+        assert "reload failed: keeping the running configuration" in log.read_text()
+        # A good one applies the reloadable option.
+        write_config(text.replace('"info"', '"debug"'))
+        p.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "configuration reloaded" not in log.read_text():
+            time.sleep(0.05)
+        assert "option 'log_level' updated" in log.read_text()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 0
+        assert "skywave stopped" in log.read_text()
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def test_accounts(write_config, env):
+    cfg = write_config(BASE + 'VirtualHost "example.net"\n')
+    r = run([SKYWAVECTL, "-c", cfg, "adduser", "Alice@Example.NET"], env,
+            stdin="s3cret\n")
+    assert r.returncode == 0, r.stderr
+    assert "created alice@example.net" in r.stdout
+    r = run([SKYWAVECTL, "-c", cfg, "adduser", "alice@example.net"], env,
+            stdin="other\n")
+    assert r.returncode == 1 and "exists already" in r.stderr
+    run([SKYWAVECTL, "-c", cfg, "adduser", "bob@example.net"], env,
+        stdin="pw\n")
+    r = run([SKYWAVECTL, "-c", cfg, "listusers", "example.net"], env)
+    assert r.stdout.split() == ["alice@example.net", "bob@example.net"]
+    r = run([SKYWAVECTL, "-c", cfg, "passwd", "alice@example.net"], env,
+            stdin="n3w\n")
+    assert r.returncode == 0 and "password changed" in r.stdout
+    r = run([SKYWAVECTL, "-c", cfg, "passwd", "carol@example.net"], env,
+            stdin="x\n")
+    assert r.returncode == 1 and "no account" in r.stderr
+    r = run([SKYWAVECTL, "-c", cfg, "adduser", "dave@elsewhere.org"], env,
+            stdin="x\n")
+    assert r.returncode == 1 and "not a VirtualHost" in r.stderr
+    r = run([SKYWAVECTL, "-c", cfg, "deluser", "bob@example.net"], env)
+    assert r.returncode == 0
+    r = run([SKYWAVECTL, "-c", cfg, "listusers", "example.net"], env)
+    assert r.stdout.split() == ["alice@example.net"]
+    # Nothing stored in the clear.
+    db = os.path.join(os.path.dirname(cfg), "state", "skywave.db")
+    assert os.path.exists(db)
+    assert b"s3cret" not in open(db, "rb").read()
+    assert b"n3w" not in open(db, "rb").read()
