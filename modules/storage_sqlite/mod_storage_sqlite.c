@@ -1155,6 +1155,18 @@ static const sw_storage_t mod_storage_sqlite_api = {
     .offline_count = mod_storage_sqlite_offline_count,
 };
 
+/* Owner cleanup and stop(): whichever comes first closes the database. */
+static void
+mod_storage_sqlite_release(void *data)
+{
+    sw_module_ctx_t  *mc = data;
+
+    if (mc->data != NULL) {
+        mod_storage_sqlite_close(mc->data);
+        mc->data = NULL;
+    }
+}
+
 static int
 mod_storage_sqlite_load(sw_module_ctx_t *mc)
 {
@@ -1216,12 +1228,16 @@ mod_storage_sqlite_load(sw_module_ctx_t *mc)
     st->api.self = st;
     mc->data = st;
 
+    /* Tools such as skywavectl load modules without starting or stopping
+     * them; releasing the owner (which unload always does) closes the
+     * database then.  Registered before the service, so the service is
+     * withdrawn first. */
+    sw_owner_on_release(&mc->owner, mod_storage_sqlite_release, mc);
     if (sw_service_provide(&mc->owner, SW_STORAGE_SERVICE,
                            SW_STORAGE_VERSION, &st->api)
         != SW_OK)
     {
-        mc->data = NULL;
-        goto failed;
+        return SW_ERROR;            /* the owner's release closes it */
     }
 
     sw_log_info("storage_sqlite: using %s", st->path);
@@ -1235,10 +1251,7 @@ failed:
 static void
 mod_storage_sqlite_stop(sw_module_ctx_t *mc)
 {
-    if (mc->data != NULL) {
-        mod_storage_sqlite_close(mc->data);
-        mc->data = NULL;
-    }
+    mod_storage_sqlite_release(mc);
 }
 
 const sw_module_t sw_module = {

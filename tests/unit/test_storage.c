@@ -781,6 +781,30 @@ test_schema_version(void **state)
     assert_int_equal(test_db_header(t->db, TEST_HDR_USER_VERSION), 1);
 }
 
+/* Tools load modules and unload them without stop(): still closed. */
+static void
+test_unload_without_stop(void **state)
+{
+    test_db_t     *t = *state;
+    sw_storage_t  *s = test_db_open(t);
+    char           wal[160];
+
+    assert_int_equal(s->user_create(s, "h", "u", NULL, 0), SW_OK);
+    snprintf(wal, sizeof(wal), "%s-wal", t->db);
+    assert_int_equal(access(wal, F_OK), 0);
+
+    sw_modules_unload();
+    sw_config_free(t->cfg);
+    t->cfg = NULL;
+    t->loaded = false;
+    assert_null(sw_service_get(SW_STORAGE_SERVICE, SW_STORAGE_VERSION));
+    /* Closing the last connection checkpoints and removes the WAL. */
+    assert_int_equal(access(wal, F_OK), -1);
+
+    s = test_db_open(t);
+    assert_int_equal(s->user_exists(s, "h", "u"), SW_OK);
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -838,6 +862,8 @@ main(void)
                                         test_db_teardown),
         cmocka_unit_test_setup_teardown(test_schema_version, test_db_setup,
                                         test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_unload_without_stop,
+                                        test_db_setup, test_db_teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, test_db_setup,
                                         test_db_teardown),
 #endif
