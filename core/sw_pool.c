@@ -8,7 +8,7 @@
 
 #include <skywave/sw_pool.h>
 
-#define SW_POOL_ALIGN     (sizeof(max_align_t))
+#define SW_POOL_ALIGN     (_Alignof(max_align_t))
 #define SW_POOL_DEFAULT   1024
 #define SW_POOL_MAX_CHUNK (64 * 1024)
 

@@ -31,6 +31,10 @@ const sw_option_t sw_core_options[] = {
     SW_CORE_OPT("modules", SW_OPT_STRLIST, modules, SW_SCOPE_GLOBAL, 0,
                 0, 0, NULL, NULL, "modules to load, in addition to those "
                 "they require"),
+    SW_CORE_OPT("storage", SW_OPT_STRING, storage, SW_SCOPE_GLOBAL, 0,
+                0, 0, "sqlite", NULL, "storage backend: loads "
+                "mod_storage_NAME before the other modules (\"none\": no "
+                "storage)"),
     SW_CORE_OPT("module_path", SW_OPT_STRING, module_path, SW_SCOPE_GLOBAL,
                 0, 0, 0, NULL, NULL, "extra directories (colon-separated) "
                 "searched for modules before the installed ones"),
@@ -157,12 +161,31 @@ sw_server_add_hosts(sw_config_t *cfg)
     return rc;
 }
 
+/* The storage backend first: modules find it as the "storage" service. */
+static int
+sw_server_load_modules(sw_config_t *cfg)
+{
+    const char *first[2] = { NULL, NULL };
+    char        name[128];
+
+    if (sw_srv.conf.storage != NULL && strcmp(sw_srv.conf.storage, "none")) {
+        snprintf(name, sizeof(name), "storage_%s", sw_srv.conf.storage);
+        first[0] = name;
+        if (sw_modules_load(first, cfg) != SW_OK) {
+            return SW_ERROR;
+        }
+    }
+    return sw_modules_load(sw_srv.conf.modules, cfg);
+}
+
 int
 sw_server_init(const char *path, const char *text)
 {
     sw_config_t *cfg;
 
     sw_router_init();
+    sw_session_init();
+    sw_iq_init();
     sw_hook_declare("server/started", "all modules started, loop running");
     sw_hook_declare("server/stopping", "graceful shutdown begins");
     sw_hook_declare("server/reloaded", "configuration re-read (SIGHUP)");
@@ -194,7 +217,7 @@ sw_server_init(const char *path, const char *text)
     if (sw_server_add_hosts(cfg) != SW_OK) {
         return SW_ERROR;
     }
-    if (sw_modules_load(sw_srv.conf.modules, cfg) != SW_OK) {
+    if (sw_server_load_modules(cfg) != SW_OK) {
         return SW_ERROR;
     }
     if (sw_config_check_unclaimed(cfg) != SW_OK) {
@@ -472,6 +495,8 @@ sw_server_free(void)
         uv_loop_close(sw_srv.loop);
         sw_srv.loop = NULL;
     }
+    sw_iq_shutdown();
+    sw_session_shutdown();
     sw_router_shutdown();
     sw_chain_shutdown();
     sw_hook_shutdown();

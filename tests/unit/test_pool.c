@@ -21,8 +21,8 @@ test_pool_alloc_aligned_and_distinct(void **state)
 
     a = sw_pool_alloc(p, 3);
     b = sw_pool_alloc(p, 5);
-    assert_true((uintptr_t) a % sizeof(max_align_t) == 0);
-    assert_true((uintptr_t) b % sizeof(max_align_t) == 0);
+    assert_true((uintptr_t) a % _Alignof(max_align_t) == 0);
+    assert_true((uintptr_t) b % _Alignof(max_align_t) == 0);
     assert_true(b >= a + 3 || a >= b + 5);
     /* A block bigger than any chunk, then small ones still work. */
     big = sw_pool_alloc(p, 100000);

@@ -15,7 +15,7 @@
 typedef struct {
     int          local, remote;
     char         last[512];     /* the last stanza delivered anywhere */
-    const char  *last_domain;
+    char         last_domain[64];
     bool         remote_serves; /* does the "link" serve example.org? */
 } sink_t;
 
@@ -26,7 +26,7 @@ record(sink_t *s, sw_route_event_t *ev)
 
     snprintf(s->last, sizeof(s->last), "%s", x);
     free(x);
-    s->last_domain = ev->domain;
+    snprintf(s->last_domain, sizeof(s->last_domain), "%s", ev->domain);
 }
 
 static int

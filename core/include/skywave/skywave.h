@@ -17,6 +17,7 @@
 #include <skywave/sw_module.h>
 #include <skywave/sw_storage.h>
 #include <skywave/sw_conn.h>
+#include <skywave/sw_hash.h>
 #include <skywave/sw_session.h>
 #include <skywave/sw_iq.h>
 #include <skywave/sw_server.h>

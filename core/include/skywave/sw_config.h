@@ -11,6 +11,12 @@
  *   Component "muc.example.net" "muc" { }
  *   Peer "hq" { address = "10.0.0.1" }
  *
+ * A bare section call (Prosody form) makes later global assignments belong
+ * to that section until the next section call; a block call puts its
+ * table's entries into the section and switches back to the global
+ * section.  Reading a global gives the value set earlier in the current
+ * section, else in the global section.
+ *
  * Reading the file gives raw sections of (key, value, line).  Consumers
  * (the core, each module, the link layer) apply their declared options
  * (sw_option_t) to sections; every entry nobody claims is an error naming
@@ -106,6 +112,9 @@ typedef struct sw_config_s {
     const char     *dir;       /* directory of file, for SW_OPT_PATH */
     sw_csection_t  *sections;  /* sections[0] is the global section */
     size_t          n_sections;
+    /* Option tables applied so far, for "did you mean" hints. */
+    const sw_option_t **known;
+    size_t          n_known;
 } sw_config_t;
 
 /*
@@ -129,13 +138,26 @@ int sw_options_defaults(const sw_option_t *opts, void *conf, sw_pool_t *pool);
 /*
  * Applies the entries of sec that opts declares to conf, marking them
  * claimed.  An entry whose name is declared but whose scope does not allow
- * sec->scope is an error.  Logs every error as "FILE:LINE: ..." and
- * returns SW_ERROR if there was any.
+ * sec->scope is an error.  Also checks that SW_OPT_REQUIRED options whose
+ * scope includes sec->scope were set in sec (or in the global section, if
+ * the option may appear there); in the global section, a required option
+ * that other scopes allow too is left to those sections.  Strings and
+ * lists are copied into pool.  Notes opts in cfg (sw_config_note_options).
+ * Logs every error as "FILE:LINE: ..." and returns SW_ERROR if there was
+ * any.
  */
 int sw_options_apply(const sw_option_t *opts, void *conf,
                      sw_config_t *cfg, sw_csection_t *sec, sw_pool_t *pool);
-/* Checks that SW_OPT_REQUIRED options were set in sec (or globally). */
-/* Logs each unclaimed entry as unknown; SW_ERROR if any. */
+/*
+ * Remembers an option table (borrowed: must outlive cfg) so that
+ * sw_config_check_unclaimed can suggest a near name.  sw_options_apply
+ * calls it; call it directly for a table applied to no section.
+ */
+void sw_config_note_options(sw_config_t *cfg, const sw_option_t *opts);
+/*
+ * Logs each unclaimed entry as unknown, with "did you mean 'x'?" when a
+ * noted option is within edit distance 2; SW_ERROR if any.
+ */
 int sw_config_check_unclaimed(sw_config_t *cfg);
 const sw_option_t *sw_option_find(const sw_option_t *opts, const char *name);
 /* Human text for a type ("integer", "size", ...). */

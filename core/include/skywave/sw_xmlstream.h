@@ -25,7 +25,10 @@ typedef struct sw_xml_limits_s {
 } sw_xml_limits_t;
 
 typedef struct sw_xmlstream_cb_s {
-    /* Stream header (root element, no children), borrowed for the call. */
+    /* Stream header (root element, no children), borrowed for the call.
+     * Its default namespace declaration (the content namespace, RFC 6120
+     * §4.8.2), if any, is the attribute "xmlns" (no namespace); the
+     * serializer never writes that attribute. */
     void (*open)(void *ud, sw_xml_t *header);
     /* A depth-1 element; takes: the callee owns pool (frees it). */
     void (*element)(void *ud, sw_xml_t *elem, sw_pool_t *pool);
@@ -53,7 +56,9 @@ void sw_xmlstream_free(sw_xmlstream_t *s);
  *   SW_DONE   the peer closed the stream (close callback ran);
  *   SW_ERROR  a stream error (error callback ran).
  * used may be NULL.  Callbacks may call sw_xmlstream_pause/reset but not
- * free the parser.
+ * free the parser.  After SW_AGAIN, call sw_xmlstream_reset before feeding
+ * again (feeding first returns SW_ERROR).  A reset from a callback without
+ * a pause goes on parsing the rest of data as the new document.
  */
 int sw_xmlstream_feed(sw_xmlstream_t *s, const char *data, size_t len,
                       size_t *used);
@@ -67,6 +72,7 @@ void sw_xmlstream_reset(sw_xmlstream_t *s);
  * <stream:stream xmlns='default_ns' xmlns:stream='...'> had been received
  * (no open callback); depth-1 elements then default to default_ns.
  */
+/* Not from a callback.  A later sw_xmlstream_reset forgets it. */
 void sw_xmlstream_imply_open(sw_xmlstream_t *s, const char *default_ns);
 
 #endif

@@ -1,0 +1,860 @@
+/*
+ * mod_c2s: the client service (RFC 6120).  Listens on 5222 (STARTTLS) and
+ * 5223 (direct TLS, XEP-0368), negotiates TLS, SASL and resource binding,
+ * then hands stanzas to the router with a verified 'from' and delivers
+ * what the router gives its sessions.  IM semantics (rosters, presence,
+ * message delivery rules) live in mod_im.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mod_c2s.h"
+
+#define MOD_C2S_HEADER_FMT                                                  \
+    "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "            \
+    "xmlns:stream='http://etherx.jabber.org/streams' id='%s' from='%s' "    \
+    "version='1.0' xml:lang='en'>"
+
+static const sw_session_vt_t mod_c2s_session_vt;
+
+/* ------------------------------------------------------------ output --- */
+
+void
+mod_c2s_send_xml(mod_c2s_conn_t *c, const sw_xml_t *x)
+{
+    sw_buf_t *b = &c->c2s->out;
+
+    if (c->state == MOD_C2S_CLOSING) {
+        return;
+    }
+    sw_buf_reset(b);
+    sw_xml_serialize(x, b, SW_NS_CLIENT);
+    sw_conn_write(c->conn, b->data, b->len);
+}
+
+static void
+mod_c2s_send_raw(mod_c2s_conn_t *c, const char *s)
+{
+    if (c->state != MOD_C2S_CLOSING) {
+        sw_conn_write(c->conn, s, strlen(s));
+    }
+}
+
+static void
+mod_c2s_send_header(mod_c2s_conn_t *c, const char *from)
+{
+    char hdr[512];
+
+    uv_random(NULL, NULL, hdr, 9, 0, NULL);
+    snprintf(c->stream_id, sizeof(c->stream_id),
+             "%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+             (unsigned char) hdr[0], (unsigned char) hdr[1],
+             (unsigned char) hdr[2], (unsigned char) hdr[3],
+             (unsigned char) hdr[4], (unsigned char) hdr[5],
+             (unsigned char) hdr[6], (unsigned char) hdr[7],
+             (unsigned char) hdr[8]);
+    snprintf(hdr, sizeof(hdr), MOD_C2S_HEADER_FMT, c->stream_id, from);
+    mod_c2s_send_raw(c, hdr);
+    c->header_sent = true;
+}
+
+/* RFC 6120 §4.9: error, close tag, then close the connection. */
+void
+mod_c2s_stream_error(mod_c2s_conn_t *c, const char *cond, const char *text)
+{
+    sw_pool_t *pool;
+    sw_xml_t  *e;
+
+    if (c->state == MOD_C2S_CLOSING) {
+        return;
+    }
+    if (!c->header_sent) {
+        /* RFC 6120 §4.9.1.2: open a stream first so the error is read */
+        mod_c2s_send_header(c, c->host ? c->host : "localhost");
+    }
+    pool = sw_pool_new(256);
+    e = sw_xml_new(pool, SW_NS_STREAMS, "error");
+    sw_xml_add(e, SW_NS_STREAM_ERRORS, cond);
+    if (text != NULL) {
+        sw_xml_t *t = sw_xml_add(e, SW_NS_STREAM_ERRORS, "text");
+
+        sw_xml_set_attr_ns(t, SW_NS_XML, "lang", "en");
+        sw_xml_set_text(t, text);
+    }
+    mod_c2s_send_xml(c, e);
+    sw_pool_free(pool);
+    sw_log_info("c2s %llu (%s): stream error <%s/>%s%s",
+                (unsigned long long) c->sess.id, sw_conn_peer(c->conn), cond,
+                text ? ": " : "", text ? text : "");
+    mod_c2s_send_raw(c, "</stream:stream>");
+    c->state = MOD_C2S_CLOSING;
+    sw_session_unregister(&c->sess);
+    sw_conn_close(c->conn, true);
+}
+
+static void
+mod_c2s_close(mod_c2s_conn_t *c)
+{
+    if (c->state == MOD_C2S_CLOSING) {
+        return;
+    }
+    if (!c->header_sent) {
+        mod_c2s_send_header(c, c->host ? c->host : "localhost");
+    }
+    mod_c2s_send_raw(c, "</stream:stream>");
+    c->state = MOD_C2S_CLOSING;
+    sw_session_unregister(&c->sess);
+    sw_conn_close(c->conn, true);
+}
+
+/* ---------------------------------------------------------- features --- */
+
+static void
+mod_c2s_send_features(mod_c2s_conn_t *c)
+{
+    mod_c2s_conf_t *conf = sw_module_conf(c->c2s->mc, c->host);
+    sw_pool_t      *pool = sw_pool_new(512);
+    sw_xml_t       *f = sw_xml_new(pool, SW_NS_STREAMS, "features");
+
+    if (!c->authed) {
+        /* RFC 6120 §5.3.1: while TLS is mandatory, offer only TLS */
+        if (!c->secured && c->c2s->tls != NULL) {
+            sw_xml_t *tls = sw_xml_add(f, MOD_C2S_NS_TLS, "starttls");
+
+            if (conf->require_encryption) {
+                sw_xml_add(tls, NULL, "required");
+            }
+        }
+        if (c->secured || !conf->require_encryption) {
+            mod_c2s_sasl_features(c, f);
+        }
+    } else {
+        sw_xml_add(f, MOD_C2S_NS_BIND, "bind");
+        /* RFC 3921 session establishment, optional since RFC 6121 */
+        sw_xml_add(sw_xml_add(f, MOD_C2S_NS_SESSION, "session"), NULL,
+                   "optional");
+    }
+    mod_c2s_send_xml(c, f);
+    sw_pool_free(pool);
+}
+
+/* ------------------------------------------------------ stream input --- */
+
+static void
+mod_c2s_on_open(void *ud, sw_xml_t *hdr)
+{
+    mod_c2s_conn_t *c = ud;
+    const char     *to = sw_xml_attr(hdr, "to");
+    const char     *version = sw_xml_attr(hdr, "version");
+    const char     *host;
+    sw_host_t      *h;
+
+    const char     *ns = sw_xml_attr(hdr, "xmlns");
+
+    if (c->state != MOD_C2S_WAIT_HEADER) {
+        mod_c2s_stream_error(c, "not-well-formed", "second stream header");
+        return;
+    }
+    /* RFC 6120 §4.8.2: the content namespace of a client stream */
+    if (ns == NULL || strcmp(ns, SW_NS_CLIENT) != 0) {
+        mod_c2s_stream_error(c, "invalid-namespace",
+                             "the default namespace must be jabber:client");
+        return;
+    }
+    /* RFC 6120 §4.7.1: 'to' names the service we must be */
+    host = to ? sw_jid_nameprep(c->sess.pool, to) : NULL;
+    h = host ? sw_host_find(host) : NULL;
+    if (h == NULL || strcmp(h->kind, "host") != 0) {
+        mod_c2s_stream_error(c, "host-unknown",
+                             to ? "this server does not serve that domain"
+                                : "the stream header has no 'to'");
+        return;
+    }
+    if (c->host != NULL && strcmp(c->host, host) != 0) {
+        /* RFC 6120 §4.3.2: the same service on every restart */
+        mod_c2s_stream_error(c, "host-unknown", "domain changed on restart");
+        return;
+    }
+    c->host = host;
+    c->sess.host = host;
+    mod_c2s_send_header(c, host);
+    /* RFC 6120 §4.7.5: no version means 0.9; we speak only 1.x */
+    if (version == NULL || strncmp(version, "1.", 2) != 0) {
+        mod_c2s_stream_error(c, "unsupported-version",
+                             "XMPP 1.0 is required");
+        return;
+    }
+    c->state = c->sess.jid ? MOD_C2S_BOUND : MOD_C2S_OPEN;
+    mod_c2s_send_features(c);
+}
+
+static void
+mod_c2s_on_close(void *ud)
+{
+    mod_c2s_close(ud);
+}
+
+static void
+mod_c2s_on_error(void *ud, const char *cond, const char *text)
+{
+    mod_c2s_stream_error(ud, cond, text);
+}
+
+static void
+mod_c2s_starttls(mod_c2s_conn_t *c, sw_xml_t *el)
+{
+    sw_pool_t *pool;
+    sw_xml_t  *x;
+
+    if (c->secured || c->authed || c->c2s->tls == NULL) {
+        /* RFC 6120 §5.4.2.2: <failure/>, then close */
+        pool = sw_pool_new(128);
+        x = sw_xml_new(pool, MOD_C2S_NS_TLS, "failure");
+        mod_c2s_send_xml(c, x);
+        sw_pool_free(pool);
+        mod_c2s_send_raw(c, "</stream:stream>");
+        c->state = MOD_C2S_CLOSING;
+        sw_conn_close(c->conn, true);
+        return;
+    }
+    pool = sw_pool_new(128);
+    x = sw_xml_new(pool, MOD_C2S_NS_TLS, "proceed");
+    mod_c2s_send_xml(c, x);
+    sw_pool_free(pool);
+    /* The bytes after <starttls/> are TLS: stop parsing right here. */
+    c->state = MOD_C2S_STARTTLS;
+    sw_xmlstream_pause(c->xs);
+}
+
+static void
+mod_c2s_iq_result_xml(mod_c2s_conn_t *c, sw_xml_t *iq, sw_xml_t *payload)
+{
+    sw_pool_t  *pool = sw_pool_new(256);
+    sw_xml_t   *r = sw_xml_new(pool, SW_NS_CLIENT, "iq");
+    const char *id = sw_xml_attr(iq, "id");
+
+    sw_xml_set_attr(r, "type", "result");
+    if (id != NULL) {
+        sw_xml_set_attr(r, "id", id);
+    }
+    if (payload != NULL) {
+        sw_xml_append(r, sw_xml_copy(pool, payload));
+    }
+    mod_c2s_send_xml(c, r);
+    sw_pool_free(pool);
+}
+
+static void
+mod_c2s_iq_error_xml(mod_c2s_conn_t *c, sw_xml_t *iq, const char *cond,
+                     const char *text)
+{
+    sw_pool_t  *pool = sw_pool_new(256);
+    sw_xml_t   *r = sw_xml_new(pool, SW_NS_CLIENT, "iq");
+    sw_xml_t   *e;
+    const char *id = sw_xml_attr(iq, "id");
+
+    sw_xml_set_attr(r, "type", "error");
+    if (id != NULL) {
+        sw_xml_set_attr(r, "id", id);
+    }
+    e = sw_xml_add(r, NULL, "error");
+    sw_xml_set_attr(e, "type", sw_stanza_error_type(cond));
+    sw_xml_add(e, SW_NS_STANZA_ERRORS, cond);
+    if (text != NULL) {
+        sw_xml_set_text(sw_xml_add(e, SW_NS_STANZA_ERRORS, "text"), text);
+    }
+    mod_c2s_send_xml(c, r);
+    sw_pool_free(pool);
+}
+
+/* RFC 6120 §7: resource binding.  A taken resource is given to the new
+ * session and the old one is closed with <conflict/> (§7.7.2.2 allows
+ * either; a client reconnecting over a flaky link wants its name back). */
+static void
+mod_c2s_bind(mod_c2s_conn_t *c, sw_xml_t *iq, sw_xml_t *bind)
+{
+    const char   *want = sw_xml_child_text(bind, MOD_C2S_NS_BIND, "resource");
+    char          rnd[24];
+    unsigned char r[8];
+    sw_jid_t     *jid;
+    sw_session_t *old;
+    sw_pool_t    *pool;
+    sw_xml_t     *b;
+
+    if (want == NULL || *want == '\0') {
+        /* RFC 6120 §7.6.1: the server generates one */
+        uv_random(NULL, NULL, r, sizeof(r), 0, NULL);
+        snprintf(rnd, sizeof(rnd), "sw-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+                 r[2], r[3], r[4], r[5]);
+        want = rnd;
+    }
+    jid = sw_jid_make(c->sess.pool, c->user, c->host, want);
+    if (jid == NULL) {
+        /* RFC 6120 §7.7.2.1 */
+        mod_c2s_iq_error_xml(c, iq, "bad-request", "invalid resource");
+        return;
+    }
+    c->sess.jid = jid;
+    if (sw_session_register(&c->sess, &old) == SW_DECLINED) {
+        old->vt->close(old, "conflict", "Replaced by a new connection");
+        if (sw_session_register(&c->sess, &old) != SW_OK) {
+            c->sess.jid = NULL;
+            mod_c2s_iq_error_xml(c, iq, "conflict", NULL);
+            return;
+        }
+    }
+    c->state = MOD_C2S_BOUND;
+    if (c->timer != NULL) {
+        uv_timer_stop(c->timer);
+    }
+    pool = sw_pool_new(256);
+    b = sw_xml_new(pool, MOD_C2S_NS_BIND, "bind");
+    sw_xml_set_text(sw_xml_add(b, NULL, "jid"), jid->full);
+    mod_c2s_iq_result_xml(c, iq, b);
+    sw_pool_free(pool);
+    sw_log_info("c2s %llu (%s): bound %s", (unsigned long long) c->sess.id,
+                sw_conn_peer(c->conn), jid->full);
+}
+
+/* A stanza from a bound client: check and stamp 'from', then route. */
+static void
+mod_c2s_stanza(mod_c2s_conn_t *c, sw_xml_t *el, sw_pool_t *pool)
+{
+    const char  *err = NULL;
+    const char  *from = sw_xml_attr(el, "from");
+    sw_stanza_t *st;
+    sw_jid_t     fj;
+    bool         malformed_to = false;
+
+    /* RFC 6120 §8.1.2.1: 'from' must be the client's own JID, if given */
+    if (from != NULL) {
+        if (sw_jid_parse(pool, from, &fj) != SW_OK
+            || (strcmp(fj.full, c->sess.jid->full) != 0
+                && strcmp(fj.full, c->sess.jid->bare) != 0))
+        {
+            sw_pool_free(pool);
+            mod_c2s_stream_error(c, "invalid-from", NULL);
+            return;
+        }
+    }
+    sw_xml_set_attr(el, "from", c->sess.jid->full);
+    st = sw_stanza_new(pool, el, &err);
+    if (st == NULL) {
+        /* RFC 6120 §8.3.3.8: only 'to' can be malformed now */
+        sw_xml_set_attr(el, "to", NULL);
+        malformed_to = true;
+        st = sw_stanza_new(pool, el, NULL);
+        if (st == NULL) {
+            sw_pool_free(pool);
+            return;
+        }
+    }
+    if (malformed_to) {
+        sw_route_bounce(st, "jid-malformed", NULL);
+        return;
+    }
+    sw_route(st);
+}
+
+static void
+mod_c2s_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
+{
+    mod_c2s_conn_t *c = ud;
+    sw_xml_t       *bind;
+
+    if (c->state == MOD_C2S_CLOSING) {
+        sw_pool_free(pool);
+        return;
+    }
+    if (el->ns != NULL && strcmp(el->ns, MOD_C2S_NS_TLS) == 0
+        && strcmp(el->name, "starttls") == 0)
+    {
+        mod_c2s_starttls(c, el);
+        sw_pool_free(pool);
+        return;
+    }
+    if (el->ns != NULL && strcmp(el->ns, MOD_C2S_NS_SASL) == 0) {
+        if (c->authed) {
+            mod_c2s_stream_error(c, "policy-violation",
+                                 "already authenticated");
+        } else {
+            mod_c2s_sasl_element(c, el);
+        }
+        sw_pool_free(pool);
+        return;
+    }
+    if (el->ns == NULL || strcmp(el->ns, SW_NS_CLIENT) != 0
+        || (strcmp(el->name, "message") && strcmp(el->name, "presence")
+            && strcmp(el->name, "iq")))
+    {
+        /* RFC 6120 §4.9.3.10 / §4.9.3.23 */
+        sw_pool_free(pool);
+        mod_c2s_stream_error(c, el->ns && strcmp(el->ns, SW_NS_CLIENT) != 0
+                                && strcmp(el->name, "message")
+                                && strcmp(el->name, "presence")
+                                && strcmp(el->name, "iq")
+                                ? "unsupported-stanza-type"
+                                : "invalid-namespace", NULL);
+        return;
+    }
+    if (!c->authed) {
+        sw_pool_free(pool);
+        mod_c2s_stream_error(c, "not-authorized",
+                             "authenticate before sending stanzas");
+        return;
+    }
+    if (c->state != MOD_C2S_BOUND) {
+        bind = strcmp(el->name, "iq") == 0
+               ? sw_xml_child(el, MOD_C2S_NS_BIND, "bind") : NULL;
+        if (bind != NULL && sw_xml_attr(el, "type") != NULL
+            && strcmp(sw_xml_attr(el, "type"), "set") == 0)
+        {
+            mod_c2s_bind(c, el, bind);
+        } else {
+            mod_c2s_iq_error_xml(c, el, "not-authorized",
+                                 "bind a resource first");
+        }
+        sw_pool_free(pool);
+        return;
+    }
+    if (strcmp(el->name, "iq") == 0
+        && sw_xml_child(el, MOD_C2S_NS_SESSION, "session") != NULL
+        && sw_xml_attr(el, "to") == NULL)
+    {
+        /* RFC 3921 §3: a no-op today, answered for old clients */
+        mod_c2s_iq_result_xml(c, el, NULL);
+        sw_pool_free(pool);
+        return;
+    }
+    mod_c2s_stanza(c, el, pool);
+}
+
+/* -------------------------------------------------------- connection --- */
+
+static void
+mod_c2s_on_data(sw_conn_t *conn, const char *data, size_t len, void *ud)
+{
+    mod_c2s_conn_t *c = ud;
+    size_t          used;
+    int             rc;
+
+    while (len > 0 && c->state != MOD_C2S_CLOSING) {
+        rc = sw_xmlstream_feed(c->xs, data, len, &used);
+        if (rc != SW_AGAIN) {
+            return;     /* SW_OK; SW_DONE and SW_ERROR closed already */
+        }
+        data += used;
+        len -= used;
+        if (c->state == MOD_C2S_STARTTLS) {
+            /* RFC 6120 §5.4.3.3: a fresh stream follows the handshake */
+            sw_conn_start_tls(c->conn, c->c2s->tls, true, NULL, data, len);
+            return;
+        }
+        if (c->reset_pending) {
+            /* RFC 6120 §6.4.6: after SASL success, a new stream */
+            c->reset_pending = false;
+            sw_xmlstream_reset(c->xs);
+            c->state = MOD_C2S_WAIT_HEADER;
+        }
+    }
+}
+
+static void
+mod_c2s_on_secured(sw_conn_t *conn, void *ud)
+{
+    mod_c2s_conn_t *c = ud;
+
+    c->secured = true;
+    c->state = MOD_C2S_WAIT_HEADER;
+    c->header_sent = false;
+    sw_xmlstream_reset(c->xs);
+    sw_log_debug("c2s %llu (%s): %s", (unsigned long long) c->sess.id,
+                 sw_conn_peer(conn), sw_conn_tls_desc(conn));
+}
+
+static void
+mod_c2s_timer_free(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
+mod_c2s_on_closed(sw_conn_t *conn, int error, const char *reason, void *ud)
+{
+    mod_c2s_conn_t *c = ud;
+    mod_c2s_t      *c2s = c->c2s;
+
+    sw_log_info("c2s %llu (%s): closed%s%s", (unsigned long long) c->sess.id,
+                sw_conn_peer(conn), reason ? ": " : "", reason ? reason : "");
+    c->state = MOD_C2S_CLOSING;
+    sw_session_unregister(&c->sess);
+    sw_owner_release(&c->sess.owner);
+    if (c->sess.presence != NULL) {
+        sw_stanza_unref(c->sess.presence);
+    }
+    mod_c2s_sasl_end(c);
+    if (c->timer != NULL) {
+        uv_close((uv_handle_t *) c->timer, mod_c2s_timer_free);
+    }
+    sw_xmlstream_free(c->xs);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        c2s->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    sw_pool_free(c->sess.pool);
+    free(c);
+}
+
+static void
+mod_c2s_on_timeout(uv_timer_t *t)
+{
+    mod_c2s_conn_t *c = t->data;
+
+    if (c->state != MOD_C2S_BOUND) {
+        mod_c2s_stream_error(c, "connection-timeout",
+                             "stream negotiation took too long");
+    }
+}
+
+static const sw_conn_cb_t mod_c2s_conn_cb = {
+    .data = mod_c2s_on_data,
+    .secured = mod_c2s_on_secured,
+    .closed = mod_c2s_on_closed,
+};
+
+static const sw_xmlstream_cb_t mod_c2s_xs_cb = {
+    .open = mod_c2s_on_open,
+    .element = mod_c2s_on_element,
+    .close = mod_c2s_on_close,
+    .error = mod_c2s_on_error,
+};
+
+static void
+mod_c2s_on_connection(uv_stream_t *server, int status)
+{
+    mod_c2s_listener_t *l = server->data;
+    mod_c2s_t          *c2s = l->c2s;
+    mod_c2s_conn_t     *c;
+    uv_tcp_t           *tcp;
+    sw_xml_limits_t     lim;
+
+    if (status < 0) {
+        sw_log_warn("c2s %s: accept: %s", l->desc, uv_strerror(status));
+        return;
+    }
+    tcp = sw_alloc(sizeof(*tcp));
+    uv_tcp_init(server->loop, tcp);
+    if (uv_accept(server, (uv_stream_t *) tcp) != 0) {
+        uv_close((uv_handle_t *) tcp, mod_c2s_timer_free);
+        return;
+    }
+    if (c2s->stopping) {
+        uv_close((uv_handle_t *) tcp, mod_c2s_timer_free);
+        return;
+    }
+    uv_tcp_nodelay(tcp, 1);
+    c = sw_calloc(1, sizeof(*c));
+    c->c2s = c2s;
+    c->sess.vt = &mod_c2s_session_vt;
+    c->sess.transport = c;
+    c->sess.pool = sw_pool_new(256);
+    c->sess.id = ++c2s->next_id;
+    sw_owner_init(&c->sess.owner, "c2s session");
+    sw_server_xml_limits(&lim);
+    c->xs = sw_xmlstream_new(&lim, &mod_c2s_xs_cb, c);
+    c->conn = sw_conn_new(tcp, &mod_c2s_conn_cb, c);
+    c->next = c2s->conns;
+    if (c->next != NULL) {
+        c->next->prev = c;
+    }
+    c2s->conns = c;
+    c->timer = sw_alloc(sizeof(*c->timer));
+    uv_timer_init(server->loop, c->timer);
+    c->timer->data = c;
+    uv_timer_start(c->timer, mod_c2s_on_timeout,
+                   (uint64_t) (c2s->conf->negotiation_timeout * 1000), 0);
+    sw_log_debug("c2s %llu: connection from %s on %s",
+                  (unsigned long long) c->sess.id, sw_conn_peer(c->conn),
+                  l->desc);
+    if (l->direct_tls) {
+        sw_conn_start_tls(c->conn, c2s->tls, true, NULL, NULL, 0);
+    }
+}
+
+/* ----------------------------------------------------------- session --- */
+
+static int
+mod_c2s_session_send(sw_session_t *s, sw_stanza_t *st)
+{
+    mod_c2s_conn_t *c = s->transport;
+
+    if (c->state != MOD_C2S_BOUND) {
+        return SW_ERROR;
+    }
+    mod_c2s_send_xml(c, st->xml);
+    return SW_OK;
+}
+
+static void
+mod_c2s_session_close(sw_session_t *s, const char *cond, const char *text)
+{
+    mod_c2s_conn_t *c = s->transport;
+
+    if (cond != NULL) {
+        mod_c2s_stream_error(c, cond, text);
+    } else {
+        mod_c2s_close(c);
+    }
+}
+
+static const sw_session_vt_t mod_c2s_session_vt = {
+    .send = mod_c2s_session_send,
+    .close = mod_c2s_session_close,
+};
+
+/* ------------------------------------------------------------ module --- */
+
+static int
+mod_c2s_listen(mod_c2s_t *c2s, const char *iface, int port, bool tls)
+{
+    mod_c2s_listener_t *l;
+    struct sockaddr_storage addr;
+    unsigned            flags = 0;
+    int                 rc;
+
+    if (c2s->n_listeners == MOD_C2S_MAX_LISTENERS) {
+        sw_log_error("c2s: too many listeners (at most %d)",
+                     MOD_C2S_MAX_LISTENERS);
+        return SW_ERROR;
+    }
+    if (strchr(iface, ':') != NULL) {
+        rc = uv_ip6_addr(iface, port, (struct sockaddr_in6 *) &addr);
+        flags = UV_TCP_IPV6ONLY;
+    } else {
+        rc = uv_ip4_addr(iface, port, (struct sockaddr_in *) &addr);
+    }
+    if (rc != 0) {
+        sw_log_error("c2s: '%s' is not an IP address", iface);
+        return SW_ERROR;
+    }
+    l = sw_calloc(1, sizeof(*l));
+    l->c2s = c2s;
+    l->direct_tls = tls;
+    snprintf(l->desc, sizeof(l->desc), strchr(iface, ':') ? "[%s]:%d"
+             : "%s:%d", iface, port);
+    uv_tcp_init(sw_loop(), &l->tcp);
+    l->tcp.data = l;
+    c2s->listeners[c2s->n_listeners++] = l;
+    rc = uv_tcp_bind(&l->tcp, (struct sockaddr *) &addr, flags);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *) &l->tcp, 128, mod_c2s_on_connection);
+    }
+    if (rc != 0) {
+        sw_log_error("c2s: cannot listen on %s: %s", l->desc,
+                     uv_strerror(rc));
+        return SW_ERROR;
+    }
+    sw_log_info("c2s: listening on %s%s", l->desc,
+                tls ? " (direct TLS)" : "");
+    return SW_OK;
+}
+
+typedef struct {
+    const char *names[64];
+    size_t      n;
+} mod_c2s_names_t;
+
+static void
+mod_c2s_collect_host(sw_host_t *h, void *ud)
+{
+    mod_c2s_names_t *n = ud;
+
+    if (strcmp(h->kind, "host") == 0 && n->n < 63) {
+        n->names[n->n++] = h->name;
+    }
+}
+
+/* The configured certificate, or one made for every VirtualHost on first
+ * start and kept in data_dir. */
+static int
+mod_c2s_tls_setup(mod_c2s_t *c2s)
+{
+    const sw_core_conf_t *core = sw_core_conf();
+    mod_c2s_conf_t       *conf = c2s->conf;
+    char                  cert[4096], key[4096];
+    struct stat           sb;
+
+    if (conf->certificate != NULL || conf->key != NULL) {
+        if (conf->certificate == NULL || conf->key == NULL) {
+            sw_log_error("c2s: set both c2s_certificate and c2s_key");
+            return SW_ERROR;
+        }
+        c2s->tls = sw_tls_ctx_new(conf->certificate, conf->key);
+        return c2s->tls ? SW_OK : SW_ERROR;
+    }
+    snprintf(cert, sizeof(cert), "%s/c2s-selfsigned.crt",
+             core->data_dir ? core->data_dir : ".");
+    snprintf(key, sizeof(key), "%s/c2s-selfsigned.key",
+             core->data_dir ? core->data_dir : ".");
+    if (stat(cert, &sb) != 0 || stat(key, &sb) != 0) {
+        mod_c2s_names_t names = { { NULL }, 0 };
+
+        sw_host_each(mod_c2s_collect_host, &names);
+        if (names.n == 0) {
+            names.names[names.n++] = "localhost";
+        }
+        sw_log_info("c2s: no certificate configured; generating a "
+                    "self-signed one for %s%s in %s", names.names[0],
+                    names.n > 1 ? " and the other hosts" : "", cert);
+        if (sw_tls_make_self_signed(cert, key, names.names) != SW_OK) {
+            return SW_ERROR;
+        }
+    }
+    c2s->tls = sw_tls_ctx_new(cert, key);
+    return c2s->tls ? SW_OK : SW_ERROR;
+}
+
+static int
+mod_c2s_load(sw_module_ctx_t *mc)
+{
+    mod_c2s_t *c2s = sw_calloc(1, sizeof(*c2s));
+
+    c2s->mc = mc;
+    c2s->conf = mc->conf;
+    sw_buf_init(&c2s->out);
+    mc->data = c2s;
+    return mod_c2s_sasl_init(c2s);
+}
+
+static int
+mod_c2s_check(sw_module_ctx_t *mc)
+{
+    mod_c2s_conf_t *conf = mc->conf;
+
+    if ((conf->certificate == NULL) != (conf->key == NULL)) {
+        sw_log_error("c2s: set both c2s_certificate and c2s_key, or "
+                     "neither (a self-signed certificate is then made)");
+        return SW_ERROR;
+    }
+    if (sw_storage() == NULL) {
+        return SW_ERROR;    /* logged: c2s needs accounts */
+    }
+    if (conf->port == 0 && conf->tls_port == 0) {
+        sw_log_warn("c2s: both c2s_port and c2s_direct_tls_port are 0: "
+                    "clients cannot connect");
+    }
+    return SW_OK;
+}
+
+static int
+mod_c2s_start(sw_module_ctx_t *mc)
+{
+    mod_c2s_t          *c2s = mc->data;
+    const char *const  *i;
+
+    if (mod_c2s_tls_setup(c2s) != SW_OK) {
+        return SW_ERROR;
+    }
+    for (i = c2s->conf->interfaces; i != NULL && *i != NULL; i++) {
+        if ((c2s->conf->port
+             && mod_c2s_listen(c2s, *i, (int) c2s->conf->port, false))
+            || (c2s->conf->tls_port
+                && mod_c2s_listen(c2s, *i, (int) c2s->conf->tls_port, true)))
+        {
+            return SW_ERROR;
+        }
+    }
+    return SW_OK;
+}
+
+static void
+mod_c2s_listener_free(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void
+mod_c2s_stop(sw_module_ctx_t *mc)
+{
+    mod_c2s_t      *c2s = mc->data;
+    mod_c2s_conn_t *c, *next;
+    size_t          i;
+
+    if (c2s == NULL) {
+        return;
+    }
+    c2s->stopping = true;
+    for (i = 0; i < c2s->n_listeners; i++) {
+        uv_close((uv_handle_t *) &c2s->listeners[i]->tcp,
+                 mod_c2s_listener_free);
+    }
+    c2s->n_listeners = 0;
+    /* RFC 6120 §4.9.3.19: tell every client we are going away */
+    for (c = c2s->conns; c != NULL; c = next) {
+        next = c->next;
+        mod_c2s_stream_error(c, "system-shutdown", NULL);
+    }
+    sw_owner_release(&mc->owner);
+    /* Connections finish closing in the loop; their memory goes with
+     * them.  The module state stays until the loop is done. */
+    sw_tls_ctx_free(c2s->tls);
+    c2s->tls = NULL;
+    mod_c2s_sasl_free(c2s);
+    sw_buf_free(&c2s->out);
+}
+
+static const sw_option_t mod_c2s_options[] = {
+    { "c2s_interfaces", SW_OPT_STRLIST,
+      offsetof(mod_c2s_conf_t, interfaces), SW_SCOPE_GLOBAL, 0, 0, 0,
+      "0.0.0.0,::", NULL, "addresses to listen on" },
+    { "c2s_port", SW_OPT_INT, offsetof(mod_c2s_conf_t, port),
+      SW_SCOPE_GLOBAL, 0, 0, 65535, "5222", NULL,
+      "port for STARTTLS connections (0: none)" },
+    { "c2s_direct_tls_port", SW_OPT_INT, offsetof(mod_c2s_conf_t, tls_port),
+      SW_SCOPE_GLOBAL, 0, 0, 65535, "5223", NULL,
+      "port for direct TLS connections, XEP-0368 (0: none)" },
+    { "c2s_require_encryption", SW_OPT_BOOL,
+      offsetof(mod_c2s_conf_t, require_encryption),
+      SW_SCOPE_GLOBAL | SW_SCOPE_HOST, SW_OPT_RELOADABLE, 0, 0, "true", NULL,
+      "refuse authentication before TLS" },
+    { "c2s_certificate", SW_OPT_PATH, offsetof(mod_c2s_conf_t, certificate),
+      SW_SCOPE_GLOBAL, 0, 0, 0, NULL, NULL,
+      "PEM certificate chain (unset: self-signed, made at first start)" },
+    { "c2s_key", SW_OPT_PATH, offsetof(mod_c2s_conf_t, key),
+      SW_SCOPE_GLOBAL, 0, 0, 0, NULL, NULL, "PEM private key" },
+    { "c2s_negotiation_timeout", SW_OPT_DURATION,
+      offsetof(mod_c2s_conf_t, negotiation_timeout), SW_SCOPE_GLOBAL,
+      SW_OPT_RELOADABLE, 1000, 3600000, "60s", NULL,
+      "time allowed from connect to bound resource" },
+    { "c2s_sasl_mechanisms", SW_OPT_STRLIST,
+      offsetof(mod_c2s_conf_t, mechanisms), SW_SCOPE_GLOBAL | SW_SCOPE_HOST,
+      SW_OPT_RELOADABLE, 0, 0,
+      "SCRAM-SHA-256-PLUS,SCRAM-SHA-256,SCRAM-SHA-1-PLUS,SCRAM-SHA-1,PLAIN",
+      NULL, "SASL mechanisms offered, in order (PLAIN only over TLS)" },
+    { "c2s_sasl_attempts", SW_OPT_INT, offsetof(mod_c2s_conf_t, sasl_attempts),
+      SW_SCOPE_GLOBAL, 0, 1, 100, "3", NULL,
+      "failed authentications before the stream is closed" },
+    SW_OPTION_END
+};
+
+const sw_module_t sw_module = {
+    .abi = SW_MODULE_ABI,
+    .signature = SW_MODULE_SIGNATURE,
+    .name = "c2s",
+    .help = "client connections: TLS, SASL, resource binding (RFC 6120)",
+    .options = mod_c2s_options,
+    .conf_size = sizeof(mod_c2s_conf_t),
+    .load = mod_c2s_load,
+    .check = mod_c2s_check,
+    .start = mod_c2s_start,
+    .stop = mod_c2s_stop,
+};
