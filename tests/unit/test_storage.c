@@ -805,6 +805,30 @@ test_unload_without_stop(void **state)
     assert_int_equal(s->user_exists(s, "h", "u"), SW_OK);
 }
 
+/* The default path lives in the core's data_dir (as skywaved runs it). */
+static void
+test_data_dir(void **state)
+{
+    test_db_t     *t = *state;
+    sw_storage_t  *s;
+    char           text[256], state_dir[128], db[160];
+
+    snprintf(state_dir, sizeof(state_dir), "%s/state", t->dir);
+    snprintf(db, sizeof(db), "%s/skywave.db", state_dir);
+    snprintf(text, sizeof(text), "data_dir = \"%s\"\nlog_level = \"warn\"\n",
+             state_dir);
+    assert_int_equal(sw_server_init(NULL, text), SW_OK);
+    s = sw_storage();
+    assert_non_null(s);
+    assert_int_equal(s->user_create(s, "h", "u", NULL, 0), SW_OK);
+    sw_server_free();
+
+    assert_int_equal(access(db, F_OK), 0);
+    assert_int_equal(test_db_header(db, TEST_HDR_USER_VERSION), 1);
+    unlink(db);
+    rmdir(state_dir);
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -864,6 +888,8 @@ main(void)
                                         test_db_teardown),
         cmocka_unit_test_setup_teardown(test_unload_without_stop,
                                         test_db_setup, test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_data_dir, test_db_setup,
+                                        test_db_teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, test_db_setup,
                                         test_db_teardown),
 #endif
