@@ -205,6 +205,13 @@ sw_server_init(const char *path, const char *text)
         return SW_ERROR;
     }
     sw_log_set_level((sw_log_level_e) sw_srv.conf.log_level);
+    if (sw_srv.conf.log_file != NULL
+        && sw_log_open(sw_srv.conf.log_file) != SW_OK)
+    {
+        sw_log_error("log_file %s: %s", sw_srv.conf.log_file,
+                     strerror(errno));
+        return SW_ERROR;
+    }
     if (sw_srv.conf.module_path != NULL) {
         sw_module_set_path(sw_srv.conf.module_path);
     }
@@ -463,6 +470,10 @@ sw_server_reload(void)
     }
     sw_options_reload(sw_core_options, &sw_srv.conf, &fresh, "core");
     sw_log_set_level((sw_log_level_e) sw_srv.conf.log_level);
+    /* Reopen the log so rotation by rename works with SIGHUP. */
+    if (sw_srv.conf.log_file != NULL) {
+        sw_log_open(sw_srv.conf.log_file);
+    }
     /* Reloaded strings point into the new config: keep it, and the old
      * ones that non-reloadable values still point into. */
     if (sw_srv.n_old < sizeof(sw_srv.old_cfgs) / sizeof(sw_srv.old_cfgs[0])) {
@@ -504,5 +515,6 @@ sw_server_free(void)
         sw_config_free(sw_srv.old_cfgs[i]);
     }
     sw_config_free(sw_srv.cfg);
+    sw_log_open(NULL);
     memset(&sw_srv, 0, sizeof(sw_srv));
 }
