@@ -47,7 +47,17 @@ async def ping(c, to="example.net"):
 
 
 def run_async(coro):
-    return asyncio.new_event_loop().run_until_complete(coro)
+    """Runs coro on a fresh loop, then cancels what slixmpp left running."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for t in pending:
+            t.cancel()
+        loop.run_until_complete(asyncio.gather(*pending,
+                                               return_exceptions=True))
+        loop.close()
 
 
 @pytest.mark.parametrize("mech", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
