@@ -760,3 +760,9 @@ sw_xml_parse(sw_pool_t *pool, const char *data, size_t len, const char **err)
     sw_xmlstream_free(s);
     return root;
 }
+
+void
+sw_xmlstream_set_data(sw_xmlstream_t *s, void *ud)
+{
+    s->ud = ud;
+}

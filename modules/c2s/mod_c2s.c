@@ -21,6 +21,9 @@
     "version='1.0' xml:lang='en'>"
 
 static const sw_session_vt_t mod_c2s_session_vt;
+static int mod_c2s_on_stopping(void *data, void *ud);
+static void mod_c2s_free(mod_c2s_conn_t *c);
+static void mod_c2s_hibernate(mod_c2s_conn_t *c);
 
 /* ------------------------------------------------------------ output --- */
 
@@ -29,7 +32,7 @@ mod_c2s_send_xml(mod_c2s_conn_t *c, const sw_xml_t *x)
 {
     sw_buf_t *b = &c->c2s->out;
 
-    if (c->state == MOD_C2S_CLOSING) {
+    if (c->state == MOD_C2S_CLOSING || c->conn == NULL) {
         return;
     }
     sw_buf_reset(b);
@@ -40,7 +43,7 @@ mod_c2s_send_xml(mod_c2s_conn_t *c, const sw_xml_t *x)
 static void
 mod_c2s_send_raw(mod_c2s_conn_t *c, const char *s)
 {
-    if (c->state != MOD_C2S_CLOSING) {
+    if (c->state != MOD_C2S_CLOSING && c->conn != NULL) {
         sw_conn_write(c->conn, s, strlen(s));
     }
 }
@@ -63,6 +66,23 @@ mod_c2s_send_header(mod_c2s_conn_t *c, const char *from)
     c->header_sent = true;
 }
 
+/*
+ * The session is over (not merely its connection): unregister it, so
+ * mod_im broadcasts unavailable, and hand unacknowledged stanzas back to
+ * the router.  Synchronous, so it happens while every module is loaded.
+ */
+static void
+mod_c2s_session_end(mod_c2s_conn_t *c)
+{
+    if (c->sess_ended) {
+        return;
+    }
+    c->sess_ended = true;
+    sw_session_unregister(&c->sess);
+    sw_owner_release(&c->sess.owner);
+    mod_c2s_sm_flush(c);
+}
+
 /* RFC 6120 §4.9: error, close tag, then close the connection. */
 void
 mod_c2s_stream_error(mod_c2s_conn_t *c, const char *cond, const char *text)
@@ -70,7 +90,7 @@ mod_c2s_stream_error(mod_c2s_conn_t *c, const char *cond, const char *text)
     sw_pool_t *pool;
     sw_xml_t  *e;
 
-    if (c->state == MOD_C2S_CLOSING) {
+    if (c->state == MOD_C2S_CLOSING || c->conn == NULL) {
         return;
     }
     if (!c->header_sent) {
@@ -93,8 +113,10 @@ mod_c2s_stream_error(mod_c2s_conn_t *c, const char *cond, const char *text)
                 text ? ": " : "", text ? text : "");
     mod_c2s_send_raw(c, "</stream:stream>");
     c->state = MOD_C2S_CLOSING;
-    sw_session_unregister(&c->sess);
-    sw_conn_close(c->conn, true);
+    mod_c2s_session_end(c);
+    if (c->conn != NULL) {
+        sw_conn_close(c->conn, true);
+    }
 }
 
 static void
@@ -108,8 +130,10 @@ mod_c2s_close(mod_c2s_conn_t *c)
     }
     mod_c2s_send_raw(c, "</stream:stream>");
     c->state = MOD_C2S_CLOSING;
-    sw_session_unregister(&c->sess);
-    sw_conn_close(c->conn, true);
+    mod_c2s_session_end(c);
+    if (c->conn != NULL) {
+        sw_conn_close(c->conn, true);
+    }
 }
 
 /* ---------------------------------------------------------- features --- */
@@ -138,6 +162,7 @@ mod_c2s_send_features(mod_c2s_conn_t *c)
         /* RFC 3921 session establishment, optional since RFC 6121 */
         sw_xml_add(sw_xml_add(f, MOD_C2S_NS_SESSION, "session"), NULL,
                    "optional");
+        sw_xml_add(f, MOD_C2S_NS_SM, "sm");                /* XEP-0198 §2 */
     }
     mod_c2s_send_xml(c, f);
     sw_pool_free(pool);
@@ -196,7 +221,11 @@ mod_c2s_on_open(void *ud, sw_xml_t *hdr)
 static void
 mod_c2s_on_close(void *ud)
 {
-    mod_c2s_close(ud);
+    mod_c2s_conn_t *c = ud;
+
+    /* XEP-0198 §7: a closed stream ends the session, resumable or not */
+    c->clean_close = true;
+    mod_c2s_close(c);
 }
 
 static void
@@ -378,6 +407,15 @@ mod_c2s_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
         sw_pool_free(pool);
         return;
     }
+    if (el->ns != NULL && strcmp(el->ns, MOD_C2S_NS_SM) == 0) {
+        if (!c->authed) {
+            mod_c2s_stream_error(c, "not-authorized", NULL);
+        } else {
+            mod_c2s_sm_element(c, el);
+        }
+        sw_pool_free(pool);
+        return;
+    }
     if (el->ns != NULL && strcmp(el->ns, MOD_C2S_NS_SASL) == 0) {
         if (c->authed) {
             mod_c2s_stream_error(c, "policy-violation",
@@ -422,6 +460,9 @@ mod_c2s_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
         sw_pool_free(pool);
         return;
     }
+    if (c->sm_enabled) {
+        c->sm_in++;     /* XEP-0198 §4: handled once we take it */
+    }
     if (strcmp(el->name, "iq") == 0
         && sw_xml_child(el, MOD_C2S_NS_SESSION, "session") != NULL
         && sw_xml_attr(el, "to") == NULL)
@@ -437,14 +478,146 @@ mod_c2s_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
 /* -------------------------------------------------------- connection --- */
 
 static void
+mod_c2s_timer_free(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
+mod_c2s_release(mod_c2s_t *c2s)
+{
+    sw_tls_ctx_free(c2s->tls);
+    mod_c2s_sasl_free(c2s);
+    sw_buf_free(&c2s->out);
+    free(c2s);
+}
+
+/* Frees what the connection object holds; the session must be over (or
+ * never started).  The socket is gone or belongs to someone else. */
+static void
+mod_c2s_free(mod_c2s_conn_t *c)
+{
+    mod_c2s_t *c2s = c->c2s;
+
+    if (c->sess.presence != NULL) {
+        sw_stanza_unref(c->sess.presence);
+        c->sess.presence = NULL;
+    }
+    mod_c2s_sasl_end(c);
+    mod_c2s_sm_flush(c);
+    if (c->timer != NULL) {
+        uv_close((uv_handle_t *) c->timer, mod_c2s_timer_free);
+    }
+    if (c->xs != NULL) {
+        sw_xmlstream_free(c->xs);
+    }
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        c2s->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    sw_pool_free(c->sess.pool);
+    free(c);
+    if (c2s->stopping && c2s->conns == NULL && c2s->mc->data == NULL) {
+        mod_c2s_release(c2s);
+    }
+}
+
+static void
+mod_c2s_on_resume_timeout(uv_timer_t *t)
+{
+    mod_c2s_conn_t *c = t->data;
+
+    sw_log_info("c2s %llu: %s was not resumed in time; session ended",
+                (unsigned long long) c->sess.id, c->sess.jid->full);
+    c->state = MOD_C2S_CLOSING;
+    mod_c2s_session_end(c);
+    mod_c2s_free(c);
+}
+
+/* XEP-0198 §5: the connection broke; keep the session for a while. */
+static void
+mod_c2s_hibernate(mod_c2s_conn_t *c)
+{
+    if (c->xs != NULL) {
+        sw_xmlstream_free(c->xs);
+        c->xs = NULL;
+    }
+    uv_timer_stop(c->timer);
+    uv_timer_start(c->timer, mod_c2s_on_resume_timeout,
+                   (uint64_t) c->c2s->conf->resume_timeout * 1000, 0);
+    sw_log_info("c2s %llu: %s waits %llds for resumption with %zu stanzas "
+                "unacknowledged", (unsigned long long) c->sess.id,
+                c->sess.jid->full, (long long) c->c2s->conf->resume_timeout,
+                c->sm_queued);
+}
+
+void
+mod_c2s_detach(mod_c2s_conn_t *c, const char *cond, const char *text)
+{
+    sw_conn_t *conn = c->conn;
+    sw_buf_t  *b = &c->c2s->out;
+
+    if (conn == NULL) {
+        return;
+    }
+    sw_buf_reset(b);
+    sw_buf_printf(b, "<stream:error><%s xmlns='%s'/><text xmlns='%s'>%s"
+                  "</text></stream:error></stream:stream>", cond,
+                  SW_NS_STREAM_ERRORS, SW_NS_STREAM_ERRORS, text);
+    sw_conn_write(conn, b->data, b->len);
+    sw_conn_set_data(conn, NULL);
+    sw_conn_close(conn, true);
+    c->conn = NULL;
+    if (c->xs != NULL) {
+        sw_xmlstream_free(c->xs);
+        c->xs = NULL;
+    }
+}
+
+void
+mod_c2s_adopt(mod_c2s_conn_t *sess, mod_c2s_conn_t *shell)
+{
+    sess->conn = shell->conn;
+    sess->xs = shell->xs;
+    sw_conn_set_data(sess->conn, sess);
+    sw_xmlstream_set_data(sess->xs, sess);
+    sess->secured = shell->secured;
+    sess->header_sent = shell->header_sent;
+    sess->clean_close = false;
+    sess->state = MOD_C2S_BOUND;
+    memcpy(sess->stream_id, shell->stream_id, sizeof(sess->stream_id));
+    uv_timer_stop(sess->timer);
+    shell->conn = NULL;
+    shell->xs = NULL;
+    shell->moved_to = sess;
+    shell->state = MOD_C2S_CLOSING;
+}
+
+static void
 mod_c2s_on_data(sw_conn_t *conn, const char *data, size_t len, void *ud)
 {
-    mod_c2s_conn_t *c = ud;
+    mod_c2s_conn_t *c = ud, *to;
+    sw_xmlstream_t *xs;
     size_t          used;
     int             rc;
 
-    while (len > 0 && c->state != MOD_C2S_CLOSING) {
-        rc = sw_xmlstream_feed(c->xs, data, len, &used);
+    while (c != NULL && len > 0 && c->state != MOD_C2S_CLOSING) {
+        xs = c->xs;
+        rc = sw_xmlstream_feed(xs, data, len, &used);
+        if (c->moved_to != NULL) {
+            /* XEP-0198 resumption moved this stream to another session
+             * while parsing: the shell goes, the rest goes there. */
+            to = c->moved_to;
+            mod_c2s_free(c);
+            if (rc == SW_AGAIN && len > used) {
+                mod_c2s_on_data(conn, data + used, len - used, to);
+            }
+            return;
+        }
         if (rc != SW_AGAIN) {
             return;     /* SW_OK; SW_DONE and SW_ERROR closed already */
         }
@@ -469,6 +642,9 @@ mod_c2s_on_secured(sw_conn_t *conn, void *ud)
 {
     mod_c2s_conn_t *c = ud;
 
+    if (c == NULL) {
+        return;
+    }
     c->secured = true;
     c->state = MOD_C2S_WAIT_HEADER;
     c->header_sent = false;
@@ -478,40 +654,25 @@ mod_c2s_on_secured(sw_conn_t *conn, void *ud)
 }
 
 static void
-mod_c2s_timer_free(uv_handle_t *h)
-{
-    free(h);
-}
-
-static void
 mod_c2s_on_closed(sw_conn_t *conn, int error, const char *reason, void *ud)
 {
     mod_c2s_conn_t *c = ud;
-    mod_c2s_t      *c2s = c->c2s;
 
+    if (c == NULL) {
+        return;     /* detached: its session lives on elsewhere */
+    }
     sw_log_info("c2s %llu (%s): closed%s%s", (unsigned long long) c->sess.id,
                 sw_conn_peer(conn), reason ? ": " : "", reason ? reason : "");
+    c->conn = NULL;
+    if (!c->sess_ended && c->state == MOD_C2S_BOUND && c->sm_resumable
+        && !c->clean_close && !c->c2s->stopping)
+    {
+        mod_c2s_hibernate(c);
+        return;
+    }
     c->state = MOD_C2S_CLOSING;
-    sw_session_unregister(&c->sess);
-    sw_owner_release(&c->sess.owner);
-    if (c->sess.presence != NULL) {
-        sw_stanza_unref(c->sess.presence);
-    }
-    mod_c2s_sasl_end(c);
-    if (c->timer != NULL) {
-        uv_close((uv_handle_t *) c->timer, mod_c2s_timer_free);
-    }
-    sw_xmlstream_free(c->xs);
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        c2s->conns = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
-    sw_pool_free(c->sess.pool);
-    free(c);
+    mod_c2s_session_end(c);
+    mod_c2s_free(c);
 }
 
 static void
@@ -597,7 +758,13 @@ mod_c2s_session_send(sw_session_t *s, sw_stanza_t *st)
 {
     mod_c2s_conn_t *c = s->transport;
 
-    if (c->state != MOD_C2S_BOUND) {
+    if (c->sess_ended) {
+        return SW_ERROR;
+    }
+    if (c->sm_enabled) {
+        /* kept until acknowledged; sent now unless hibernating */
+        mod_c2s_sm_queue(c, st);
+    } else if (c->state != MOD_C2S_BOUND) {
         return SW_ERROR;
     }
     mod_c2s_send_xml(c, st->xml);
@@ -609,7 +776,12 @@ mod_c2s_session_close(sw_session_t *s, const char *cond, const char *text)
 {
     mod_c2s_conn_t *c = s->transport;
 
-    if (cond != NULL) {
+    if (c->conn == NULL) {
+        /* hibernating (XEP-0198): no stream to close, just end it */
+        c->state = MOD_C2S_CLOSING;
+        mod_c2s_session_end(c);
+        mod_c2s_free(c);
+    } else if (cond != NULL) {
         mod_c2s_stream_error(c, cond, text);
     } else {
         mod_c2s_close(c);
@@ -732,6 +904,11 @@ mod_c2s_load(sw_module_ctx_t *mc)
     c2s->conf = mc->conf;
     sw_buf_init(&c2s->out);
     mc->data = c2s;
+    if (sw_hook_add(&mc->owner, "server/stopping", 0, mod_c2s_on_stopping,
+                    c2s) != SW_OK)
+    {
+        return SW_ERROR;
+    }
     return mod_c2s_sasl_init(c2s);
 }
 
@@ -776,6 +953,36 @@ mod_c2s_start(sw_module_ctx_t *mc)
     return SW_OK;
 }
 
+/*
+ * Ends every session: before the other modules stop (the "server/stopping"
+ * event), so unacknowledged stanzas still reach mod_im's offline storage.
+ */
+static void
+mod_c2s_end_all(mod_c2s_t *c2s)
+{
+    mod_c2s_conn_t *c, *next;
+
+    c2s->stopping = true;
+    for (c = c2s->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->conn == NULL) {
+            c->state = MOD_C2S_CLOSING;
+            mod_c2s_session_end(c);
+            mod_c2s_free(c);
+        } else {
+            /* RFC 6120 §4.9.3.19: tell every client we are going away */
+            mod_c2s_stream_error(c, "system-shutdown", NULL);
+        }
+    }
+}
+
+static int
+mod_c2s_on_stopping(void *data, void *ud)
+{
+    mod_c2s_end_all(ud);
+    return SW_DECLINED;
+}
+
 static void
 mod_c2s_listener_free(uv_handle_t *h)
 {
@@ -786,30 +993,24 @@ static void
 mod_c2s_stop(sw_module_ctx_t *mc)
 {
     mod_c2s_t      *c2s = mc->data;
-    mod_c2s_conn_t *c, *next;
     size_t          i;
 
     if (c2s == NULL) {
         return;
     }
-    c2s->stopping = true;
+    mod_c2s_end_all(c2s);
     for (i = 0; i < c2s->n_listeners; i++) {
         uv_close((uv_handle_t *) &c2s->listeners[i]->tcp,
                  mod_c2s_listener_free);
     }
     c2s->n_listeners = 0;
-    /* RFC 6120 §4.9.3.19: tell every client we are going away */
-    for (c = c2s->conns; c != NULL; c = next) {
-        next = c->next;
-        mod_c2s_stream_error(c, "system-shutdown", NULL);
-    }
     sw_owner_release(&mc->owner);
-    /* Connections finish closing in the loop; their memory goes with
-     * them.  The module state stays until the loop is done. */
-    sw_tls_ctx_free(c2s->tls);
-    c2s->tls = NULL;
-    mod_c2s_sasl_free(c2s);
-    sw_buf_free(&c2s->out);
+    mc->data = NULL;
+    /* Connections finish closing (TLS close_notify) in the loop; the last
+     * one to go releases the module state. */
+    if (c2s->conns == NULL) {
+        mod_c2s_release(c2s);
+    }
 }
 
 static const sw_option_t mod_c2s_options[] = {
@@ -840,6 +1041,10 @@ static const sw_option_t mod_c2s_options[] = {
       SW_OPT_RELOADABLE, 0, 0,
       "SCRAM-SHA-256-PLUS,SCRAM-SHA-256,SCRAM-SHA-1-PLUS,SCRAM-SHA-1,PLAIN",
       NULL, "SASL mechanisms offered, in order (PLAIN only over TLS)" },
+    { "c2s_resume_timeout", SW_OPT_INT,
+      offsetof(mod_c2s_conf_t, resume_timeout), SW_SCOPE_GLOBAL, 0, 0,
+      86400, "300", NULL, "seconds a broken session waits to be resumed, "
+      "XEP-0198 (0: no resumption)" },
     { "c2s_sasl_attempts", SW_OPT_INT, offsetof(mod_c2s_conf_t, sasl_attempts),
       SW_SCOPE_GLOBAL, 0, 1, 100, "3", NULL,
       "failed authentications before the stream is closed" },

@@ -3,6 +3,7 @@
 #define MOD_C2S_H
 
 #include <gsasl.h>
+#include <time.h>
 
 #include <skywave/skywave.h>
 
@@ -10,6 +11,7 @@
 #define MOD_C2S_NS_SASL    "urn:ietf:params:xml:ns:xmpp-sasl"
 #define MOD_C2S_NS_BIND    "urn:ietf:params:xml:ns:xmpp-bind"
 #define MOD_C2S_NS_SESSION "urn:ietf:params:xml:ns:xmpp-session"
+#define MOD_C2S_NS_SM      "urn:xmpp:sm:3"
 
 #define MOD_C2S_MAX_LISTENERS 8
 
@@ -23,10 +25,17 @@ typedef struct mod_c2s_conf_s {
     double             negotiation_timeout;
     const char *const *mechanisms;
     int64_t            sasl_attempts;
+    int64_t            resume_timeout;
 } mod_c2s_conf_t;
 
 typedef struct mod_c2s_s      mod_c2s_t;
 typedef struct mod_c2s_conn_s mod_c2s_conn_t;
+
+/* An unacknowledged stanza (XEP-0198). */
+typedef struct mod_c2s_sm_item_s {
+    sw_stanza_t *stanza;
+    time_t       stamp;         /* first sent, for XEP-0203 delay */
+} mod_c2s_sm_item_t;
 
 typedef struct mod_c2s_listener_s {
     uv_tcp_t    tcp;
@@ -75,8 +84,25 @@ struct mod_c2s_conn_s {
     bool              sasl_plus;    /* the mechanism binds the channel */
     bool              cb_offered;   /* we advertised a -PLUS mechanism */
     void             *sasl_cred;    /* credential cache for the exchange */
-    uv_timer_t       *timer;        /* negotiation deadline */
+    uv_timer_t       *timer;        /* negotiation deadline, then the
+                                       resumption deadline */
     char              stream_id[24];
+    bool              clean_close;  /* the client sent </stream:stream> */
+    bool              sess_ended;   /* unregistered, queue handed back */
+    mod_c2s_conn_t   *moved_to;     /* resumed: this shell's stream went
+                                       to that session */
+
+    /* XEP-0198 */
+    bool              sm_enabled;
+    bool              sm_resumable;
+    char             *sm_id;        /* SM-ID, in sess.pool */
+    uint32_t          sm_in;        /* h: stanzas handled from the client */
+    uint32_t          sm_out;       /* stanzas sent to the client */
+    uint32_t          sm_acked;     /* last h the client sent */
+    mod_c2s_sm_item_t *sm_queue;    /* ring of unacknowledged stanzas */
+    size_t            sm_head;
+    size_t            sm_queued;
+    size_t            sm_cap;
 };
 
 /* mod_c2s_sasl.c */
@@ -88,9 +114,18 @@ void mod_c2s_sasl_features(mod_c2s_conn_t *c, sw_xml_t *features);
 void mod_c2s_sasl_element(mod_c2s_conn_t *c, sw_xml_t *el);
 void mod_c2s_sasl_end(mod_c2s_conn_t *c);
 
-/* mod_c2s.c, used by the SASL part */
+/* mod_c2s_sm.c */
+void mod_c2s_sm_element(mod_c2s_conn_t *c, sw_xml_t *el);
+void mod_c2s_sm_queue(mod_c2s_conn_t *c, sw_stanza_t *st);
+void mod_c2s_sm_flush(mod_c2s_conn_t *c);
+
+/* mod_c2s.c, used by the SASL and SM parts */
 void mod_c2s_send_xml(mod_c2s_conn_t *c, const sw_xml_t *x);
 void mod_c2s_stream_error(mod_c2s_conn_t *c, const char *cond,
                           const char *text);
+/* Closes c's connection with a stream error but keeps the session. */
+void mod_c2s_detach(mod_c2s_conn_t *c, const char *cond, const char *text);
+/* Moves shell's connection and stream into the hibernating session. */
+void mod_c2s_adopt(mod_c2s_conn_t *sess, mod_c2s_conn_t *shell);
 
 #endif

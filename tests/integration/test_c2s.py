@@ -146,7 +146,7 @@ class Raw:
                   "version='1.0'>" % to)
         return self.read_until(r"</stream:features>|</stream:stream>")
 
-    def login(self, user, password, resource="raw"):
+    def login(self, user, password, resource="raw", bind=True):
         self.header()
         self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
         self.read_until(r"<proceed[^>]*/>")
@@ -161,7 +161,9 @@ class Raw:
         self.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
                   "mechanism='PLAIN'>%s</auth>" % token.decode())
         self.read_until(r"<success[^>]*(/>|</success>)")
-        self.header()
+        feats = self.header()
+        if not bind:
+            return feats
         self.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:"
                   "ns:xmpp-bind'><resource>%s</resource></bind></iq>"
                   % resource)
@@ -280,3 +282,64 @@ def test_shutdown_closes_streams(tmp_path):
     raw.login("alice", "pw-alice")
     assert s.stop() == 0
     stream_error(raw, "system-shutdown")
+
+
+def test_stream_management_resume_loses_and_duplicates_nothing(server):
+    bob = Raw(server.port)
+    feats = bob.login("bob", "pw-bob", "phone", bind=False)
+    assert "<sm xmlns='urn:xmpp:sm:3'/>" in feats
+    bob.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:"
+             "ns:xmpp-bind'><resource>phone</resource></bind></iq>")
+    bob.read_until(r"</iq>")
+    bob.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+    enabled = bob.read_until(r"<enabled[^>]*/>")
+    smid = re.search(r"id='([^']+)'", enabled).group(1)
+    assert "resume='true'" in enabled
+
+    alice = Raw(server.port)
+    alice.login("alice", "pw-alice", "desk")
+
+    def say(i):
+        alice.send("<message to='bob@example.net/phone' id='m%d' "
+                   "type='chat'><body>hello %d</body></message>" % (i, i))
+
+    for i in (1, 2, 3):
+        say(i)
+    got = bob.read_until(r"id='m3'.*?</message>")
+    assert all("id='m%d'" % i in got for i in (1, 2, 3))
+    # Bob acknowledges only the first, then his link dies (no stream close).
+    bob.send("<a xmlns='urn:xmpp:sm:3' h='1'/>")
+    bob.send("<r xmlns='urn:xmpp:sm:3'/>")
+    assert "h='0'" in bob.read_until(r"<a [^>]*/>")   # he sent no stanza
+    bob.sock.close()
+    deadline = time.time() + 10
+    while "waits 300s for resumption" not in server.log_text():
+        assert time.time() < deadline, server.log_text()
+        time.sleep(0.05)
+    for i in (4, 5):
+        say(i)
+
+    bob = Raw(server.port)
+    bob.login("bob", "pw-bob", bind=False)
+    bob.send("<resume xmlns='urn:xmpp:sm:3' previd='%s' h='1'/>" % smid)
+    text = bob.read_until(r"id='m5'.*?</message>")
+    assert "<resumed xmlns='urn:xmpp:sm:3' h='0' previd='%s'/>" % smid in text
+    ids = re.findall(r"<message[^>]* id='(m\d)'", text)
+    assert ids == ["m2", "m3", "m4", "m5"], text
+    # Still bound as before: a ping works, and the old SM-ID is taken.
+    bob.send("<iq type='get' id='p3' to='example.net'><ping "
+             "xmlns='urn:xmpp:ping'/></iq>")
+    assert "type='result'" in bob.read_until(r"id='p3'[^>]*(/>|>)")
+    thief = Raw(server.port)
+    thief.login("alice", "pw-alice", bind=False)
+    thief.send("<resume xmlns='urn:xmpp:sm:3' previd='%s' h='0'/>" % smid)
+    assert "<item-not-found" in thief.read_until(r"</failed>")
+
+
+def test_stream_management_bad_ack(server):
+    raw = Raw(server.port)
+    raw.login("alice", "pw-alice")
+    raw.send("<enable xmlns='urn:xmpp:sm:3'/>")
+    raw.read_until(r"<enabled[^>]*/>")
+    raw.send("<a xmlns='urn:xmpp:sm:3' h='7'/>")
+    stream_error(raw, "undefined-condition")

@@ -62,6 +62,9 @@ void sw_xmlstream_free(sw_xmlstream_t *s);
  */
 int sw_xmlstream_feed(sw_xmlstream_t *s, const char *data, size_t len,
                       size_t *used);
+/* Changes the ud passed to callbacks (a stream moving to another owner,
+ * as in XEP-0198 resumption); takes effect with the next callback. */
+void sw_xmlstream_set_data(sw_xmlstream_t *s, void *ud);
 /* From a callback: stop after the current element (see SW_AGAIN). */
 void sw_xmlstream_pause(sw_xmlstream_t *s);
 /* Starts a fresh document (RFC 6120 §5.4.3.3 after TLS, §6.4.6 after
