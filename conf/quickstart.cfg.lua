@@ -2,6 +2,6 @@
 -- source tree (relative paths are relative to this file's directory).
 log_level = "info"
 data_dir = "../var"
-modules = { "storage_sqlite" }
+modules = { "c2s", "server" }
 
 VirtualHost "localhost"

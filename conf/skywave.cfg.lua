@@ -5,9 +5,13 @@
 log_level = "info"              -- error, warn, info, debug (reloadable)
 data_dir = "/var/lib/skywave"   -- database, generated certificates
 
+-- Storage backend: "sqlite" (the embedded default) loads mod_storage_sqlite.
+storage = "sqlite"
+
 -- Modules to load; each loads what it requires first.
 modules = {
-    "storage_sqlite",           -- users, rosters, offline messages (SQLite, WAL)
+    "c2s",                      -- clients: TLS, SASL, resource binding
+    "server",                   -- disco, ping, version
 }
 
 -- Stream limits (RFC 6120 §13.12).

@@ -140,7 +140,7 @@ main(int argc, char **argv)
     }
 
     rc = sw_server_init(config, NULL);
-    if (rc == SW_OK && (test || list_events)) {
+    if (rc == SW_OK) {
         rc = sw_server_check();
     }
     if (list_events && rc == SW_OK) {

@@ -13,6 +13,7 @@ struct sw_feature_s {
     sw_feature_t *next;
     char         *var;
     sw_owner_t   *owner;
+    sw_cleanup_t *cleanup;
 };
 
 static const char *const sw_iq_scope_names[] = { "host", "self", "bare" };
@@ -93,6 +94,21 @@ sw_iq_route(void *data, void *ud)
     return SW_OK;
 }
 
+static void
+sw_iq_remove_feature(void *data)
+{
+    sw_feature_t **pp;
+
+    for (pp = &sw_features; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == data) {
+            *pp = (*pp)->next;
+            free(((sw_feature_t *) data)->var);
+            free(data);
+            return;
+        }
+    }
+}
+
 void
 sw_iq_add_feature(sw_owner_t *owner, const char *var)
 {
@@ -102,6 +118,9 @@ sw_iq_add_feature(sw_owner_t *owner, const char *var)
     f->owner = owner;
     f->next = sw_features;
     sw_features = f;
+    if (owner != NULL) {
+        f->cleanup = sw_owner_on_release(owner, sw_iq_remove_feature, f);
+    }
 }
 
 void
@@ -133,6 +152,9 @@ sw_iq_shutdown(void)
     sw_owner_release(&sw_iq_owner);
     for (f = sw_features; f != NULL; f = next) {
         next = f->next;
+        if (f->owner != NULL) {
+            sw_owner_forget(f->owner, f->cleanup);
+        }
         free(f->var);
         free(f);
     }

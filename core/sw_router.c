@@ -97,8 +97,12 @@ sw_route_bounce(sw_stanza_t *st, const char *condition, const char *text)
 {
     sw_stanza_t *reply = NULL;
 
-    /* No sender to tell: nothing to do but drop. */
-    if (st->from != NULL) {
+    /* No sender to tell, or an IQ response (RFC 6120 §8.2.3: results
+     * and errors are never answered): drop. */
+    if (st->from != NULL
+        && !(st->kind == SW_STANZA_IQ && st->type != NULL
+             && strcmp(st->type, "result") == 0))
+    {
         reply = sw_stanza_error_reply(st, NULL, condition, text);
     }
     sw_log_debug("bounce %s %s -> %s: %s%s", sw_stanza_kind_name(st->kind),

@@ -31,6 +31,10 @@ const sw_option_t sw_core_options[] = {
     SW_CORE_OPT("modules", SW_OPT_STRLIST, modules, SW_SCOPE_GLOBAL, 0,
                 0, 0, NULL, NULL, "modules to load, in addition to those "
                 "they require"),
+    SW_CORE_OPT("storage", SW_OPT_STRING, storage, SW_SCOPE_GLOBAL, 0,
+                0, 0, "sqlite", NULL, "storage backend: loads "
+                "mod_storage_NAME before the other modules (\"none\": no "
+                "storage)"),
     SW_CORE_OPT("module_path", SW_OPT_STRING, module_path, SW_SCOPE_GLOBAL,
                 0, 0, 0, NULL, NULL, "extra directories (colon-separated) "
                 "searched for modules before the installed ones"),
@@ -157,6 +161,23 @@ sw_server_add_hosts(sw_config_t *cfg)
     return rc;
 }
 
+/* The storage backend first: modules find it as the "storage" service. */
+static int
+sw_server_load_modules(sw_config_t *cfg)
+{
+    const char *first[2] = { NULL, NULL };
+    char        name[128];
+
+    if (sw_srv.conf.storage != NULL && strcmp(sw_srv.conf.storage, "none")) {
+        snprintf(name, sizeof(name), "storage_%s", sw_srv.conf.storage);
+        first[0] = name;
+        if (sw_modules_load(first, cfg) != SW_OK) {
+            return SW_ERROR;
+        }
+    }
+    return sw_modules_load(sw_srv.conf.modules, cfg);
+}
+
 int
 sw_server_init(const char *path, const char *text)
 {
@@ -184,6 +205,13 @@ sw_server_init(const char *path, const char *text)
         return SW_ERROR;
     }
     sw_log_set_level((sw_log_level_e) sw_srv.conf.log_level);
+    if (sw_srv.conf.log_file != NULL
+        && sw_log_open(sw_srv.conf.log_file) != SW_OK)
+    {
+        sw_log_error("log_file %s: %s", sw_srv.conf.log_file,
+                     strerror(errno));
+        return SW_ERROR;
+    }
     if (sw_srv.conf.module_path != NULL) {
         sw_module_set_path(sw_srv.conf.module_path);
     }
@@ -196,7 +224,7 @@ sw_server_init(const char *path, const char *text)
     if (sw_server_add_hosts(cfg) != SW_OK) {
         return SW_ERROR;
     }
-    if (sw_modules_load(sw_srv.conf.modules, cfg) != SW_OK) {
+    if (sw_server_load_modules(cfg) != SW_OK) {
         return SW_ERROR;
     }
     if (sw_config_check_unclaimed(cfg) != SW_OK) {
@@ -442,6 +470,10 @@ sw_server_reload(void)
     }
     sw_options_reload(sw_core_options, &sw_srv.conf, &fresh, "core");
     sw_log_set_level((sw_log_level_e) sw_srv.conf.log_level);
+    /* Reopen the log so rotation by rename works with SIGHUP. */
+    if (sw_srv.conf.log_file != NULL) {
+        sw_log_open(sw_srv.conf.log_file);
+    }
     /* Reloaded strings point into the new config: keep it, and the old
      * ones that non-reloadable values still point into. */
     if (sw_srv.n_old < sizeof(sw_srv.old_cfgs) / sizeof(sw_srv.old_cfgs[0])) {
@@ -483,5 +515,6 @@ sw_server_free(void)
         sw_config_free(sw_srv.old_cfgs[i]);
     }
     sw_config_free(sw_srv.cfg);
+    sw_log_open(NULL);
     memset(&sw_srv, 0, sizeof(sw_srv));
 }

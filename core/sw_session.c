@@ -11,6 +11,28 @@ static sw_hash_t   *sw_sessions;        /* bare JID -> first resource */
 static size_t       sw_n_sessions;
 static const char  *sw_slot_owners[SW_SESSION_SLOTS];
 static sw_chain_t  *sw_session_deliver;
+static sw_owner_t   sw_session_owner;
+static bool         sw_session_ready;
+
+/*
+ * The default for anything addressed to a bound full JID: hand it to that
+ * session.  mod_im hooks above this for the RFC 6121 rules (bare JIDs,
+ * unavailable resources, offline storage).
+ */
+static int
+sw_session_route(void *data, void *ud)
+{
+    sw_route_event_t *ev = data;
+    sw_session_t     *s;
+
+    if (ev->stanza->to == NULL || ev->stanza->to->resource == NULL
+        || (s = sw_session_find(ev->stanza->to)) == NULL)
+    {
+        return SW_DECLINED;
+    }
+    sw_session_send(s, ev->stanza);
+    return SW_OK;
+}
 
 void
 sw_session_init(void)
@@ -23,11 +45,19 @@ sw_session_init(void)
     sw_hook_declare("session/closing", "a bound session is ending; "
                     "data: sw_session_t");
     sw_session_deliver = sw_chain_declare("deliver");
+    if (!sw_session_ready) {
+        sw_owner_init(&sw_session_owner, "core sessions");
+        sw_hook_add(&sw_session_owner, "route/local", -50, sw_session_route,
+                    NULL);
+        sw_session_ready = true;
+    }
 }
 
 void
 sw_session_shutdown(void)
 {
+    sw_owner_release(&sw_session_owner);
+    sw_session_ready = false;
     sw_hash_free(sw_sessions);
     sw_sessions = NULL;
     sw_n_sessions = 0;

@@ -1,3 +1,700 @@
-/* sw_tls: not written yet. */
+/*
+ * The TLS layer (GnuTLS) and TLS contexts.
+ *
+ * GnuTLS never touches the socket: its push function hands ciphertext to
+ * the layer below, its pull function reads the ciphertext the layer below
+ * gave us and reports EAGAIN when there is none, so the handshake and
+ * record processing run inside the loop's read callbacks.
+ */
 #include "config.h"
-#include <skywave/skywave.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+
+#include <skywave/sw_buf.h>
+#include <skywave/sw_conn.h>
+#include <skywave/sw_log.h>
+
+#include "sw_conn_int.h"
+
+/* TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1). */
+#define SW_TLS_PRIORITY  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+/* Largest plaintext in one record (RFC 8446 §5.1). */
+#define SW_TLS_RECORD_MAX  16384
+
+struct sw_tls_ctx_s {
+    gnutls_certificate_credentials_t  cred;
+    gnutls_priority_t                 prio;
+};
+
+typedef struct sw_tls_s {
+    sw_layer_t                        layer;
+    gnutls_session_t                  session;
+    gnutls_certificate_credentials_t  own_cred;   /* client without ctx */
+    sw_buf_t                          in;         /* ciphertext kept */
+    const char                       *cur;        /* ciphertext of this read */
+    size_t                            cur_len;
+    sw_buf_t                          early_out;  /* written before secured */
+    unsigned                          server:1;
+    unsigned                          handshaken:1;
+    unsigned                          bye_sent:1;
+    char                              desc[64];
+} sw_tls_t;
+
+/* ----------------------------------------------------------- transport --- */
+
+static ssize_t
+sw_tls_push(gnutls_transport_ptr_t ptr, const void *data, size_t len)
+{
+    sw_tls_t  *t = ptr;
+
+    if (sw_conn_layer_down(&t->layer, data, len) != SW_OK) {
+        gnutls_transport_set_errno(t->session, EPIPE);
+        return -1;
+    }
+    return (ssize_t) len;
+}
+
+static ssize_t
+sw_tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t size)
+{
+    sw_tls_t  *t = ptr;
+    size_t     n;
+
+    if (t->in.len > 0) {
+        n = size < t->in.len ? size : t->in.len;
+        memcpy(data, t->in.data, n);
+        sw_buf_consume(&t->in, n);
+        return (ssize_t) n;
+    }
+    if (t->cur_len > 0) {
+        n = size < t->cur_len ? size : t->cur_len;
+        memcpy(data, t->cur, n);
+        t->cur += n;
+        t->cur_len -= n;
+        return (ssize_t) n;
+    }
+    gnutls_transport_set_errno(t->session, EAGAIN);
+    return -1;
+}
+
+/* Without this GnuTLS would select() on the transport pointer as an fd. */
+static int
+sw_tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+    sw_tls_t  *t = ptr;
+
+    return t->in.len + t->cur_len > 0 ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- layer --- */
+
+static void
+sw_tls_fail(sw_tls_t *t, int rc, const char *what)
+{
+    sw_conn_t  *c = t->layer.conn;
+
+    if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+        sw_conn_fail(c, rc, "%s: TLS alert from peer: %s", what,
+                     gnutls_alert_get_name(gnutls_alert_get(t->session)));
+        return;
+    }
+    /* Tell the peer why, if the socket still takes bytes. */
+    if (sw_conn_writable(c) && rc != GNUTLS_E_PUSH_ERROR) {
+        gnutls_alert_send_appropriate(t->session, rc);
+    }
+    sw_conn_fail(c, rc, "%s: %s", what, gnutls_strerror(rc));
+}
+
+static int
+sw_tls_send(sw_tls_t *t, const char *data, size_t len)
+{
+    ssize_t  n;
+
+    while (len > 0) {
+        n = gnutls_record_send(t->session, data, len);
+        if (n == GNUTLS_E_INTERRUPTED) {
+            continue;
+        }
+        if (n < 0) {
+            /* Push never says EAGAIN (the socket queues), so any error
+             * here is final. */
+            sw_tls_fail(t, (int) n, "TLS send");
+            return SW_ERROR;
+        }
+        data += n;
+        len -= (size_t) n;
+    }
+    return SW_OK;
+}
+
+static void
+sw_tls_set_desc(sw_tls_t *t)
+{
+    const char  *proto, *cipher;
+
+    proto = gnutls_protocol_get_name(gnutls_protocol_get_version(t->session));
+    cipher = gnutls_cipher_get_name(gnutls_cipher_get(t->session));
+    snprintf(t->desc, sizeof(t->desc), "%s/%s", proto ? proto : "TLS",
+             cipher ? cipher : "?");
+}
+
+static int
+sw_tls_handshake(sw_tls_t *t)
+{
+    sw_conn_t  *c = t->layer.conn;
+    int         rc;
+
+    for ( ;; ) {
+        rc = gnutls_handshake(t->session);
+        if (rc == GNUTLS_E_SUCCESS) {
+            break;
+        }
+        if (rc == GNUTLS_E_AGAIN) {
+            return SW_AGAIN;
+        }
+        if (gnutls_error_is_fatal(rc)) {
+            sw_tls_fail(t, rc, "TLS handshake failed");
+            return SW_ERROR;
+        }
+        /* Warning alerts and interruptions: go on. */
+    }
+
+    t->handshaken = 1;
+    sw_tls_set_desc(t);
+    sw_log_debug("conn %s: %s", sw_conn_peer(c), t->desc);
+
+    /* What the user wrote during the handshake goes first. */
+    if (t->early_out.len > 0) {
+        rc = sw_tls_send(t, t->early_out.data, t->early_out.len);
+        sw_buf_free(&t->early_out);
+        if (rc != SW_OK) {
+            return SW_ERROR;
+        }
+    }
+    sw_conn_secured(c);
+    return SW_OK;
+}
+
+static int
+sw_tls_process(sw_tls_t *t)
+{
+    sw_conn_t  *c = t->layer.conn;
+    char        buf[SW_TLS_RECORD_MAX];
+    ssize_t     n;
+    int         rc;
+
+    if (!t->handshaken) {
+        rc = sw_tls_handshake(t);
+        if (rc != SW_OK) {
+            return rc == SW_AGAIN ? SW_OK : rc;
+        }
+    }
+
+    while (sw_conn_reading(c)) {
+        n = gnutls_record_recv(t->session, buf, sizeof(buf));
+        if (n > 0) {
+            sw_conn_layer_up(&t->layer, buf, (size_t) n);
+            continue;
+        }
+        if (n == 0) {
+            /* close_notify: an orderly end (RFC 8446 §6.1). */
+            sw_conn_peer_closed(c, "TLS close_notify from peer");
+            return SW_DONE;
+        }
+        if (n == GNUTLS_E_AGAIN) {
+            break;
+        }
+        if (gnutls_error_is_fatal((int) n)) {
+            sw_tls_fail(t, (int) n, "TLS receive");
+            return SW_ERROR;
+        }
+        /* Non-fatal: warning alerts, a renegotiation request (refused by
+         * ignoring it), post-handshake messages.  Go on. */
+    }
+    return SW_OK;
+}
+
+static int
+sw_tls_on_read(sw_layer_t *l, const char *data, size_t len)
+{
+    sw_tls_t  *t = (sw_tls_t *) l;
+    int        rc;
+
+    if (data != NULL && len > 0) {
+        if (t->in.len > 0) {
+            sw_buf_append(&t->in, data, len);
+        } else {
+            t->cur = data;
+            t->cur_len = len;
+        }
+    }
+
+    rc = sw_tls_process(t);
+
+    /* Keep what GnuTLS did not read (a partial record, or the rest while
+     * paused); the read buffer is borrowed. */
+    if (t->cur_len > 0) {
+        sw_buf_append(&t->in, t->cur, t->cur_len);
+    }
+    t->cur = NULL;
+    t->cur_len = 0;
+    if (t->in.len == 0) {
+        sw_buf_free(&t->in);
+    }
+    return rc;
+}
+
+static int
+sw_tls_write(sw_layer_t *l, const char *data, size_t len)
+{
+    sw_tls_t  *t = (sw_tls_t *) l;
+
+    if (!t->handshaken) {
+        sw_buf_append(&t->early_out, data, len);
+        return SW_OK;
+    }
+    return sw_tls_send(t, data, len);
+}
+
+static int
+sw_tls_flush(sw_layer_t *l)
+{
+    if (l->below != NULL && l->below->flush != NULL) {
+        return l->below->flush(l->below);
+    }
+    return SW_OK;
+}
+
+static void
+sw_tls_shutdown(sw_layer_t *l)
+{
+    sw_tls_t  *t = (sw_tls_t *) l;
+
+    if (t->handshaken && !t->bye_sent && sw_conn_writable(l->conn)) {
+        t->bye_sent = 1;
+        /* SHUT_WR: send close_notify, do not wait for the peer's. */
+        gnutls_bye(t->session, GNUTLS_SHUT_WR);
+    }
+}
+
+static void
+sw_tls_free(sw_layer_t *l)
+{
+    sw_tls_t  *t = (sw_tls_t *) l;
+
+    gnutls_deinit(t->session);
+    if (t->own_cred != NULL) {
+        gnutls_certificate_free_credentials(t->own_cred);
+    }
+    sw_buf_free(&t->in);
+    sw_buf_free(&t->early_out);
+    free(t);
+}
+
+static sw_tls_t *
+sw_tls_get(const sw_conn_t *c)
+{
+    return (sw_tls_t *) sw_conn_find_layer(c, SW_LAYER_TLS);
+}
+
+/* ---------------------------------------------------------- public API --- */
+
+int
+sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
+                  const char *server_name, const char *early,
+                  size_t early_len)
+{
+    sw_tls_t                          *t;
+    gnutls_certificate_credentials_t   cred;
+    int                                rc;
+
+    if (sw_tls_get(c) != NULL) {
+        sw_log_error("conn %s: TLS already started", sw_conn_peer(c));
+        return SW_ERROR;
+    }
+    if (server && ctx == NULL) {
+        sw_log_error("conn %s: TLS server needs a certificate",
+                     sw_conn_peer(c));
+        return SW_ERROR;
+    }
+    if (!sw_conn_reading(c) && !sw_conn_writable(c)) {
+        return SW_ERROR;
+    }
+
+    t = sw_calloc(1, sizeof(*t));
+    t->layer.kind = SW_LAYER_TLS;
+    t->layer.write = sw_tls_write;
+    t->layer.on_read = sw_tls_on_read;
+    t->layer.flush = sw_tls_flush;
+    t->layer.shutdown = sw_tls_shutdown;
+    t->layer.free = sw_tls_free;
+    t->server = server;
+    sw_buf_init(&t->in);
+    sw_buf_init(&t->early_out);
+
+    rc = gnutls_init(&t->session,
+                     (server ? GNUTLS_SERVER : GNUTLS_CLIENT)
+                     | GNUTLS_NONBLOCK);
+    if (rc != GNUTLS_E_SUCCESS) {
+        sw_log_error("conn %s: gnutls_init: %s", sw_conn_peer(c),
+                     gnutls_strerror(rc));
+        free(t);
+        return SW_ERROR;
+    }
+
+    if (ctx != NULL) {
+        cred = ctx->cred;
+        rc = gnutls_priority_set(t->session, ctx->prio);
+    } else {
+        /* A client with nothing to present and, without a CA to check
+         * against, nothing to verify (links pin certificates above). */
+        rc = gnutls_certificate_allocate_credentials(&t->own_cred);
+        if (rc == GNUTLS_E_SUCCESS) {
+            rc = gnutls_priority_set_direct(t->session, SW_TLS_PRIORITY,
+                                            NULL);
+        }
+        cred = t->own_cred;
+    }
+    if (rc == GNUTLS_E_SUCCESS) {
+        rc = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, cred);
+    }
+    if (rc == GNUTLS_E_SUCCESS && !server && server_name != NULL) {
+        /* SNI (RFC 6066 §3), so the server picks the right certificate. */
+        rc = gnutls_server_name_set(t->session, GNUTLS_NAME_DNS, server_name,
+                                    strlen(server_name));
+    }
+    if (rc != GNUTLS_E_SUCCESS) {
+        sw_log_error("conn %s: TLS setup: %s", sw_conn_peer(c),
+                     gnutls_strerror(rc));
+        sw_tls_free(&t->layer);
+        return SW_ERROR;
+    }
+
+    gnutls_transport_set_ptr(t->session, t);
+    gnutls_transport_set_push_function(t->session, sw_tls_push);
+    gnutls_transport_set_pull_function(t->session, sw_tls_pull);
+    gnutls_transport_set_pull_timeout_function(t->session,
+                                               sw_tls_pull_timeout);
+
+    sw_conn_push_layer(c, &t->layer);
+
+    /* A client speaks first (ClientHello); a server may already hold the
+     * start of one. */
+    return sw_tls_on_read(&t->layer, early, early_len) == SW_ERROR
+           ? SW_ERROR : SW_OK;
+}
+
+bool
+sw_conn_is_tls(const sw_conn_t *c)
+{
+    return sw_tls_get(c) != NULL;
+}
+
+char *
+sw_conn_channel_binding(sw_conn_t *c, const char *type)
+{
+    sw_tls_t                  *t = sw_tls_get(c);
+    gnutls_channel_binding_t   cbt;
+    gnutls_datum_t             cb, b64;
+    char                      *out;
+    int                        rc;
+
+    if (t == NULL || !t->handshaken || type == NULL) {
+        return NULL;
+    }
+    if (strcmp(type, "tls-exporter") == 0) {
+        cbt = GNUTLS_CB_TLS_EXPORTER;               /* RFC 9266 */
+    } else if (strcmp(type, "tls-unique") == 0) {
+        cbt = GNUTLS_CB_TLS_UNIQUE;                 /* RFC 5929 §3 */
+    } else if (strcmp(type, "tls-server-end-point") == 0) {
+        cbt = GNUTLS_CB_TLS_SERVER_END_POINT;       /* RFC 5929 §4 */
+    } else {
+        return NULL;
+    }
+
+    rc = gnutls_session_channel_binding(t->session, cbt, &cb);
+    if (rc != GNUTLS_E_SUCCESS) {
+        return NULL;
+    }
+    rc = gnutls_base64_encode2(&cb, &b64);
+    gnutls_free(cb.data);
+    if (rc != GNUTLS_E_SUCCESS) {
+        return NULL;
+    }
+    out = sw_strndup((const char *) b64.data, b64.size);
+    gnutls_free(b64.data);
+    return out;
+}
+
+const char *
+sw_conn_tls_desc(const sw_conn_t *c)
+{
+    sw_tls_t  *t = sw_tls_get(c);
+
+    if (t == NULL) {
+        return "plaintext";
+    }
+    return t->handshaken ? t->desc : "TLS handshake";
+}
+
+/* ------------------------------------------------------------- contexts --- */
+
+sw_tls_ctx_t *
+sw_tls_ctx_new(const char *cert_file, const char *key_file)
+{
+    sw_tls_ctx_t  *ctx;
+    const char    *err = NULL;
+    int            rc;
+
+    ctx = sw_calloc(1, sizeof(*ctx));
+    rc = gnutls_certificate_allocate_credentials(&ctx->cred);
+    if (rc != GNUTLS_E_SUCCESS) {
+        sw_log_error("TLS credentials: %s", gnutls_strerror(rc));
+        free(ctx);
+        return NULL;
+    }
+    rc = gnutls_certificate_set_x509_key_file2(ctx->cred, cert_file,
+                                               key_file, GNUTLS_X509_FMT_PEM,
+                                               NULL, 0);
+    if (rc < 0) {
+        sw_log_error("TLS: cannot load certificate %s with key %s: %s",
+                     cert_file, key_file, gnutls_strerror(rc));
+        goto failed;
+    }
+    rc = gnutls_priority_init2(&ctx->prio, SW_TLS_PRIORITY, &err, 0);
+    if (rc != GNUTLS_E_SUCCESS) {
+        sw_log_error("TLS priority \"%s\" (at \"%s\"): %s", SW_TLS_PRIORITY,
+                     err ? err : "?", gnutls_strerror(rc));
+        goto failed;
+    }
+    return ctx;
+
+failed:
+    gnutls_certificate_free_credentials(ctx->cred);
+    free(ctx);
+    return NULL;
+}
+
+void
+sw_tls_ctx_free(sw_tls_ctx_t *ctx)
+{
+    if (ctx == NULL) {
+        return;
+    }
+    gnutls_priority_deinit(ctx->prio);
+    gnutls_certificate_free_credentials(ctx->cred);
+    free(ctx);
+}
+
+/* ---------------------------------------------------- self-signed certs --- */
+
+/* Writes data to path atomically (temporary file, then rename) with mode. */
+static int
+sw_tls_write_file(const char *path, const gnutls_datum_t *data, mode_t mode)
+{
+    size_t   len = strlen(path) + sizeof(".XXXXXX");
+    char    *tmp = sw_alloc(len);
+    size_t   off = 0;
+    ssize_t  n;
+    int      fd;
+
+    snprintf(tmp, len, "%s.XXXXXX", path);
+    fd = mkstemp(tmp);      /* created 0600: the key is never readable */
+    if (fd < 0) {
+        sw_log_error("cannot create %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return SW_ERROR;
+    }
+    while (off < data->size) {
+        n = write(fd, data->data + off, data->size - off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            goto failed;
+        }
+        off += (size_t) n;
+    }
+    if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+        goto failed;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        goto failed;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        goto failed;
+    }
+    free(tmp);
+    return SW_OK;
+
+failed:
+    sw_log_error("cannot write %s: %s", path, strerror(errno));
+    if (fd >= 0) {
+        close(fd);
+    }
+    unlink(tmp);
+    free(tmp);
+    return SW_ERROR;
+}
+
+int
+sw_tls_make_self_signed(const char *cert_file, const char *key_file,
+                        const char *const *names)
+{
+    gnutls_x509_privkey_t   key = NULL;
+    gnutls_x509_crt_t       crt = NULL;
+    gnutls_datum_t          cert_pem = { NULL, 0 }, key_pem = { NULL, 0 };
+    unsigned char           serial[16], key_id[64];
+    size_t                  key_id_len = sizeof(key_id);
+    time_t                  now = time(NULL);
+    const char *const      *name;
+    const char             *step;
+    int                     rc, ret = SW_ERROR;
+
+    if (names == NULL || names[0] == NULL || names[0][0] == '\0') {
+        sw_log_error("self-signed certificate: no name given");
+        return SW_ERROR;
+    }
+
+    step = "key";
+    rc = gnutls_x509_privkey_init(&key);
+    if (rc < 0) {
+        goto failed;
+    }
+    rc = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                      GNUTLS_CURVE_TO_BITS(
+                                          GNUTLS_ECC_CURVE_SECP256R1), 0);
+    if (rc < 0) {
+        goto failed;
+    }
+
+    step = "certificate";
+    rc = gnutls_x509_crt_init(&crt);
+    if (rc < 0) {
+        goto failed;
+    }
+    rc = gnutls_x509_crt_set_version(crt, 3);
+    if (rc < 0) {
+        goto failed;
+    }
+
+    /* RFC 5280 §4.1.2.2: positive, unique, at most 20 octets. */
+    step = "serial";
+    rc = gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial));
+    if (rc < 0) {
+        goto failed;
+    }
+    serial[0] = (unsigned char) ((serial[0] & 0x7f) | 0x01);
+    rc = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial));
+    if (rc < 0) {
+        goto failed;
+    }
+
+    /* Valid from an hour ago (clock skew) for ten years. */
+    step = "validity";
+    rc = gnutls_x509_crt_set_activation_time(crt, now - 3600);
+    if (rc >= 0) {
+        rc = gnutls_x509_crt_set_expiration_time(crt,
+                                                 now + 3653L * 24 * 3600);
+    }
+    if (rc < 0) {
+        goto failed;
+    }
+
+    step = "names";
+    rc = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+                                       names[0], strlen(names[0]));
+    if (rc < 0) {
+        goto failed;
+    }
+    for (name = names; *name != NULL; name++) {
+        rc = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME,
+                                                  *name, strlen(*name),
+                                                  GNUTLS_FSAN_APPEND);
+        if (rc < 0) {
+            goto failed;
+        }
+    }
+
+    step = "extensions";
+    rc = gnutls_x509_crt_set_key(crt, key);
+    if (rc >= 0) {
+        rc = gnutls_x509_crt_set_basic_constraints(crt, 0, -1);
+    }
+    if (rc >= 0) {
+        rc = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE);
+    }
+    if (rc >= 0) {
+        rc = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER,
+                                                 0);
+    }
+    if (rc >= 0) {
+        rc = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT,
+                                                 0);
+    }
+    if (rc >= 0) {
+        rc = gnutls_x509_crt_get_key_id(crt, 0, key_id, &key_id_len);
+    }
+    if (rc >= 0) {
+        rc = gnutls_x509_crt_set_subject_key_id(crt, key_id, key_id_len);
+    }
+    if (rc < 0) {
+        goto failed;
+    }
+
+    step = "signature";
+    rc = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
+    if (rc < 0) {
+        goto failed;
+    }
+
+    step = "export";
+    rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cert_pem);
+    if (rc >= 0) {
+        rc = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+                                               GNUTLS_PKCS_PLAIN, &key_pem);
+    }
+    if (rc < 0) {
+        goto failed;
+    }
+
+    /* The key first: a certificate without its key is useless. */
+    if (sw_tls_write_file(key_file, &key_pem, 0600) == SW_OK
+        && sw_tls_write_file(cert_file, &cert_pem, 0644) == SW_OK)
+    {
+        ret = SW_OK;
+    }
+    goto done;
+
+failed:
+    sw_log_error("self-signed certificate for %s: %s: %s", names[0], step,
+                 gnutls_strerror(rc));
+
+done:
+    if (key_pem.data != NULL) {
+        gnutls_memset(key_pem.data, 0, key_pem.size);
+        gnutls_free(key_pem.data);
+    }
+    gnutls_free(cert_pem.data);
+    if (crt != NULL) {
+        gnutls_x509_crt_deinit(crt);
+    }
+    if (key != NULL) {
+        gnutls_x509_privkey_deinit(key);
+    }
+    return ret;
+}

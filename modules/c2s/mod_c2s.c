@@ -154,8 +154,16 @@ mod_c2s_on_open(void *ud, sw_xml_t *hdr)
     const char     *host;
     sw_host_t      *h;
 
+    const char     *ns = sw_xml_attr(hdr, "xmlns");
+
     if (c->state != MOD_C2S_WAIT_HEADER) {
         mod_c2s_stream_error(c, "not-well-formed", "second stream header");
+        return;
+    }
+    /* RFC 6120 §4.8.2: the content namespace of a client stream */
+    if (ns == NULL || strcmp(ns, SW_NS_CLIENT) != 0) {
+        mod_c2s_stream_error(c, "invalid-namespace",
+                             "the default namespace must be jabber:client");
         return;
     }
     /* RFC 6120 §4.7.1: 'to' names the service we must be */
@@ -737,6 +745,9 @@ mod_c2s_check(sw_module_ctx_t *mc)
                      "neither (a self-signed certificate is then made)");
         return SW_ERROR;
     }
+    if (sw_storage() == NULL) {
+        return SW_ERROR;    /* logged: c2s needs accounts */
+    }
     if (conf->port == 0 && conf->tls_port == 0) {
         sw_log_warn("c2s: both c2s_port and c2s_direct_tls_port are 0: "
                     "clients cannot connect");
@@ -835,14 +846,11 @@ static const sw_option_t mod_c2s_options[] = {
     SW_OPTION_END
 };
 
-static const char *const mod_c2s_requires[] = { "storage_sqlite", NULL };
-
 const sw_module_t sw_module = {
     .abi = SW_MODULE_ABI,
     .signature = SW_MODULE_SIGNATURE,
     .name = "c2s",
     .help = "client connections: TLS, SASL, resource binding (RFC 6120)",
-    .requires = mod_c2s_requires,
     .options = mod_c2s_options,
     .conf_size = sizeof(mod_c2s_conf_t),
     .load = mod_c2s_load,

@@ -1,3 +1,1267 @@
-/* mod_storage_sqlite: not written yet. */
+/*
+ * mod_storage_sqlite: the embedded storage backend.  Provides the service
+ * "storage" (sw_storage.h) on one SQLite database in WAL mode, so readers
+ * never wait for the writer and a crash loses at most the last
+ * transaction.
+ *
+ * The schema is versioned with PRAGMA user_version: each migration step
+ * runs in its own transaction and bumps the version in it, so a database
+ * is always at exactly one known version.  A database written by a newer
+ * server is refused rather than guessed at.
+ *
+ * All statements are prepared once at load and kept in the module state
+ * (mc->data); every statement is reset right after use so no read
+ * transaction stays open between calls.
+ */
 #include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
 #include <skywave/skywave.h>
+
+typedef struct mod_storage_sqlite_conf_s {
+    const char  *path;
+    double       busy_timeout;      /* seconds */
+    int          synchronous;       /* index into mod_storage_sqlite_sync */
+} mod_storage_sqlite_conf_t;
+
+static const char *const mod_storage_sqlite_sync[] = {
+    "off", "normal", "full", NULL
+};
+
+static const sw_option_t mod_storage_sqlite_options[] = {
+    { "storage_sqlite_path", SW_OPT_PATH,
+      offsetof(mod_storage_sqlite_conf_t, path), SW_SCOPE_GLOBAL, 0, 0, 0,
+      "skywave.db", NULL,
+      "database file; a relative default lives in data_dir" },
+    { "storage_sqlite_busy_timeout", SW_OPT_DURATION,
+      offsetof(mod_storage_sqlite_conf_t, busy_timeout), SW_SCOPE_GLOBAL, 0,
+      0, 600000, "5s", NULL,
+      "how long to wait for another process holding the database lock" },
+    { "storage_sqlite_synchronous", SW_OPT_ENUM,
+      offsetof(mod_storage_sqlite_conf_t, synchronous), SW_SCOPE_GLOBAL, 0,
+      0, 0, "normal", mod_storage_sqlite_sync,
+      "fsync policy: off, normal (safe in WAL mode) or full" },
+    SW_OPTION_END
+};
+
+/* ---------------------------------------------------------- schema --- */
+
+typedef struct mod_storage_sqlite_migration_s {
+    int          version;           /* user_version after this step */
+    const char  *purpose;
+    const char  *sql;
+} mod_storage_sqlite_migration_t;
+
+/*
+ * Ordered; append new steps, never edit a released one.  Roster groups
+ * are one column joined with U+001F: XML 1.0 cannot carry that character,
+ * so no group name can contain it.  roster_versions has no foreign key on
+ * purpose: it outlives a deleted account, so a re-created account never
+ * hands out a roster version a client may still have cached
+ * (RFC 6121 §2.6).
+ */
+static const mod_storage_sqlite_migration_t mod_storage_sqlite_migrations[] = {
+    { 1, "create the initial schema",
+      "CREATE TABLE users ("
+      " host TEXT NOT NULL, user TEXT NOT NULL,"
+      " created INTEGER NOT NULL,"
+      " PRIMARY KEY (host, user)) WITHOUT ROWID;"
+      "CREATE TABLE scram_creds ("
+      " host TEXT NOT NULL, user TEXT NOT NULL, hash TEXT NOT NULL,"
+      " iterations INTEGER NOT NULL, salt TEXT NOT NULL,"
+      " stored_key TEXT NOT NULL, server_key TEXT NOT NULL,"
+      " PRIMARY KEY (host, user, hash),"
+      " FOREIGN KEY (host, user) REFERENCES users (host, user)"
+      "  ON DELETE CASCADE) WITHOUT ROWID;"
+      "CREATE TABLE roster_items ("
+      " host TEXT NOT NULL, user TEXT NOT NULL, jid TEXT NOT NULL,"
+      " name TEXT, sub INTEGER NOT NULL DEFAULT 0,"
+      " ask INTEGER NOT NULL DEFAULT 0,"
+      " pending_in INTEGER NOT NULL DEFAULT 0,"
+      " approved INTEGER NOT NULL DEFAULT 0,"
+      " groups TEXT,"
+      " PRIMARY KEY (host, user, jid),"
+      " FOREIGN KEY (host, user) REFERENCES users (host, user)"
+      "  ON DELETE CASCADE) WITHOUT ROWID;"
+      "CREATE TABLE roster_versions ("
+      " host TEXT NOT NULL, user TEXT NOT NULL,"
+      " version INTEGER NOT NULL,"
+      " PRIMARY KEY (host, user)) WITHOUT ROWID;"
+      "CREATE TABLE offline ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " host TEXT NOT NULL, user TEXT NOT NULL,"
+      " stamp INTEGER NOT NULL, xml TEXT NOT NULL,"
+      " FOREIGN KEY (host, user) REFERENCES users (host, user)"
+      "  ON DELETE CASCADE);"
+      "CREATE INDEX offline_by_user ON offline (host, user, id);" },
+};
+
+#define MOD_STORAGE_SQLITE_N_MIGRATIONS \
+    (sizeof(mod_storage_sqlite_migrations) \
+     / sizeof(mod_storage_sqlite_migrations[0]))
+
+/* ------------------------------------------------------- statements --- */
+
+typedef enum mod_storage_sqlite_stmt_e {
+    MOD_SQL_BEGIN = 0,
+    MOD_SQL_BEGIN_READ,
+    MOD_SQL_COMMIT,
+    MOD_SQL_ROLLBACK,
+    MOD_SQL_USER_INSERT,
+    MOD_SQL_USER_EXISTS,
+    MOD_SQL_USER_DELETE,
+    MOD_SQL_USER_LIST,
+    MOD_SQL_CRED_INSERT,
+    MOD_SQL_CRED_GET,
+    MOD_SQL_CRED_DELETE_ALL,
+    MOD_SQL_ROSTER_LIST,
+    MOD_SQL_ROSTER_ITEM,
+    MOD_SQL_ROSTER_UPSERT,
+    MOD_SQL_ROSTER_DELETE,
+    MOD_SQL_ROSTER_DELETE_ALL,
+    MOD_SQL_ROSTER_BUMP,
+    MOD_SQL_ROSTER_VERSION,
+    MOD_SQL_OFFLINE_INSERT,
+    MOD_SQL_OFFLINE_COUNT,
+    MOD_SQL_OFFLINE_LIST,
+    MOD_SQL_OFFLINE_DELETE,
+    MOD_SQL_OFFLINE_DELETE_ALL,
+    MOD_SQL_N
+} mod_storage_sqlite_stmt_e;
+
+typedef struct mod_storage_sqlite_sql_s {
+    const char  *purpose;           /* for error messages */
+    const char  *sql;
+} mod_storage_sqlite_sql_t;
+
+/* Indexed by mod_storage_sqlite_stmt_e. */
+static const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
+    /* IMMEDIATE takes the write lock up front, so a read-then-write
+     * transaction cannot fail half way with SQLITE_BUSY. */
+    [MOD_SQL_BEGIN] = { "begin transaction", "BEGIN IMMEDIATE" },
+    [MOD_SQL_BEGIN_READ] = { "begin read transaction", "BEGIN" },
+    [MOD_SQL_COMMIT] = { "commit transaction", "COMMIT" },
+    [MOD_SQL_ROLLBACK] = { "roll back transaction", "ROLLBACK" },
+    [MOD_SQL_USER_INSERT] = { "create user",
+        "INSERT INTO users (host, user, created) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (host, user) DO NOTHING" },
+    [MOD_SQL_USER_EXISTS] = { "look up user",
+        "SELECT 1 FROM users WHERE host = ?1 AND user = ?2" },
+    [MOD_SQL_USER_DELETE] = { "delete user",
+        "DELETE FROM users WHERE host = ?1 AND user = ?2" },
+    [MOD_SQL_USER_LIST] = { "list users",
+        "SELECT user FROM users WHERE host = ?1 ORDER BY user" },
+    [MOD_SQL_CRED_INSERT] = { "store credential",
+        "INSERT OR REPLACE INTO scram_creds (host, user, hash, iterations,"
+        " salt, stored_key, server_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" },
+    [MOD_SQL_CRED_GET] = { "read credential",
+        "SELECT hash, iterations, salt, stored_key, server_key"
+        " FROM scram_creds WHERE host = ?1 AND user = ?2 AND hash = ?3" },
+    [MOD_SQL_CRED_DELETE_ALL] = { "delete credentials",
+        "DELETE FROM scram_creds WHERE host = ?1 AND user = ?2" },
+    [MOD_SQL_ROSTER_LIST] = { "read roster",
+        "SELECT jid, name, sub, ask, pending_in, approved, groups"
+        " FROM roster_items WHERE host = ?1 AND user = ?2 ORDER BY jid" },
+    [MOD_SQL_ROSTER_ITEM] = { "read roster item",
+        "SELECT jid, name, sub, ask, pending_in, approved, groups"
+        " FROM roster_items WHERE host = ?1 AND user = ?2 AND jid = ?3" },
+    [MOD_SQL_ROSTER_UPSERT] = { "store roster item",
+        "INSERT INTO roster_items (host, user, jid, name, sub, ask,"
+        " pending_in, approved, groups)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (host, user, jid) DO UPDATE SET"
+        " name = excluded.name, sub = excluded.sub, ask = excluded.ask,"
+        " pending_in = excluded.pending_in, approved = excluded.approved,"
+        " groups = excluded.groups" },
+    [MOD_SQL_ROSTER_DELETE] = { "remove roster item",
+        "DELETE FROM roster_items WHERE host = ?1 AND user = ?2"
+        " AND jid = ?3" },
+    [MOD_SQL_ROSTER_DELETE_ALL] = { "delete roster",
+        "DELETE FROM roster_items WHERE host = ?1 AND user = ?2" },
+    [MOD_SQL_ROSTER_BUMP] = { "increase roster version",
+        "INSERT INTO roster_versions (host, user, version)"
+        " VALUES (?1, ?2, 1) ON CONFLICT (host, user)"
+        " DO UPDATE SET version = version + 1" },
+    [MOD_SQL_ROSTER_VERSION] = { "read roster version",
+        "SELECT version FROM roster_versions WHERE host = ?1 AND user = ?2" },
+    [MOD_SQL_OFFLINE_INSERT] = { "store offline message",
+        "INSERT INTO offline (host, user, stamp, xml)"
+        " VALUES (?1, ?2, ?3, ?4)" },
+    [MOD_SQL_OFFLINE_COUNT] = { "count offline messages",
+        "SELECT count(*) FROM offline WHERE host = ?1 AND user = ?2" },
+    [MOD_SQL_OFFLINE_LIST] = { "read offline messages",
+        "SELECT id, stamp, xml FROM offline WHERE host = ?1 AND user = ?2"
+        " ORDER BY id" },
+    [MOD_SQL_OFFLINE_DELETE] = { "delete offline messages",
+        "DELETE FROM offline WHERE host = ?1 AND user = ?2 AND id <= ?3" },
+    [MOD_SQL_OFFLINE_DELETE_ALL] = { "delete all offline messages",
+        "DELETE FROM offline WHERE host = ?1 AND user = ?2" },
+};
+
+typedef struct mod_storage_sqlite_s {
+    sw_storage_t    api;            /* api.self points back here */
+    sqlite3        *db;
+    char           *path;
+    sqlite3_stmt   *stmt[MOD_SQL_N];
+} mod_storage_sqlite_t;
+
+#define MOD_GROUP_SEP '\x1f'
+
+/* --------------------------------------------------------- helpers --- */
+
+static void
+mod_storage_sqlite_fail(mod_storage_sqlite_t *st, const char *purpose)
+{
+    sw_log_error("storage_sqlite: %s failed (%s): %s", purpose, st->path,
+                 sqlite3_errmsg(st->db));
+}
+
+/* Returns the statement, reset and unbound, ready for binding. */
+static sqlite3_stmt *
+mod_storage_sqlite_stmt(mod_storage_sqlite_t *st,
+                        mod_storage_sqlite_stmt_e id)
+{
+    sqlite3_stmt  *s = st->stmt[id];
+
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return s;
+}
+
+/*
+ * Steps a statement.  Returns SQLITE_ROW or SQLITE_DONE; anything else is
+ * logged with the statement's purpose and the statement is reset.
+ */
+static int
+mod_storage_sqlite_step(mod_storage_sqlite_t *st,
+                        mod_storage_sqlite_stmt_e id)
+{
+    int  rc;
+
+    rc = sqlite3_step(st->stmt[id]);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        return rc;
+    }
+    mod_storage_sqlite_fail(st, mod_storage_sqlite_sql[id].purpose);
+    sqlite3_reset(st->stmt[id]);
+    return rc;
+}
+
+/* Ends use of a statement so it holds no lock between calls. */
+static void
+mod_storage_sqlite_done(mod_storage_sqlite_t *st,
+                        mod_storage_sqlite_stmt_e id)
+{
+    sqlite3_reset(st->stmt[id]);
+}
+
+/* Runs a statement without result rows; SW_OK or SW_ERROR. */
+static int
+mod_storage_sqlite_exec(mod_storage_sqlite_t *st,
+                        mod_storage_sqlite_stmt_e id)
+{
+    int  rc;
+
+    rc = mod_storage_sqlite_step(st, id);
+    mod_storage_sqlite_done(st, id);
+    return rc == SQLITE_DONE ? SW_OK : SW_ERROR;
+}
+
+/* A write transaction; read: a consistent snapshot without the lock. */
+static int
+mod_storage_sqlite_begin(mod_storage_sqlite_t *st)
+{
+    mod_storage_sqlite_stmt(st, MOD_SQL_BEGIN);
+    return mod_storage_sqlite_exec(st, MOD_SQL_BEGIN);
+}
+
+static int
+mod_storage_sqlite_begin_read(mod_storage_sqlite_t *st)
+{
+    mod_storage_sqlite_stmt(st, MOD_SQL_BEGIN_READ);
+    return mod_storage_sqlite_exec(st, MOD_SQL_BEGIN_READ);
+}
+
+static int
+mod_storage_sqlite_commit(mod_storage_sqlite_t *st)
+{
+    mod_storage_sqlite_stmt(st, MOD_SQL_COMMIT);
+    if (mod_storage_sqlite_exec(st, MOD_SQL_COMMIT) != SW_OK) {
+        /* A failed COMMIT may leave the transaction open. */
+        if (!sqlite3_get_autocommit(st->db)) {
+            mod_storage_sqlite_stmt(st, MOD_SQL_ROLLBACK);
+            mod_storage_sqlite_exec(st, MOD_SQL_ROLLBACK);
+        }
+        return SW_ERROR;
+    }
+    return SW_OK;
+}
+
+/* Ends a transaction with rc: commits on SW_OK, else rolls back. */
+static int
+mod_storage_sqlite_end(mod_storage_sqlite_t *st, int rc)
+{
+    if (rc == SW_OK) {
+        return mod_storage_sqlite_commit(st);
+    }
+    if (!sqlite3_get_autocommit(st->db)) {
+        mod_storage_sqlite_stmt(st, MOD_SQL_ROLLBACK);
+        mod_storage_sqlite_exec(st, MOD_SQL_ROLLBACK);
+    }
+    return rc;
+}
+
+static void
+mod_storage_sqlite_bind_text(sqlite3_stmt *s, int i, const char *text)
+{
+    if (text == NULL) {
+        sqlite3_bind_null(s, i);
+    } else {
+        sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+    }
+}
+
+static sqlite3_stmt *
+mod_storage_sqlite_user_stmt(mod_storage_sqlite_t *st,
+                             mod_storage_sqlite_stmt_e id, const char *host,
+                             const char *user)
+{
+    sqlite3_stmt  *s = mod_storage_sqlite_stmt(st, id);
+
+    mod_storage_sqlite_bind_text(s, 1, host);
+    mod_storage_sqlite_bind_text(s, 2, user);
+    return s;
+}
+
+static char *
+mod_storage_sqlite_column(sw_pool_t *pool, sqlite3_stmt *s, int col)
+{
+    const unsigned char  *text;
+
+    text = sqlite3_column_text(s, col);
+    if (text == NULL) {
+        return NULL;
+    }
+    return sw_pool_strndup(pool, (const char *) text,
+                           (size_t) sqlite3_column_bytes(s, col));
+}
+
+/* SW_OK if the user exists, SW_DECLINED if not, SW_ERROR. */
+static int
+mod_storage_sqlite_user_check(mod_storage_sqlite_t *st, const char *host,
+                              const char *user)
+{
+    int  rc;
+
+    mod_storage_sqlite_user_stmt(st, MOD_SQL_USER_EXISTS, host, user);
+    rc = mod_storage_sqlite_step(st, MOD_SQL_USER_EXISTS);
+    mod_storage_sqlite_done(st, MOD_SQL_USER_EXISTS);
+    if (rc == SQLITE_ROW) {
+        return SW_OK;
+    }
+    return rc == SQLITE_DONE ? SW_DECLINED : SW_ERROR;
+}
+
+static int
+mod_storage_sqlite_creds_insert(mod_storage_sqlite_t *st, const char *host,
+                                const char *user,
+                                const sw_scram_cred_t *creds, size_t n)
+{
+    sqlite3_stmt  *s;
+    size_t         i;
+
+    for (i = 0; i < n; i++) {
+        const sw_scram_cred_t  *c = &creds[i];
+
+        if (c->hash == NULL || c->salt == NULL || c->stored_key == NULL
+            || c->server_key == NULL)
+        {
+            sw_log_error("storage_sqlite: incomplete credential for %s@%s",
+                         user, host);
+            return SW_ERROR;
+        }
+        s = mod_storage_sqlite_user_stmt(st, MOD_SQL_CRED_INSERT, host,
+                                         user);
+        mod_storage_sqlite_bind_text(s, 3, c->hash);
+        sqlite3_bind_int64(s, 4, (sqlite3_int64) c->iterations);
+        mod_storage_sqlite_bind_text(s, 5, c->salt);
+        mod_storage_sqlite_bind_text(s, 6, c->stored_key);
+        mod_storage_sqlite_bind_text(s, 7, c->server_key);
+        if (mod_storage_sqlite_exec(st, MOD_SQL_CRED_INSERT) != SW_OK) {
+            return SW_ERROR;
+        }
+    }
+    return SW_OK;
+}
+
+/* ----------------------------------------------------------- users --- */
+
+static int
+mod_storage_sqlite_user_create(sw_storage_t *s, const char *host,
+                               const char *user,
+                               const sw_scram_cred_t *creds, size_t n)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+    int                    rc;
+
+    if (mod_storage_sqlite_begin(st) != SW_OK) {
+        return SW_ERROR;
+    }
+
+    q = mod_storage_sqlite_user_stmt(st, MOD_SQL_USER_INSERT, host, user);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64) time(NULL));
+    rc = mod_storage_sqlite_exec(st, MOD_SQL_USER_INSERT);
+    if (rc == SW_OK && sqlite3_changes(st->db) == 0) {
+        rc = SW_DECLINED;           /* already exists */
+    }
+    if (rc == SW_OK) {
+        rc = mod_storage_sqlite_creds_insert(st, host, user, creds, n);
+    }
+    return mod_storage_sqlite_end(st, rc);
+}
+
+static int
+mod_storage_sqlite_user_set_creds(sw_storage_t *s, const char *host,
+                                  const char *user,
+                                  const sw_scram_cred_t *creds, size_t n)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    int                    rc;
+
+    if (mod_storage_sqlite_begin(st) != SW_OK) {
+        return SW_ERROR;
+    }
+
+    /* Replace all hashes, so a password change leaves no old secret. */
+    rc = mod_storage_sqlite_user_check(st, host, user);
+    if (rc == SW_OK) {
+        mod_storage_sqlite_user_stmt(st, MOD_SQL_CRED_DELETE_ALL, host, user);
+        rc = mod_storage_sqlite_exec(st, MOD_SQL_CRED_DELETE_ALL);
+    }
+    if (rc == SW_OK) {
+        rc = mod_storage_sqlite_creds_insert(st, host, user, creds, n);
+    }
+    return mod_storage_sqlite_end(st, rc);
+}
+
+static int
+mod_storage_sqlite_user_delete(sw_storage_t *s, const char *host,
+                               const char *user)
+{
+    static const mod_storage_sqlite_stmt_e  steps[] = {
+        MOD_SQL_CRED_DELETE_ALL, MOD_SQL_ROSTER_DELETE_ALL,
+        MOD_SQL_OFFLINE_DELETE_ALL, MOD_SQL_USER_DELETE
+    };
+    mod_storage_sqlite_t  *st = s->self;
+    size_t                 i;
+    int                    rc;
+
+    if (mod_storage_sqlite_begin(st) != SW_OK) {
+        return SW_ERROR;
+    }
+
+    /* Explicit deletes rather than relying on ON DELETE CASCADE alone:
+     * the result must not depend on a connection pragma. */
+    rc = SW_OK;
+    for (i = 0; rc == SW_OK && i < sizeof(steps) / sizeof(steps[0]); i++) {
+        mod_storage_sqlite_user_stmt(st, steps[i], host, user);
+        rc = mod_storage_sqlite_exec(st, steps[i]);
+    }
+    if (rc == SW_OK && sqlite3_changes(st->db) == 0) {
+        rc = SW_DECLINED;           /* the users row was not there */
+    }
+    return mod_storage_sqlite_end(st, rc);
+}
+
+static int
+mod_storage_sqlite_user_exists(sw_storage_t *s, const char *host,
+                               const char *user)
+{
+    return mod_storage_sqlite_user_check(s->self, host, user);
+}
+
+static int
+mod_storage_sqlite_user_get_cred(sw_storage_t *s, const char *host,
+                                 const char *user, const char *hash,
+                                 sw_pool_t *pool, sw_scram_cred_t *out)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+    int                    rc;
+
+    q = mod_storage_sqlite_user_stmt(st, MOD_SQL_CRED_GET, host, user);
+    mod_storage_sqlite_bind_text(q, 3, hash);
+    rc = mod_storage_sqlite_step(st, MOD_SQL_CRED_GET);
+    if (rc != SQLITE_ROW) {
+        mod_storage_sqlite_done(st, MOD_SQL_CRED_GET);
+        return rc == SQLITE_DONE ? SW_DECLINED : SW_ERROR;
+    }
+
+    out->hash = mod_storage_sqlite_column(pool, q, 0);
+    out->iterations = (unsigned) sqlite3_column_int64(q, 1);
+    out->salt = mod_storage_sqlite_column(pool, q, 2);
+    out->stored_key = mod_storage_sqlite_column(pool, q, 3);
+    out->server_key = mod_storage_sqlite_column(pool, q, 4);
+    mod_storage_sqlite_done(st, MOD_SQL_CRED_GET);
+    return SW_OK;
+}
+
+static int
+mod_storage_sqlite_user_list(sw_storage_t *s, const char *host,
+                             void (*fn)(const char *user, void *ud), void *ud)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sw_pool_t             *pool;
+    char                 **users;
+    size_t                 n, cap, i;
+    int                    rc;
+
+    /* Collect first: fn may call back into storage, and a statement
+     * stepped half way would hold a read transaction open meanwhile. */
+    pool = sw_pool_new(0);
+    cap = 16;
+    n = 0;
+    users = sw_alloc(cap * sizeof(char *));
+
+    mod_storage_sqlite_stmt(st, MOD_SQL_USER_LIST);
+    mod_storage_sqlite_bind_text(st->stmt[MOD_SQL_USER_LIST], 1, host);
+    while ((rc = mod_storage_sqlite_step(st, MOD_SQL_USER_LIST))
+           == SQLITE_ROW)
+    {
+        if (n == cap) {
+            cap *= 2;
+            users = sw_realloc(users, cap * sizeof(char *));
+        }
+        users[n++] = mod_storage_sqlite_column(pool,
+                                               st->stmt[MOD_SQL_USER_LIST], 0);
+    }
+    mod_storage_sqlite_done(st, MOD_SQL_USER_LIST);
+
+    if (rc == SQLITE_DONE) {
+        for (i = 0; i < n; i++) {
+            fn(users[i], ud);
+        }
+    }
+    free(users);
+    sw_pool_free(pool);
+    return rc == SQLITE_DONE ? SW_OK : SW_ERROR;
+}
+
+/* ---------------------------------------------------------- roster --- */
+
+static const char **
+mod_storage_sqlite_groups_split(sw_pool_t *pool, const char *joined)
+{
+    const char  **groups;
+    const char   *p, *sep;
+    size_t        n, i;
+
+    if (joined == NULL) {
+        return NULL;
+    }
+    n = 1;
+    for (p = joined; *p; p++) {
+        n += *p == MOD_GROUP_SEP;
+    }
+    groups = sw_pool_alloc(pool, (n + 1) * sizeof(char *));
+    p = joined;
+    for (i = 0; i < n; i++) {
+        sep = strchr(p, MOD_GROUP_SEP);
+        if (sep == NULL) {
+            sep = p + strlen(p);
+        }
+        groups[i] = sw_pool_strndup(pool, p, (size_t) (sep - p));
+        p = sep + 1;
+    }
+    groups[n] = NULL;
+    return groups;
+}
+
+/*
+ * Returns the joined groups (malloc'd), or NULL for none.  *rc is SW_ERROR
+ * when a group name cannot be stored.
+ */
+static char *
+mod_storage_sqlite_groups_join(const char **groups, int *rc)
+{
+    sw_buf_t   b;
+    char      *joined;
+    size_t     i;
+
+    *rc = SW_OK;
+    if (groups == NULL || groups[0] == NULL) {
+        return NULL;
+    }
+    sw_buf_init(&b);
+    for (i = 0; groups[i]; i++) {
+        if (strchr(groups[i], MOD_GROUP_SEP) != NULL) {
+            sw_log_error("storage_sqlite: roster group name contains "
+                         "U+001F, which XML cannot carry");
+            sw_buf_free(&b);
+            *rc = SW_ERROR;
+            return NULL;
+        }
+        if (i > 0) {
+            sw_buf_append(&b, "\x1f", 1);
+        }
+        sw_buf_append_str(&b, groups[i]);
+    }
+    /* Copied: a buffer that stayed empty ("" as the only group) points
+     * to static storage. */
+    joined = sw_strndup(b.data, b.len);
+    sw_buf_free(&b);
+    return joined;
+}
+
+static void
+mod_storage_sqlite_roster_row(sw_pool_t *pool, sqlite3_stmt *q,
+                              sw_roster_item_t *out)
+{
+    int64_t  sub;
+
+    out->jid = mod_storage_sqlite_column(pool, q, 0);
+    out->name = mod_storage_sqlite_column(pool, q, 1);
+    sub = sqlite3_column_int64(q, 2);
+    out->sub = (sub >= SW_SUB_NONE && sub <= SW_SUB_BOTH)
+               ? (sw_sub_e) sub : SW_SUB_NONE;
+    out->ask = sqlite3_column_int(q, 3) != 0;
+    out->pending_in = sqlite3_column_int(q, 4) != 0;
+    out->approved = sqlite3_column_int(q, 5) != 0;
+    out->groups = mod_storage_sqlite_groups_split(
+                      pool, (const char *) sqlite3_column_text(q, 6));
+}
+
+/* The current roster version (0 if never changed); SW_OK or SW_ERROR. */
+static int
+mod_storage_sqlite_roster_version(mod_storage_sqlite_t *st, const char *host,
+                                  const char *user, uint64_t *version)
+{
+    int  rc;
+
+    mod_storage_sqlite_user_stmt(st, MOD_SQL_ROSTER_VERSION, host, user);
+    rc = mod_storage_sqlite_step(st, MOD_SQL_ROSTER_VERSION);
+    *version = rc == SQLITE_ROW
+               ? (uint64_t) sqlite3_column_int64(
+                     st->stmt[MOD_SQL_ROSTER_VERSION], 0)
+               : 0;
+    mod_storage_sqlite_done(st, MOD_SQL_ROSTER_VERSION);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SW_OK : SW_ERROR;
+}
+
+/* Inside a transaction: bumps the version and reads it back. */
+static int
+mod_storage_sqlite_roster_bump(mod_storage_sqlite_t *st, const char *host,
+                               const char *user, uint64_t *version)
+{
+    uint64_t  v;
+
+    mod_storage_sqlite_user_stmt(st, MOD_SQL_ROSTER_BUMP, host, user);
+    if (mod_storage_sqlite_exec(st, MOD_SQL_ROSTER_BUMP) != SW_OK
+        || mod_storage_sqlite_roster_version(st, host, user, &v) != SW_OK)
+    {
+        return SW_ERROR;
+    }
+    if (version) {
+        *version = v;
+    }
+    return SW_OK;
+}
+
+static int
+mod_storage_sqlite_roster_get(sw_storage_t *s, const char *host,
+                              const char *user, sw_pool_t *pool,
+                              sw_roster_item_t **items, size_t *n,
+                              uint64_t *version)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sw_roster_item_t      *list;
+    sqlite3_stmt          *q;
+    size_t                 count, cap;
+    int                    rc;
+
+    *items = NULL;
+    *n = 0;
+
+    /* One read transaction, so items and version agree. */
+    if (mod_storage_sqlite_begin_read(st) != SW_OK) {
+        return SW_ERROR;
+    }
+    rc = mod_storage_sqlite_user_check(st, host, user);
+    if (rc != SW_OK) {
+        return mod_storage_sqlite_end(st, rc);
+    }
+
+    cap = 8;
+    count = 0;
+    list = sw_pool_alloc(pool, cap * sizeof(sw_roster_item_t));
+    q = mod_storage_sqlite_user_stmt(st, MOD_SQL_ROSTER_LIST, host, user);
+    while ((rc = mod_storage_sqlite_step(st, MOD_SQL_ROSTER_LIST))
+           == SQLITE_ROW)
+    {
+        if (count == cap) {
+            sw_roster_item_t  *bigger;
+
+            bigger = sw_pool_alloc(pool, 2 * cap * sizeof(sw_roster_item_t));
+            memcpy(bigger, list, cap * sizeof(sw_roster_item_t));
+            list = bigger;
+            cap *= 2;
+        }
+        mod_storage_sqlite_roster_row(pool, q, &list[count++]);
+    }
+    mod_storage_sqlite_done(st, MOD_SQL_ROSTER_LIST);
+    if (rc != SQLITE_DONE) {
+        return mod_storage_sqlite_end(st, SW_ERROR);
+    }
+
+    if (version) {
+        rc = mod_storage_sqlite_roster_version(st, host, user, version);
+        if (rc != SW_OK) {
+            return mod_storage_sqlite_end(st, rc);
+        }
+    }
+    rc = mod_storage_sqlite_end(st, SW_OK);
+    if (rc == SW_OK) {
+        *items = list;
+        *n = count;
+    }
+    return rc;
+}
+
+static int
+mod_storage_sqlite_roster_get_item(sw_storage_t *s, const char *host,
+                                   const char *user, const char *jid,
+                                   sw_pool_t *pool, sw_roster_item_t *out)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+    int                    rc;
+
+    q = mod_storage_sqlite_user_stmt(st, MOD_SQL_ROSTER_ITEM, host, user);
+    mod_storage_sqlite_bind_text(q, 3, jid);
+    rc = mod_storage_sqlite_step(st, MOD_SQL_ROSTER_ITEM);
+    if (rc == SQLITE_ROW) {
+        mod_storage_sqlite_roster_row(pool, q, out);
+    }
+    mod_storage_sqlite_done(st, MOD_SQL_ROSTER_ITEM);
+    if (rc == SQLITE_ROW) {
+        return SW_OK;
+    }
+    return rc == SQLITE_DONE ? SW_DECLINED : SW_ERROR;
+}
+
+static int
+mod_storage_sqlite_roster_set(sw_storage_t *s, const char *host,
+                              const char *user, const sw_roster_item_t *item,
+                              uint64_t *version)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+    char                  *groups;
+    int                    rc;
+
+    if (item->jid == NULL) {
+        sw_log_error("storage_sqlite: roster item without a JID for %s@%s",
+                     user, host);
+        return SW_ERROR;
+    }
+    groups = mod_storage_sqlite_groups_join(item->groups, &rc);
+    if (rc != SW_OK) {
+        return SW_ERROR;
+    }
+    if (mod_storage_sqlite_begin(st) != SW_OK) {
+        free(groups);
+        return SW_ERROR;
+    }
+
+    rc = mod_storage_sqlite_user_check(st, host, user);
+    if (rc == SW_OK) {
+        q = mod_storage_sqlite_user_stmt(st, MOD_SQL_ROSTER_UPSERT, host,
+                                         user);
+        mod_storage_sqlite_bind_text(q, 3, item->jid);
+        mod_storage_sqlite_bind_text(q, 4, item->name);
+        sqlite3_bind_int(q, 5, (int) item->sub);
+        sqlite3_bind_int(q, 6, item->ask);
+        sqlite3_bind_int(q, 7, item->pending_in);
+        sqlite3_bind_int(q, 8, item->approved);
+        mod_storage_sqlite_bind_text(q, 9, groups);
+        rc = mod_storage_sqlite_exec(st, MOD_SQL_ROSTER_UPSERT);
+    }
+    if (rc == SW_OK) {
+        rc = mod_storage_sqlite_roster_bump(st, host, user, version);
+    }
+    rc = mod_storage_sqlite_end(st, rc);
+    free(groups);
+    return rc;
+}
+
+static int
+mod_storage_sqlite_roster_remove(sw_storage_t *s, const char *host,
+                                 const char *user, const char *jid,
+                                 uint64_t *version)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+    int                    rc;
+
+    if (mod_storage_sqlite_begin(st) != SW_OK) {
+        return SW_ERROR;
+    }
+
+    q = mod_storage_sqlite_user_stmt(st, MOD_SQL_ROSTER_DELETE, host, user);
+    mod_storage_sqlite_bind_text(q, 3, jid);
+    rc = mod_storage_sqlite_exec(st, MOD_SQL_ROSTER_DELETE);
+    if (rc == SW_OK && sqlite3_changes(st->db) == 0) {
+        rc = SW_DECLINED;           /* no such item (or user) */
+    }
+    if (rc == SW_OK) {
+        rc = mod_storage_sqlite_roster_bump(st, host, user, version);
+    }
+    return mod_storage_sqlite_end(st, rc);
+}
+
+/* --------------------------------------------------------- offline --- */
+
+static int
+mod_storage_sqlite_offline_count_locked(mod_storage_sqlite_t *st,
+                                        const char *host, const char *user,
+                                        size_t *n)
+{
+    int  rc;
+
+    mod_storage_sqlite_user_stmt(st, MOD_SQL_OFFLINE_COUNT, host, user);
+    rc = mod_storage_sqlite_step(st, MOD_SQL_OFFLINE_COUNT);
+    if (rc == SQLITE_ROW) {
+        *n = (size_t) sqlite3_column_int64(st->stmt[MOD_SQL_OFFLINE_COUNT],
+                                           0);
+    }
+    mod_storage_sqlite_done(st, MOD_SQL_OFFLINE_COUNT);
+    return rc == SQLITE_ROW ? SW_OK : SW_ERROR;
+}
+
+static int
+mod_storage_sqlite_offline_push(sw_storage_t *s, const char *host,
+                                const char *user, const char *xml,
+                                size_t len, size_t max_per_user)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+    size_t                 count;
+    int                    rc;
+
+    if (len > (size_t) INT32_MAX) {
+        sw_log_error("storage_sqlite: offline message for %s@%s too large",
+                     user, host);
+        return SW_ERROR;
+    }
+    if (mod_storage_sqlite_begin(st) != SW_OK) {
+        return SW_ERROR;
+    }
+
+    rc = mod_storage_sqlite_user_check(st, host, user);
+    /* A full store is SW_DECLINED: the caller bounces the message
+     * (RFC 6121 §8.5.2.2.1) instead of silently dropping it. */
+    if (rc == SW_OK && max_per_user > 0) {
+        rc = mod_storage_sqlite_offline_count_locked(st, host, user, &count);
+        if (rc == SW_OK && count >= max_per_user) {
+            rc = SW_DECLINED;
+        }
+    }
+    if (rc == SW_OK) {
+        q = mod_storage_sqlite_user_stmt(st, MOD_SQL_OFFLINE_INSERT, host,
+                                         user);
+        sqlite3_bind_int64(q, 3, (sqlite3_int64) time(NULL));
+        sqlite3_bind_text(q, 4, xml, (int) len, SQLITE_STATIC);
+        rc = mod_storage_sqlite_exec(st, MOD_SQL_OFFLINE_INSERT);
+    }
+    return mod_storage_sqlite_end(st, rc);
+}
+
+static int
+mod_storage_sqlite_offline_fetch(sw_storage_t *s, const char *host,
+                                 const char *user, sw_pool_t *pool,
+                                 sw_offline_msg_t **msgs, size_t *n)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sw_offline_msg_t      *list;
+    sqlite3_stmt          *q;
+    size_t                 count, cap;
+    int                    rc;
+
+    *msgs = NULL;
+    *n = 0;
+
+    rc = mod_storage_sqlite_user_check(st, host, user);
+    if (rc != SW_OK) {
+        return rc;
+    }
+
+    cap = 8;
+    count = 0;
+    list = sw_pool_alloc(pool, cap * sizeof(sw_offline_msg_t));
+    q = mod_storage_sqlite_user_stmt(st, MOD_SQL_OFFLINE_LIST, host, user);
+    while ((rc = mod_storage_sqlite_step(st, MOD_SQL_OFFLINE_LIST))
+           == SQLITE_ROW)
+    {
+        sw_offline_msg_t  *m;
+
+        if (count == cap) {
+            sw_offline_msg_t  *bigger;
+
+            bigger = sw_pool_alloc(pool, 2 * cap * sizeof(sw_offline_msg_t));
+            memcpy(bigger, list, cap * sizeof(sw_offline_msg_t));
+            list = bigger;
+            cap *= 2;
+        }
+        m = &list[count++];
+        m->id = sqlite3_column_int64(q, 0);
+        m->stamp = sqlite3_column_int64(q, 1);
+        m->xml = mod_storage_sqlite_column(pool, q, 2);
+    }
+    mod_storage_sqlite_done(st, MOD_SQL_OFFLINE_LIST);
+    if (rc != SQLITE_DONE) {
+        return SW_ERROR;
+    }
+    *msgs = list;
+    *n = count;
+    return SW_OK;
+}
+
+static int
+mod_storage_sqlite_offline_delete(sw_storage_t *s, const char *host,
+                                  const char *user, int64_t upto)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+    int                    rc;
+
+    rc = mod_storage_sqlite_user_check(st, host, user);
+    if (rc != SW_OK) {
+        return rc;
+    }
+    q = mod_storage_sqlite_user_stmt(st, MOD_SQL_OFFLINE_DELETE, host, user);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64) upto);
+    return mod_storage_sqlite_exec(st, MOD_SQL_OFFLINE_DELETE);
+}
+
+static int
+mod_storage_sqlite_offline_count(sw_storage_t *s, const char *host,
+                                 const char *user, size_t *n)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    int                    rc;
+
+    *n = 0;
+    rc = mod_storage_sqlite_user_check(st, host, user);
+    if (rc != SW_OK) {
+        return rc;
+    }
+    return mod_storage_sqlite_offline_count_locked(st, host, user, n);
+}
+
+/* ------------------------------------------------- open and migrate --- */
+
+/* Runs SQL text that returns no rows we need; logs on failure. */
+static int
+mod_storage_sqlite_exec_text(mod_storage_sqlite_t *st, const char *purpose,
+                             const char *sql)
+{
+    char  *err = NULL;
+
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        sw_log_error("storage_sqlite: %s failed (%s): %s", purpose,
+                     st->path, err ? err : sqlite3_errmsg(st->db));
+        sqlite3_free(err);
+        return SW_ERROR;
+    }
+    return SW_OK;
+}
+
+/* Reads a single integer pragma. */
+static int
+mod_storage_sqlite_pragma_int(mod_storage_sqlite_t *st, const char *sql,
+                              const char *purpose, int64_t *out)
+{
+    sqlite3_stmt  *q;
+    int            rc;
+
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+        mod_storage_sqlite_fail(st, purpose);
+        return SW_ERROR;
+    }
+    rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(q, 0);
+    } else {
+        mod_storage_sqlite_fail(st, purpose);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW ? SW_OK : SW_ERROR;
+}
+
+static int
+mod_storage_sqlite_set_wal(mod_storage_sqlite_t *st)
+{
+    sqlite3_stmt          *q;
+    const unsigned char   *mode;
+    int                    rc;
+
+    if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &q,
+                           NULL)
+        != SQLITE_OK)
+    {
+        mod_storage_sqlite_fail(st, "set journal mode");
+        return SW_ERROR;
+    }
+    rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        mod_storage_sqlite_fail(st, "set journal mode");
+        sqlite3_finalize(q);
+        return SW_ERROR;
+    }
+    /* The pragma answers with the mode in effect, which is not WAL on
+     * file systems without shared memory support. */
+    mode = sqlite3_column_text(q, 0);
+    if (mode == NULL || strcmp((const char *) mode, "wal") != 0) {
+        sw_log_warn("storage_sqlite: %s: journal mode is %s, not wal; "
+                    "readers will wait for writers", st->path,
+                    mode ? (const char *) mode : "unknown");
+    }
+    sqlite3_finalize(q);
+    return SW_OK;
+}
+
+static int
+mod_storage_sqlite_migrate(mod_storage_sqlite_t *st)
+{
+    const mod_storage_sqlite_migration_t  *m;
+    int64_t                                have;
+    int                                    latest;
+    size_t                                 i;
+    char                                   bump[64];
+
+    if (mod_storage_sqlite_pragma_int(st, "PRAGMA user_version",
+                                      "read schema version", &have)
+        != SW_OK)
+    {
+        return SW_ERROR;
+    }
+
+    latest = mod_storage_sqlite_migrations[
+                 MOD_STORAGE_SQLITE_N_MIGRATIONS - 1].version;
+    if (have > latest) {
+        sw_log_error("storage_sqlite: database %s has schema version %lld, "
+                     "newer than this server understands (%d); refusing to "
+                     "use it", st->path, (long long) have, latest);
+        return SW_ERROR;
+    }
+
+    for (i = 0; i < MOD_STORAGE_SQLITE_N_MIGRATIONS; i++) {
+        m = &mod_storage_sqlite_migrations[i];
+        if (m->version <= have) {
+            continue;
+        }
+        sw_log_info("storage_sqlite: %s: schema version %d: %s", st->path,
+                    m->version, m->purpose);
+
+        /* The version moves in the same transaction as the step, so a
+         * crash leaves the database at the previous version, intact. */
+        snprintf(bump, sizeof(bump), "PRAGMA user_version = %d",
+                 m->version);
+        if (mod_storage_sqlite_exec_text(st, "begin migration",
+                                         "BEGIN IMMEDIATE")
+            != SW_OK)
+        {
+            return SW_ERROR;
+        }
+        if (mod_storage_sqlite_exec_text(st, m->purpose, m->sql) != SW_OK
+            || mod_storage_sqlite_exec_text(st, "set schema version", bump)
+               != SW_OK
+            || mod_storage_sqlite_exec_text(st, "commit migration",
+                                            "COMMIT")
+               != SW_OK)
+        {
+            if (!sqlite3_get_autocommit(st->db)) {
+                sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            }
+            return SW_ERROR;
+        }
+    }
+    return SW_OK;
+}
+
+static void
+mod_storage_sqlite_close(mod_storage_sqlite_t *st)
+{
+    size_t  i;
+
+    for (i = 0; i < MOD_SQL_N; i++) {
+        sqlite3_finalize(st->stmt[i]);      /* NULL is a no-op */
+        st->stmt[i] = NULL;
+    }
+    if (st->db && sqlite3_close(st->db) != SQLITE_OK) {
+        sw_log_error("storage_sqlite: closing %s failed: %s", st->path,
+                     sqlite3_errmsg(st->db));
+    }
+    st->db = NULL;
+    free(st->path);
+    free(st);
+}
+
+/* The database path: a relative path lives in the core's data_dir. */
+static char *
+mod_storage_sqlite_path(const mod_storage_sqlite_conf_t *conf)
+{
+    const sw_core_conf_t  *core;
+    size_t                 dlen;
+    char                  *path;
+
+    core = sw_core_conf();
+    if (conf->path[0] == '/' || core == NULL || core->data_dir == NULL
+        || core->data_dir[0] == '\0')
+    {
+        return sw_strdup(conf->path);
+    }
+    dlen = strlen(core->data_dir);
+    path = sw_alloc(dlen + strlen(conf->path) + 2);
+    memcpy(path, core->data_dir, dlen);
+    path[dlen] = '/';
+    strcpy(path + dlen + 1, conf->path);
+    return path;
+}
+
+static const sw_storage_t mod_storage_sqlite_api = {
+    .version = SW_STORAGE_VERSION,
+    .self = NULL,
+    .user_create = mod_storage_sqlite_user_create,
+    .user_set_creds = mod_storage_sqlite_user_set_creds,
+    .user_delete = mod_storage_sqlite_user_delete,
+    .user_exists = mod_storage_sqlite_user_exists,
+    .user_get_cred = mod_storage_sqlite_user_get_cred,
+    .user_list = mod_storage_sqlite_user_list,
+    .roster_get = mod_storage_sqlite_roster_get,
+    .roster_get_item = mod_storage_sqlite_roster_get_item,
+    .roster_set = mod_storage_sqlite_roster_set,
+    .roster_remove = mod_storage_sqlite_roster_remove,
+    .offline_push = mod_storage_sqlite_offline_push,
+    .offline_fetch = mod_storage_sqlite_offline_fetch,
+    .offline_delete = mod_storage_sqlite_offline_delete,
+    .offline_count = mod_storage_sqlite_offline_count,
+};
+
+/* Owner cleanup and stop(): whichever comes first closes the database. */
+static void
+mod_storage_sqlite_release(void *data)
+{
+    sw_module_ctx_t  *mc = data;
+
+    if (mc->data != NULL) {
+        mod_storage_sqlite_close(mc->data);
+        mc->data = NULL;
+    }
+}
+
+static int
+mod_storage_sqlite_load(sw_module_ctx_t *mc)
+{
+    const mod_storage_sqlite_conf_t  *conf = mc->conf;
+    mod_storage_sqlite_t             *st;
+    char                              pragma[64];
+    size_t                            i;
+    int                               rc;
+
+    if (conf->path == NULL || conf->path[0] == '\0') {
+        sw_log_error("storage_sqlite: storage_sqlite_path is empty");
+        return SW_ERROR;
+    }
+
+    st = sw_calloc(1, sizeof(*st));
+    st->path = mod_storage_sqlite_path(conf);
+
+    /* No SQLITE_OPEN_CREATE of directories: a missing data_dir is a
+     * configuration mistake the admin should see, not paper over. */
+    rc = sqlite3_open_v2(st->path, &st->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        sw_log_error("storage_sqlite: cannot open database %s: %s",
+                     st->path, st->db ? sqlite3_errmsg(st->db)
+                                      : sqlite3_errstr(rc));
+        goto failed;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, (int) (conf->busy_timeout * 1000.0));
+
+    snprintf(pragma, sizeof(pragma), "PRAGMA synchronous = %s",
+             mod_storage_sqlite_sync[conf->synchronous]);
+    /* The first statement really opens the file: a path that cannot be
+     * opened fails here, and the message names it. */
+    if (mod_storage_sqlite_set_wal(st) != SW_OK
+        || mod_storage_sqlite_exec_text(st, "enable foreign keys",
+                                        "PRAGMA foreign_keys = ON")
+           != SW_OK
+        || mod_storage_sqlite_exec_text(st, "set synchronous", pragma)
+           != SW_OK
+        || mod_storage_sqlite_migrate(st) != SW_OK)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < MOD_SQL_N; i++) {
+        if (sqlite3_prepare_v3(st->db, mod_storage_sqlite_sql[i].sql, -1,
+                               SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL)
+            != SQLITE_OK)
+        {
+            sw_log_error("storage_sqlite: cannot prepare \"%s\" (%s): %s",
+                         mod_storage_sqlite_sql[i].purpose, st->path,
+                         sqlite3_errmsg(st->db));
+            goto failed;
+        }
+    }
+
+    st->api = mod_storage_sqlite_api;
+    st->api.self = st;
+    mc->data = st;
+
+    /* Tools such as skywavectl load modules without starting or stopping
+     * them; releasing the owner (which unload always does) closes the
+     * database then.  Registered before the service, so the service is
+     * withdrawn first. */
+    sw_owner_on_release(&mc->owner, mod_storage_sqlite_release, mc);
+    if (sw_service_provide(&mc->owner, SW_STORAGE_SERVICE,
+                           SW_STORAGE_VERSION, &st->api)
+        != SW_OK)
+    {
+        return SW_ERROR;            /* the owner's release closes it */
+    }
+
+    sw_log_info("storage_sqlite: using %s", st->path);
+    return SW_OK;
+
+failed:
+    mod_storage_sqlite_close(st);
+    return SW_ERROR;
+}
+
+static void
+mod_storage_sqlite_stop(sw_module_ctx_t *mc)
+{
+    mod_storage_sqlite_release(mc);
+}
+
+const sw_module_t sw_module = {
+    .abi = SW_MODULE_ABI,
+    .signature = SW_MODULE_SIGNATURE,
+    .name = "storage_sqlite",
+    .help = "embedded SQLite storage: users, rosters, offline messages",
+    .requires = NULL,
+    .options = mod_storage_sqlite_options,
+    .conf_size = sizeof(mod_storage_sqlite_conf_t),
+    .load = mod_storage_sqlite_load,
+    .stop = mod_storage_sqlite_stop,
+};

@@ -34,3 +34,79 @@ def write_config(tmp_path):
 def run(args, env, stdin=None, timeout=30):
     return subprocess.run(args, env=env, input=stdin, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    """A skywaved started on loopback with a generated config."""
+
+    def __init__(self, tmp_path, extra="", hosts=("example.net",),
+                 modules=("c2s", "server")):
+        self.dir = tmp_path
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.log = tmp_path / "skywave.log"
+        self.cfg = str(tmp_path / "skywave.cfg.lua")
+        mods = ", ".join('"%s"' % m for m in modules)
+        text = ('data_dir = "state"\nlog_file = "skywave.log"\n'
+                'log_level = "debug"\nmodules = { %s }\n'
+                'c2s_interfaces = { "127.0.0.1" }\n'
+                'c2s_port = %d\nc2s_direct_tls_port = %d\n%s\n'
+                % (mods, self.port, self.tls_port, extra))
+        for h in hosts:
+            text += 'VirtualHost "%s"\n' % h
+        open(self.cfg, "w").write(text)
+        self.proc = None
+
+    def adduser(self, jid, password):
+        r = run([SKYWAVECTL, "-c", self.cfg, "adduser", jid], sw_env(),
+                stdin=password + "\n")
+        assert r.returncode == 0, r.stderr
+
+    def start(self):
+        import subprocess
+        import time
+        self.proc = subprocess.Popen([SKYWAVED, "-c", self.cfg], env=sw_env())
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("skywaved exited: %s" % self.log_text())
+            if "started" in self.log_text():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("skywaved did not start: %s" % self.log_text())
+
+    def log_text(self):
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self):
+        import signal
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=15)
+        except Exception:
+            self.proc.kill()
+            raise
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A running skywaved with users alice, bob (password 'pw-NAME')."""
+    s = Server(tmp_path)
+    s.adduser("alice@example.net", "pw-alice")
+    s.adduser("bob@example.net", "pw-bob")
+    s.start()
+    yield s
+    rc = s.stop()
+    assert rc == 0, "skywaved exited with %r" % rc

@@ -7,7 +7,7 @@ import time
 
 from conftest import SKYWAVED, SKYWAVECTL, run
 
-BASE = 'data_dir = "state"\nmodules = { "storage_sqlite" }\n'
+BASE = 'data_dir = "state"\nmodules = { }\n'
 
 
 def test_check_ok(write_config, env):

@@ -10,6 +10,8 @@
 /* The core's own options (the global section and VirtualHost sections). */
 typedef struct sw_core_conf_s {
     const char *const *modules;     /* modules to load */
+    const char        *storage;     /* storage backend: loads
+                                       mod_storage_NAME first */
     const char        *module_path; /* extra module directories */
     const char        *data_dir;    /* state: database, generated certs */
     const char        *log_file;    /* NULL = stderr */

@@ -1,0 +1,265 @@
+"""c2s against real clients: slixmpp logins (SCRAM-SHA-256, SCRAM-SHA-1,
+wrong password) and a raw TLS client for what no well-behaved client
+sends: malformed XML, DOCTYPE bombs, oversized stanzas, invalid JIDs."""
+import asyncio
+import base64
+import re
+import socket
+import ssl
+import time
+
+import pytest
+import slixmpp
+
+from conftest import Server
+
+
+def client(jid, password, mech=None):
+    c = slixmpp.ClientXMPP(jid, password, sasl_mech=mech)
+    c.ssl_context.check_hostname = False
+    c.ssl_context.verify_mode = ssl.CERT_NONE
+    return c
+
+
+async def login(server, jid, password, mech=None):
+    """Returns (client, True) on session start, (client, False) on failure."""
+    c = client(jid, password, mech)
+    done = asyncio.get_running_loop().create_future()
+
+    def finish(ok):
+        if not done.done():
+            done.set_result(ok)
+    c.add_event_handler("session_start", lambda _: finish(True))
+    c.add_event_handler("failed_all_auth", lambda _: finish(False))
+    c.add_event_handler("failed_auth", lambda _: finish(False))
+    c.add_event_handler("disconnected", lambda _: finish(False))
+    c.connect(("127.0.0.1", server.port))
+    ok = await asyncio.wait_for(done, 15)
+    return c, ok
+
+
+async def ping(c, to="example.net"):
+    iq = c.make_iq_get(queryxmlns="urn:xmpp:ping", ito=to)
+    iq.clear()
+    iq.append(slixmpp.xmlstream.ET.Element("{urn:xmpp:ping}ping"))
+    r = await iq.send(timeout=10)
+    return r["type"]
+
+
+def run_async(coro):
+    return asyncio.new_event_loop().run_until_complete(coro)
+
+
+@pytest.mark.parametrize("mech", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
+def test_login_scram(server, mech):
+    async def go():
+        c, ok = await login(server, "alice@example.net/laptop", "pw-alice",
+                            mech)
+        assert ok
+        assert str(c.boundjid) == "alice@example.net/laptop"
+        assert await ping(c) == "result"
+        c.disconnect()
+        await c.disconnected
+    run_async(go())
+    log = server.log_text()
+    assert "authenticated alice@example.net with %s" % mech in log
+    assert "bound alice@example.net/laptop" in log
+
+
+def test_wrong_password_not_authorized(server):
+    async def go():
+        c, ok = await login(server, "alice@example.net", "wrong")
+        assert not ok
+        c.disconnect()
+    run_async(go())
+    assert "authentication failed: not-authorized" in server.log_text()
+
+
+def test_unknown_user_not_authorized(server):
+    async def go():
+        c, ok = await login(server, "mallory@example.net", "x")
+        assert not ok
+        c.disconnect()
+    run_async(go())
+    assert "authentication failed: not-authorized" in server.log_text()
+
+
+class Raw:
+    """A deliberately simple client on a plain socket, upgraded to TLS."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def read_until(self, pattern, timeout=10):
+        deadline = time.time() + timeout
+        while not re.search(pattern, self.buf.decode(errors="replace")):
+            self.sock.settimeout(max(0.1, deadline - time.time()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                chunk = b""
+            if not chunk and time.time() >= deadline:
+                raise AssertionError("no %r in %r" % (pattern, self.buf))
+            if not chunk and self.closed():
+                break
+            self.buf += chunk
+        text = self.buf.decode(errors="replace")
+        m = re.search(pattern, text)
+        assert m, "no %r in %r" % (pattern, text)
+        self.buf = text[m.end():].encode()
+        return text[:m.end()]
+
+    def closed(self):
+        try:
+            self.sock.settimeout(0.5)
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+
+    def header(self, to="example.net"):
+        self.send("<?xml version='1.0'?><stream:stream to='%s' "
+                  "xmlns='jabber:client' "
+                  "xmlns:stream='http://etherx.jabber.org/streams' "
+                  "version='1.0'>" % to)
+        return self.read_until(r"</stream:features>|</stream:stream>")
+
+    def login(self, user, password, resource="raw"):
+        self.header()
+        self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        self.read_until(r"<proceed[^>]*/>")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock, server_hostname="example.net")
+        self.buf = b""
+        feats = self.header()
+        assert "<mechanism>PLAIN</mechanism>" in feats
+        token = base64.b64encode(("\0%s\0%s" % (user, password)).encode())
+        self.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+                  "mechanism='PLAIN'>%s</auth>" % token.decode())
+        self.read_until(r"<success[^>]*(/>|</success>)")
+        self.header()
+        self.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:"
+                  "ns:xmpp-bind'><resource>%s</resource></bind></iq>"
+                  % resource)
+        self.read_until(r"</iq>")
+
+
+def stream_error(raw, cond):
+    text = raw.read_until(r"</stream:stream>")
+    assert "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'" \
+        % cond in text, text
+    assert raw.closed()
+
+
+def test_starttls_required_before_auth(server):
+    raw = Raw(server.port)
+    feats = raw.header()
+    assert "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/>" \
+        in feats
+    assert "<mechanisms" not in feats
+    raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+             "mechanism='PLAIN'>AGFsaWNlAHB3LWFsaWNl</auth>")
+    assert "<encryption-required/>" in raw.read_until(r"</failure>")
+
+
+def test_unknown_host_and_bad_namespace(server):
+    raw = Raw(server.port)
+    raw.send("<?xml version='1.0'?><stream:stream to='nowhere.example' "
+             "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/"
+             "streams' version='1.0'>")
+    stream_error(raw, "host-unknown")
+    raw = Raw(server.port)
+    raw.send("<stream:stream to='example.net' xmlns='jabber:server' "
+             "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+    stream_error(raw, "invalid-namespace")
+
+
+def test_bad_input_gets_stream_errors_others_unaffected(server):
+    async def go():
+        c, ok = await login(server, "bob@example.net/phone", "pw-bob")
+        assert ok
+        loop = asyncio.get_running_loop()
+
+        def bad(payload, cond, authed=False):
+            raw = Raw(server.port)
+            if authed:
+                raw.login("alice", "pw-alice")
+            else:
+                raw.header()
+            raw.send(payload)
+            stream_error(raw, cond)
+
+        # Malformed XML, before and after authentication.
+        await loop.run_in_executor(None, bad, "<message><body>x</mess>",
+                                   "not-well-formed")
+        await loop.run_in_executor(None, bad, "<message><body>x</mess>",
+                                   "not-well-formed", True)
+        # A billion-laughs DOCTYPE is refused, never expanded.
+        bomb = ("<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'>"
+                "<!ENTITY lol2 '&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;'>"
+                "]><lolz>&lol2;</lolz>")
+        raw = Raw(server.port)
+        raw.send(bomb)
+        stream_error(raw, "restricted-xml")
+        # A stanza over the limit.
+        big = "<message to='bob@example.net'><body>%s</body></message>" \
+            % ("x" * 300000)
+        await loop.run_in_executor(None, bad, big, "policy-violation", True)
+        # Bob is still fine.
+        assert await ping(c) == "result"
+        c.disconnect()
+        await c.disconnected
+    run_async(go())
+
+
+def test_invalid_jid_gets_jid_malformed(server):
+    raw = Raw(server.port)
+    raw.login("alice", "pw-alice")
+    raw.send("<message to='a@b@c' id='m1'><body>x</body></message>")
+    text = raw.read_until(r"</message>")
+    assert "type='error'" in text and "id='m1'" in text
+    assert "<jid-malformed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" \
+        in text
+    # The stream survives a stanza error.
+    raw.send("<iq type='get' id='p1' to='example.net'><ping "
+             "xmlns='urn:xmpp:ping'/></iq>")
+    assert "type='result'" in raw.read_until(r"id='p1'[^>]*(/>|>)")
+
+
+def test_resource_conflict_replaces_old_session(server):
+    old = Raw(server.port)
+    old.login("alice", "pw-alice", "same")
+    new = Raw(server.port)
+    new.login("alice", "pw-alice", "same")
+    stream_error(old, "conflict")
+    new.send("<iq type='get' id='p2' to='example.net'><ping "
+             "xmlns='urn:xmpp:ping'/></iq>")
+    assert "type='result'" in new.read_until(r"id='p2'[^>]*(/>|>)")
+
+
+def test_direct_tls_port(server):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw = Raw(server.tls_port)
+    raw.sock = ctx.wrap_socket(raw.sock, server_hostname="example.net")
+    feats = raw.header()
+    assert "<mechanism>SCRAM-SHA-256</mechanism>" in feats
+    assert "<starttls" not in feats
+
+
+def test_shutdown_closes_streams(tmp_path):
+    s = Server(tmp_path)
+    s.adduser("alice@example.net", "pw-alice")
+    s.start()
+    raw = Raw(s.port)
+    raw.login("alice", "pw-alice")
+    assert s.stop() == 0
+    stream_error(raw, "system-shutdown")
