@@ -329,8 +329,8 @@ sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
                      sw_conn_peer(c));
         return SW_ERROR;
     }
-    if (!sw_conn_reading(c) && !sw_conn_writable(c)) {
-        return SW_ERROR;
+    if (!sw_conn_writable(c)) {
+        return SW_ERROR;        /* closing */
     }
 
     t = sw_calloc(1, sizeof(*t));

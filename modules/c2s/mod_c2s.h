@@ -72,6 +72,8 @@ struct mod_c2s_conn_s {
     Gsasl_session    *sasl;
     const char       *sasl_hash;    /* "SHA-1", "SHA-256" for SCRAM */
     int               sasl_failures;
+    bool              sasl_plus;    /* the mechanism binds the channel */
+    bool              cb_offered;   /* we advertised a -PLUS mechanism */
     void             *sasl_cred;    /* credential cache for the exchange */
     uv_timer_t       *timer;        /* negotiation deadline */
     char              stream_id[24];

@@ -69,6 +69,29 @@ mod_c2s_sasl_set_cb(Gsasl_session *s, mod_c2s_conn_t *c, Gsasl_property prop,
     return GSASL_OK;
 }
 
+/*
+ * Storage keeps keys in hex (as gsasl.h documents the properties), but
+ * GNU SASL 2.2's SCRAM server decodes GSASL_SCRAM_STOREDKEY/SERVERKEY as
+ * base64 (lib/scram/server.c, extract_serverkey): convert here.
+ */
+static int
+mod_c2s_sasl_set_key(Gsasl_session *s, Gsasl_property prop, const char *hex)
+{
+    char   *bin = NULL, *b64 = NULL;
+    size_t  n;
+
+    if (gsasl_hex_from(hex, &bin, &n) != GSASL_OK
+        || gsasl_base64_to(bin, n, &b64, NULL) != GSASL_OK)
+    {
+        gsasl_free(bin);
+        return GSASL_NO_CALLBACK;
+    }
+    gsasl_property_set(s, prop, b64);
+    gsasl_free(bin);
+    gsasl_free(b64);
+    return GSASL_OK;
+}
+
 static int
 mod_c2s_sasl_cb(Gsasl *ctx, Gsasl_session *s, Gsasl_property prop)
 {
@@ -94,12 +117,13 @@ mod_c2s_sasl_cb(Gsasl *ctx, Gsasl_session *s, Gsasl_property prop)
         if (prop == GSASL_SCRAM_ITER) {
             snprintf(iter, sizeof(iter), "%u", cr->cred.iterations);
             gsasl_property_set(s, prop, iter);
+        } else if (prop == GSASL_SCRAM_SALT) {
+            gsasl_property_set(s, prop, cr->cred.salt);
         } else {
-            gsasl_property_set(s, prop,
-                               prop == GSASL_SCRAM_SALT ? cr->cred.salt
-                               : prop == GSASL_SCRAM_STOREDKEY
-                                 ? cr->cred.stored_key
-                                 : cr->cred.server_key);
+            return mod_c2s_sasl_set_key(s, prop,
+                                        prop == GSASL_SCRAM_STOREDKEY
+                                        ? cr->cred.stored_key
+                                        : cr->cred.server_key);
         }
         return GSASL_OK;
 
@@ -114,9 +138,18 @@ mod_c2s_sasl_cb(Gsasl *ctx, Gsasl_session *s, Gsasl_property prop)
     }
 
     case GSASL_CB_TLS_UNIQUE:
-        return mod_c2s_sasl_set_cb(s, c, prop, "tls-unique");
     case GSASL_CB_TLS_EXPORTER:
-        return mod_c2s_sasl_set_cb(s, c, prop, "tls-exporter");
+        /*
+         * RFC 5802 §6: a client flag 'y' ("I could bind, but you cannot")
+         * must fail only if we really offered binding; where we did not
+         * offer -PLUS we say we have none, so 'y' is accepted.
+         */
+        if (!c->sasl_plus && !c->cb_offered) {
+            return GSASL_NO_CALLBACK;
+        }
+        return mod_c2s_sasl_set_cb(s, c, prop,
+                                   prop == GSASL_CB_TLS_UNIQUE
+                                   ? "tls-unique" : "tls-exporter");
     default:
         return GSASL_NO_CALLBACK;
     }
@@ -173,13 +206,16 @@ mod_c2s_sasl_offered(mod_c2s_conn_t *c, const char *mech)
             return false;
         }
         if (n > 5 && strcmp(mech + n - 5, "-PLUS") == 0) {
+            /*
+             * A client that sees -PLUS without XEP-0440 assumes
+             * tls-unique (RFC 5929), which TLS 1.3 does not define; so
+             * -PLUS is offered only where tls-unique exists.  A client
+             * asking for tls-exporter (RFC 9266) still gets it.
+             */
             char *cb = c->secured
-                       ? sw_conn_channel_binding(c->conn, "tls-exporter")
+                       ? sw_conn_channel_binding(c->conn, "tls-unique")
                        : NULL;
 
-            if (cb == NULL && c->secured) {
-                cb = sw_conn_channel_binding(c->conn, "tls-unique");
-            }
             free(cb);
             return cb != NULL;
         }
@@ -196,9 +232,13 @@ mod_c2s_sasl_features(mod_c2s_conn_t *c, sw_xml_t *features)
     sw_xml_t          *mechs = sw_xml_add(features, MOD_C2S_NS_SASL,
                                           "mechanisms");
 
+    c->cb_offered = false;
     for (m = conf->mechanisms; m != NULL && *m != NULL; m++) {
         if (mod_c2s_sasl_offered(c, *m)) {
             sw_xml_set_text(sw_xml_add(mechs, NULL, "mechanism"), *m);
+            if (strstr(*m, "-PLUS") != NULL) {
+                c->cb_offered = true;
+            }
         }
     }
 }
@@ -252,6 +292,8 @@ mod_c2s_sasl_step(mod_c2s_conn_t *c, const char *in)
     }
     if (rc != GSASL_OK) {
         gsasl_free(out);
+        sw_log_debug("c2s %llu: GNU SASL: %s", (unsigned long long) c->sess.id,
+                     gsasl_strerror(rc));
         /* RFC 6120 §6.5.7 malformed-request, §6.5.10 not-authorized */
         mod_c2s_sasl_fail(c, rc == GSASL_MECHANISM_PARSE_ERROR
                              || rc == GSASL_BASE64_ERROR
@@ -319,6 +361,7 @@ mod_c2s_sasl_element(mod_c2s_conn_t *c, sw_xml_t *el)
         gsasl_session_hook_set(c->sasl, c);
         gsasl_property_set(c->sasl, GSASL_SERVICE, "xmpp");
         gsasl_property_set(c->sasl, GSASL_HOSTNAME, c->host);
+        c->sasl_plus = strstr(mech, "-PLUS") != NULL;
         c->sasl_hash = strstr(mech, "SHA-256") ? "SHA-256"
                        : strstr(mech, "SHA-1") ? "SHA-1" : NULL;
         text = sw_xml_text(el);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ typedef struct side_s {
     bool         deflate;
     const char  *dict;
     bool         starttls;          /* negotiate with <starttls/> */
+    const char  *reply;             /* written back once, raw */
+    size_t       reply_len;
 } side_t;
 
 struct harness_s {
@@ -135,6 +138,10 @@ t_data(sw_conn_t *c, const char *data, size_t len, void *ud)
     }
 
     sw_buf_append(&s->rx, data, len);
+    if (s->reply != NULL) {
+        assert_int_equal(sw_conn_write(c, s->reply, s->reply_len), SW_OK);
+        s->reply = NULL;
+    }
     if (s->echo) {
         assert_int_equal(sw_conn_write(c, data, len), SW_OK);
         assert_int_equal(sw_conn_flush(c), SW_OK);
@@ -483,18 +490,19 @@ test_plain_echo(void **state)
 }
 
 static void
-t_fill(char *buf, size_t len)
+t_fill(char *buf, size_t len, bool hex)
 {
     uint32_t  x = 2463534242u;
     size_t    i;
 
-    /* xorshift: incompressible and position-dependent, so a lost,
-     * repeated or reordered chunk shows. */
+    /* xorshift: position-dependent, so a lost, repeated or reordered
+     * chunk shows.  Raw bytes do not compress; hex digits compress to
+     * about half, so each compressed read inflates to several chunks. */
     for (i = 0; i < len; i++) {
         x ^= x << 13;
         x ^= x >> 17;
         x ^= x << 5;
-        buf[i] = (char) (x & 0xff);
+        buf[i] = hex ? "0123456789abcdef"[x & 0xf] : (char) (x & 0xff);
     }
 }
 
@@ -510,7 +518,7 @@ t_large(harness_t *h)
     size_t   off, n;
     uint64_t out_before;
 
-    t_fill(big, T_LARGE);
+    t_fill(big, T_LARGE, h->client.deflate);
     if (h->client.tls_at_once) {
         t_run_until(h, t_both_secured);
     }
@@ -542,6 +550,10 @@ t_large(harness_t *h)
         assert_int_equal(sw_conn_bytes_out(h->client.conn) - out_before,
                          T_LARGE);
         assert_int_equal(sw_conn_bytes_in(h->server.conn), T_LARGE);
+    } else if (h->client.deflate) {
+        /* Hex text: DEFLATE saves more than TLS adds. */
+        assert_true(sw_conn_bytes_out(h->client.conn) - out_before
+                    < T_LARGE * 7 / 10);
     } else {
         assert_true(sw_conn_bytes_out(h->client.conn) - out_before
                     > T_LARGE);
@@ -1073,7 +1085,7 @@ t_close_flush(harness_t *h, const char *peer_reason)
 {
     char  *big = sw_alloc(200000);
 
-    t_fill(big, 200000);
+    t_fill(big, 200000, false);
     assert_int_equal(sw_conn_write(h->client.conn, big, 200000), SW_OK);
     sw_conn_close(h->client.conn, true);
     /* Idempotent; writing after close is refused. */
@@ -1136,6 +1148,31 @@ test_peer_close_hard(void **state)
     t_harness_free(h);
 }
 
+/* The peer resets the connection: closed with the libuv error. */
+static void
+test_peer_reset(void **state)
+{
+    harness_t      *h = t_harness_new();
+    struct linger   lg = { 1, 0 };
+    uv_os_fd_t      fd;
+
+    (void) state;
+    h->server.echo = true;
+    t_harness_connect(h);
+    t_echo_round(h, "before reset");
+
+    /* SO_LINGER 0: close() sends RST instead of FIN. */
+    assert_int_equal(uv_fileno((uv_handle_t *) h->client.tcp, &fd), 0);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)),
+                     0);
+    sw_conn_close(h->client.conn, false);
+    t_run_until(h, t_both_closed);
+    assert_int_equal(h->server.close_error, UV_ECONNRESET);
+    assert_non_null(strstr(h->server.close_reason, "reset by peer"));
+    assert_int_equal(h->client.close_error, 0);
+    t_harness_free(h);
+}
+
 /* A TLS client against a plaintext echo server: its own ClientHello
  * comes back, and the handshake fails with a readable reason. */
 static void
@@ -1151,6 +1188,27 @@ test_tls_failure(void **state)
     assert_int_equal(h->client.secured, 0);
     assert_int_not_equal(h->client.close_error, 0);
     assert_non_null(strstr(h->client.close_reason, "TLS"));
+    t_harness_free(h);
+}
+
+/* The peer answers the ClientHello with a fatal alert. */
+static void
+test_tls_alert_from_peer(void **state)
+{
+    harness_t  *h = t_harness_new();
+    /* Alert record: fatal (2), handshake_failure (40); RFC 8446 §6. */
+    static const char alert[] = "\x15\x03\x03\x00\x02\x02\x28";
+
+    (void) state;
+    h->server.reply = alert;
+    h->server.reply_len = sizeof(alert) - 1;
+    h->client.tls_at_once = true;
+    t_harness_connect(h);
+    t_run_until(h, t_both_closed);
+    assert_int_equal(h->client.secured, 0);
+    assert_int_not_equal(h->client.close_error, 0);
+    assert_non_null(strstr(h->client.close_reason, "TLS alert from peer: "));
+    assert_non_null(strstr(h->client.close_reason, "andshake"));
     t_harness_free(h);
 }
 
@@ -1236,8 +1294,10 @@ main(void)
         cmocka_unit_test(test_close_plain),
         cmocka_unit_test(test_close_tls_deflate),
         cmocka_unit_test(test_peer_close_hard),
+        cmocka_unit_test(test_peer_reset),
         cmocka_unit_test(test_tls_failure),
         cmocka_unit_test(test_tls_bad_record),
+        cmocka_unit_test(test_tls_alert_from_peer),
     };
 
     return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
