@@ -45,6 +45,7 @@ class Client:
         self.got = []
         self.c.add_event_handler("presence", self.got.append)
         self.c.add_event_handler("message", self.got.append)
+        self.c.add_event_handler("message_error", self.got.append)
         self.c.add_event_handler("roster_update", lambda _: None)
 
     async def login(self, presence=True, roster=True):
