@@ -333,3 +333,64 @@ def test_iq_to_absent_resource_and_pending_subscribe(im_server):
         await bob.close()
         await alice.close()
     run_async(go())
+
+
+def test_priority_headline_and_directed_presence(im_server):
+    async def go():
+        alice = await Client(im_server, "alice@example.net/desk").login()
+        high = await Client(im_server, "bob@example.net/high").login(
+            presence=False)
+        high.c.send_presence(ppriority=5)
+        low = await Client(im_server, "bob@example.net/low").login(
+            presence=False)
+        low.c.send_presence(ppriority=1)
+        # both resources see each other (§4.2.2)
+        await high.expect_presence("available", low.jid)
+        await low.expect_presence("available", high.jid)
+
+        # §8.5.2.1.1: chat to the highest priority, headline to all
+        alice.c.send_message(mto="bob@example.net", mbody="c1",
+                             mtype="chat")
+        alice.c.send_message(mto="bob@example.net", mbody="h1",
+                             mtype="headline")
+        await high.expect(lambda s: s.name == "message"
+                          and s["body"] == "c1", "chat on /high")
+        await high.expect(lambda s: s.name == "message"
+                          and s["body"] == "h1", "headline on /high")
+        await low.expect(lambda s: s.name == "message"
+                         and s["body"] == "h1", "headline on /low")
+        with pytest.raises(AssertionError):
+            await low.expect(lambda s: s.name == "message"
+                             and s["body"] == "c1", "chat", timeout=1)
+
+        # Negative priority: not eligible, so the message is kept offline
+        # and delivered when the priority turns non-negative (XEP-0160).
+        carol = await Client(im_server, "carol@example.net/x").login(
+            presence=False)
+        carol.c.send_presence(ppriority=-1)
+        await carol.expect_presence("available", carol.jid)
+        alice.c.send_message(mto="carol@example.net", mbody="later",
+                             mtype="chat")
+        with pytest.raises(AssertionError):
+            await carol.expect(lambda s: s.name == "message", "message",
+                               timeout=1)
+        carol.c.send_presence(ppriority=0)
+        m = await carol.expect(lambda s: s.name == "message"
+                               and s["body"] == "later", "stored message")
+        assert m.xml.find("{%s}delay" % NS_DELAY) is not None
+
+        # §4.6: directed presence to a non-contact, and its unavailable
+        # when the sender's session ends (§4.6.3)
+        alice.c.send_presence(pto=carol.jid, pstatus="just for you")
+        p = await carol.expect_presence("available", alice.jid)
+        assert p["status"] == "just for you"
+        alice_jid = alice.jid
+        await alice.close()
+        await carol.expect_presence("unavailable", alice_jid)
+        # and bob, who is no contact of alice, heard nothing of her
+        for c in (high, low):
+            assert not [s for s in c.got if s.name == "presence"
+                        and s["from"].bare == "alice@example.net"]
+        for c in (high, low, carol):
+            await c.close()
+    run_async(go())
