@@ -308,8 +308,9 @@ mod_c2s_sasl_step(mod_c2s_conn_t *c, const char *in)
         mod_c2s_sasl_fail(c, "not-authorized");
         return;
     }
-    /* RFC 6120 §6.4.6: we only let users act as themselves */
-    if (authzid != NULL && *authzid != '\0') {
+    /* RFC 6120 §6.3.8: we only let users act as themselves.  GNU SASL's
+     * PLAIN fills an empty authzid with the authid: that is the same. */
+    if (authzid != NULL && *authzid != '\0' && strcmp(authzid, authid) != 0) {
         sw_jid_t *z = sw_jid_new(c->sess.pool, authzid);
 
         if (z == NULL || z->node == NULL || z->resource != NULL

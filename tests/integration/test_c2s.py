@@ -47,7 +47,17 @@ async def ping(c, to="example.net"):
 
 
 def run_async(coro):
-    return asyncio.new_event_loop().run_until_complete(coro)
+    """Runs coro on a fresh loop, then cancels what slixmpp left running."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for t in pending:
+            t.cancel()
+        loop.run_until_complete(asyncio.gather(*pending,
+                                               return_exceptions=True))
+        loop.close()
 
 
 @pytest.mark.parametrize("mech", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
@@ -104,7 +114,7 @@ class Raw:
                 chunk = b""
             if not chunk and time.time() >= deadline:
                 raise AssertionError("no %r in %r" % (pattern, self.buf))
-            if not chunk and self.closed():
+            if not chunk:
                 break
             self.buf += chunk
         text = self.buf.decode(errors="replace")
@@ -113,14 +123,21 @@ class Raw:
         self.buf = text[m.end():].encode()
         return text[:m.end()]
 
-    def closed(self):
-        try:
-            self.sock.settimeout(0.5)
-            return self.sock.recv(1, socket.MSG_PEEK) == b""
-        except socket.timeout:
-            return False
-        except OSError:
-            return True
+    def closed(self, timeout=5):
+        """True once the server has closed the connection."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                self.sock.settimeout(max(0.1, deadline - time.time()))
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except (ssl.SSLError, OSError):
+                return True
+            if not chunk:
+                return True
+            self.buf += chunk
+        return False
 
     def header(self, to="example.net"):
         self.send("<?xml version='1.0'?><stream:stream to='%s' "
