@@ -110,10 +110,16 @@ class Client:
 
 
 def run_async(coro):
+    """Runs coro on a fresh loop, then cancels what slixmpp left running."""
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(coro)
     finally:
+        pending = asyncio.all_tasks(loop)
+        for t in pending:
+            t.cancel()
+        loop.run_until_complete(asyncio.gather(*pending,
+                                               return_exceptions=True))
         loop.close()
 
 
