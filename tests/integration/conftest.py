@@ -83,7 +83,9 @@ class Server:
                    "valgrind", "-q", "--error-exitcode=99",
                    "--leak-check=full", "--errors-for-leak-kinds=definite",
                    "--log-file=%s" % (self.dir / "valgrind.log")] + cmd
-        self.proc = subprocess.Popen(cmd, env=sw_env())
+        env = sw_env()
+        env["SKYWAVE_NO_DLCLOSE"] = "1"
+        self.proc = subprocess.Popen(cmd, env=env)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
