@@ -162,6 +162,17 @@ mod_im_session_closing(void *data, void *ud)
 
 /* ------------------------------------------------------------ module --- */
 
+/* RFC 6121 §2.6.1 roster versioning and §3.4 pre-approval are ours. */
+static int
+mod_im_features(void *data, void *ud)
+{
+    sw_xml_t *f = data;
+
+    sw_xml_add(f, "urn:xmpp:features:rosterver", "ver");
+    sw_xml_add(f, "urn:xmpp:features:pre-approval", "sub");
+    return SW_DECLINED;
+}
+
 static int
 mod_im_load(sw_module_ctx_t *mc)
 {
@@ -180,7 +191,12 @@ mod_im_load(sw_module_ctx_t *mc)
         return SW_ERROR;
     }
     sw_session_init();
-    if (sw_hook_add(&mc->owner, "route/local", MOD_IM_PRIORITY,
+    sw_hook_declare(SW_IM_EV_DELIVERED, "a message for a local account was "
+                    "handed to its sessions (or stored); data: "
+                    "sw_im_delivered_t");
+    if (sw_hook_add(&mc->owner, SW_C2S_EV_FEATURES, 0, mod_im_features,
+                    im) != SW_OK
+        || sw_hook_add(&mc->owner, "route/local", MOD_IM_PRIORITY,
                     mod_im_route_local, im) != SW_OK
         || sw_hook_add(&mc->owner, "route/local", MOD_IM_PRIORITY_LAST,
                        mod_im_route_responses, im) != SW_OK

@@ -18,6 +18,8 @@
 #ifndef MOD_IM_H
 #define MOD_IM_H
 
+#define MOD_IM_MAX_FANOUT 64     /* resources reported per delivery */
+
 #include <skywave/skywave.h>
 
 #define MOD_IM_NS_ROSTER    "jabber:iq:roster"

@@ -68,12 +68,22 @@ mod_im_offline_store(mod_im_t *im, sw_stanza_t *st)
     }
 }
 
+/* Tells other modules (carbons) where a message went. */
+static void
+mod_im_delivered(sw_stanza_t *st, sw_session_t **to, size_t n)
+{
+    sw_im_delivered_t ev = { st, st->to->bare, to, n };
+
+    sw_hook_fire_name(SW_IM_EV_DELIVERED, &ev);
+}
+
 /* RFC 6121 §8.5.2: a message to a local bare JID (or treated as one). */
 static int
 mod_im_message_bare(mod_im_t *im, sw_stanza_t *st, const char *type)
 {
-    sw_session_t *r;
+    sw_session_t *r, *to[MOD_IM_MAX_FANOUT];
     int           best = -1;
+    size_t        n = 0;
     bool          headline = mod_im_is(type, "headline");
 
     if (mod_im_is(type, "error")) {
@@ -102,14 +112,18 @@ mod_im_message_bare(mod_im_t *im, sw_stanza_t *st, const char *type)
             if (r->available && r->priority >= 0
                 && (headline || r->priority == best))
             {
-                mod_im_send(r, st);
+                if (mod_im_send(r, st) == SW_OK && n < MOD_IM_MAX_FANOUT) {
+                    to[n++] = r;
+                }
             }
         }
+        mod_im_delivered(st, to, n);
         return SW_OK;
     }
     if (!headline) {
         /* chat, normal and unknown types (treated as normal, §5.2.2) */
         mod_im_offline_store(im, st);
+        mod_im_delivered(st, NULL, 0);
     }
     return SW_OK;
 }
@@ -123,7 +137,9 @@ mod_im_message_in(mod_im_t *im, sw_stanza_t *st)
     if (st->to->resource != NULL) {
         s = sw_session_find(st->to);
         if (s != NULL) {
-            mod_im_send(s, st);                             /* §8.5.3.1 */
+            if (mod_im_send(s, st) == SW_OK) {              /* §8.5.3.1 */
+                mod_im_delivered(st, &s, 1);
+            }
             return SW_OK;
         }
         /* §8.5.3.2.1 */
