@@ -183,7 +183,7 @@ mod_im_load(sw_module_ctx_t *mc)
     mc->data = im;
     im->st = sw_storage();
     if (im->st == NULL) {
-        sw_log_error("im: no storage service (load storage_sqlite)");
+        sw_log_error("im: no storage service (set storage = \"sqlite\")");
         return SW_ERROR;
     }
     im->slot = sw_session_slot("im");
@@ -237,8 +237,8 @@ static const sw_option_t mod_im_options[] = {
     SW_OPTION_END
 };
 
-static const char *const mod_im_requires[] = { "c2s", "storage_sqlite",
-                                               NULL };
+/* Storage comes from the core's "storage" option, whatever backend. */
+static const char *const mod_im_requires[] = { "c2s", NULL };
 
 const sw_module_t sw_module = {
     .abi = SW_MODULE_ABI,
