@@ -83,6 +83,18 @@ mod_c2s_session_end(mod_c2s_conn_t *c)
     mod_c2s_sm_flush(c);
 }
 
+/* Our close tag; the session ends; the connection closes once flushed. */
+static void
+mod_c2s_finish(mod_c2s_conn_t *c)
+{
+    mod_c2s_send_raw(c, "</stream:stream>");
+    c->state = MOD_C2S_CLOSING;
+    mod_c2s_session_end(c);
+    if (c->conn != NULL) {
+        sw_conn_close(c->conn, true);
+    }
+}
+
 /* RFC 6120 §4.9: error, close tag, then close the connection. */
 void
 mod_c2s_stream_error(mod_c2s_conn_t *c, const char *cond, const char *text)
@@ -111,12 +123,7 @@ mod_c2s_stream_error(mod_c2s_conn_t *c, const char *cond, const char *text)
     sw_log_info("c2s %llu (%s): stream error <%s/>%s%s",
                 (unsigned long long) c->sess.id, sw_conn_peer(c->conn), cond,
                 text ? ": " : "", text ? text : "");
-    mod_c2s_send_raw(c, "</stream:stream>");
-    c->state = MOD_C2S_CLOSING;
-    mod_c2s_session_end(c);
-    if (c->conn != NULL) {
-        sw_conn_close(c->conn, true);
-    }
+    mod_c2s_finish(c);
 }
 
 static void
@@ -128,12 +135,7 @@ mod_c2s_close(mod_c2s_conn_t *c)
     if (!c->header_sent) {
         mod_c2s_send_header(c, c->host ? c->host : "localhost");
     }
-    mod_c2s_send_raw(c, "</stream:stream>");
-    c->state = MOD_C2S_CLOSING;
-    mod_c2s_session_end(c);
-    if (c->conn != NULL) {
-        sw_conn_close(c->conn, true);
-    }
+    mod_c2s_finish(c);
 }
 
 /* ---------------------------------------------------------- features --- */
