@@ -383,3 +383,23 @@ def test_stanza_before_auth_and_old_version(server):
     raw.send("<stream:stream to='example.net' xmlns='jabber:client' "
              "xmlns:stream='http://etherx.jabber.org/streams'>")
     stream_error(raw, "unsupported-version")
+
+
+def test_disco_and_version(server):
+    raw = Raw(server.port)
+    raw.login("alice", "pw-alice")
+    raw.send("<iq type='get' id='d1' to='example.net'><query "
+             "xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+    info = raw.read_until(r"</iq>")
+    assert "category='server'" in info and "type='im'" in info
+    for var in ("urn:xmpp:ping", "jabber:iq:version",
+                "http://jabber.org/protocol/disco#items"):
+        assert "var='%s'" % var in info, info
+    raw.send("<iq type='get' id='v1' to='example.net'><query "
+             "xmlns='jabber:iq:version'/></iq>")
+    ver = raw.read_until(r"</iq>")
+    assert "<name>Skywave</name>" in ver and "<version>" in ver
+    assert "<os>" not in ver            # off by default (XEP-0092 §5)
+    raw.send("<iq type='get' id='u1' to='example.net'><query "
+             "xmlns='urn:example:unknown'/></iq>")
+    assert "<service-unavailable" in raw.read_until(r"</iq>")
