@@ -652,6 +652,8 @@ def cell(r, name):
         return None, "n/a (%s)" % r["error"][:60]
     p = r.get(name, {})
     v = p.get("value")
+    if v is None and p.get("cpu") == 0 and not p.get("error"):
+        return None, "n/a (under 1 CPU tick)"
     if v is None:
         return None, "failed"
     return v, ("%.1f" % v) if name.startswith("idle") else ("%.0f" % v)
@@ -686,6 +688,8 @@ def report(results, args, path):
     notes = []
     for srv in ("skywave", "prosody"):
         r = results[srv]
+        if r.get("error"):
+            notes.append("%s: %s" % (srv, r["error"]))
         for name, _ in ROWS + DIAG_ROWS:
             e = r.get(name, {}).get("error")
             if e:
