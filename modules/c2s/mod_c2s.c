@@ -163,6 +163,7 @@ mod_c2s_send_features(mod_c2s_conn_t *c)
         sw_xml_add(sw_xml_add(f, MOD_C2S_NS_SESSION, "session"), NULL,
                    "optional");
         sw_xml_add(f, MOD_C2S_NS_SM, "sm");                /* XEP-0198 §2 */
+        sw_hook_fire_name(SW_C2S_EV_FEATURES, f);
     }
     mod_c2s_send_xml(c, f);
     sw_pool_free(pool);
@@ -624,6 +625,15 @@ mod_c2s_on_data(sw_conn_t *conn, const char *data, size_t len, void *ud)
         data += used;
         len -= used;
         if (c->state == MOD_C2S_STARTTLS) {
+            /* Whitespace after <starttls/> still belongs to the XML stream
+             * (some clients end every element with a newline); the TLS
+             * ClientHello starts at the first other byte. */
+            while (len > 0 && (*data == ' ' || *data == '\n'
+                               || *data == '\r' || *data == '\t'))
+            {
+                data++;
+                len--;
+            }
             /* RFC 6120 §5.4.3.3: a fresh stream follows the handshake */
             sw_conn_start_tls(c->conn, c->c2s->tls, true, NULL, data, len);
             return;
@@ -904,6 +914,8 @@ mod_c2s_load(sw_module_ctx_t *mc)
     c2s->conf = mc->conf;
     sw_buf_init(&c2s->out);
     mc->data = c2s;
+    sw_hook_declare(SW_C2S_EV_FEATURES, "building a client's stream "
+                    "features after authentication; data: sw_xml_t *");
     if (sw_hook_add(&mc->owner, "server/stopping", 0, mod_c2s_on_stopping,
                     c2s) != SW_OK)
     {
