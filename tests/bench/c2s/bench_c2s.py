@@ -180,10 +180,12 @@ default_iteration_count = {it}
 storage = "internal"
 allow_registration = false
 ssl = {{ certificate = "{cert}", key = "{key}" }}
+certificates = "{certdir}"
 VirtualHost "{host}"
     ssl = {{ certificate = "{cert}", key = "{key}" }}
 '''.format(d=self.dir, data=self.data, log=self.log, port=self.port,
-           it=iterations, cert=cert, key=key, host=HOST))
+           it=iterations, cert=cert, key=key, host=HOST,
+           certdir=os.path.dirname(cert)))
         self.proc = None
 
     def describe(self):
