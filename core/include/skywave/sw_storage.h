@@ -17,7 +17,7 @@
 #include <skywave/sw_pool.h>
 
 #define SW_STORAGE_SERVICE "storage"
-#define SW_STORAGE_VERSION 1
+#define SW_STORAGE_VERSION 2
 
 typedef struct sw_scram_cred_s {
     const char *hash;           /* "SHA-1" or "SHA-256" */
@@ -49,6 +49,14 @@ typedef struct sw_offline_msg_s {
     int64_t     stamp;          /* unix seconds when stored */
     const char *xml;            /* serialized stanza */
 } sw_offline_msg_t;
+
+/* A stanza waiting in a peer link's durable outbound queue. */
+typedef struct sw_link_item_s {
+    uint64_t    seq;            /* link sequence number, from 1 */
+    int64_t     stamp;          /* unix seconds when queued */
+    int64_t     expires;        /* unix seconds; 0: never */
+    const char *xml;            /* serialized stanza */
+} sw_link_item_t;
 
 typedef struct sw_storage_s sw_storage_t;
 
@@ -95,6 +103,33 @@ struct sw_storage_s {
                           int64_t upto);
     int (*offline_count)(sw_storage_t *s, const char *host, const char *user,
                          size_t *n);
+
+    /*
+     * Peer links (version 2): per peer, a durable outbound queue of
+     * numbered stanzas and two counters that survive restarts: the next
+     * outbound sequence number and the last inbound one delivered.
+     */
+    /* Appends a stanza with sequence seq (the caller numbers them). */
+    int (*link_queue_push)(sw_storage_t *s, const char *peer, uint64_t seq,
+                           const char *xml, size_t len, int64_t expires);
+    /* All queued stanzas of peer, ascending seq. */
+    int (*link_queue_load)(sw_storage_t *s, const char *peer,
+                           sw_pool_t *pool, sw_link_item_t **items,
+                           size_t *n);
+    /* Deletes queued stanzas with seq <= upto (acknowledged). */
+    int (*link_queue_ack)(sw_storage_t *s, const char *peer, uint64_t upto);
+    /* Deletes one queued stanza (expired). */
+    int (*link_queue_remove)(sw_storage_t *s, const char *peer,
+                             uint64_t seq);
+    /* Counters; both 0 for a peer never seen. */
+    int (*link_state_get)(sw_storage_t *s, const char *peer,
+                          uint64_t *next_out, uint64_t *in_delivered);
+    int (*link_state_set)(sw_storage_t *s, const char *peer,
+                          uint64_t next_out, uint64_t in_delivered);
+    /* Groups the calls until commit into one transaction (one fsync per
+     * loop turn instead of one per stanza); not nested. */
+    int (*begin)(sw_storage_t *s);
+    int (*commit)(sw_storage_t *s);
 };
 
 /* Convenience: the provided storage, or NULL (logged) when none is loaded. */
