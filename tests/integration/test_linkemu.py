@@ -165,6 +165,7 @@ def test_satcom_rtt(linkemu, need_ping):
     received, rtts, out = emu.ping(5, interval=0.2)
     assert received == 5, out
     expected = 2 * 0.300 + 2 * serial(ICMP_BYTES, 64000)     # 0.621 s
+    print("satcom-64k rtt %s, expected %.4f" % (rtts, expected))
     assert min(rtts) >= expected - 0.002, (rtts, expected)
     assert max(rtts) <= expected + 0.030, (rtts, expected)
 
@@ -220,7 +221,6 @@ s.recv(1)
     time.sleep(0.5)                 # the last ACK is still propagating
     st = emu.stats()
     ab = st["a_to_b"]
-    print(st)
     # Every payload byte crossed, with at least a TCP/IP header per segment;
     # every packet offered was delivered or counted as dropped.
     assert ab["bytes"] >= size + 40 * (size // 1460)
@@ -237,6 +237,7 @@ def test_iridium_single_ping(linkemu, need_ping):
     received, rtts, out = emu.ping(1, wait=10)
     assert received == 1, out
     expected = 2 * 1.5 + 2 * serial(ICMP_BYTES, 2400)        # 3.56 s
+    print("iridium rtt %s, expected %.4f" % (rtts, expected))
     assert abs(rtts[0] - expected) <= 0.03, (rtts, expected)
 
 
@@ -245,6 +246,7 @@ def test_random_loss(linkemu, need_ping):
     n = 300
     received, _, out = emu.ping(n, interval=0.01, wait=1)
     # Request and reply each survive with 0.8: 0.64 of the pings return.
+    print("loss 20 %%: %d of %d pings returned" % (received, n))
     assert 0.52 * n <= received <= 0.76 * n, out
     st = emu.stats()
     for d in ("a_to_b", "b_to_a"):
@@ -290,6 +292,7 @@ def test_scheduled_outage(linkemu, need_ping):
     n = 50
     received, _, out = emu.ping(n, interval=0.05, wait=1)
     lost = 1 - received / n
+    print("outage 0.3 s in 1 s: %.2f of pings lost" % lost)
     assert 0.15 <= lost <= 0.45, out
     st = emu.stats()
     assert st["outages"] >= 2
@@ -304,6 +307,7 @@ def test_vhf_half_duplex_turnaround(linkemu, need_ping):
     # before each request, so each pays exactly one turnaround.
     received, rtts, out = emu.ping(2, interval=1.2, wait=3)
     assert received == 2, out
+    print("vhf rtt %s, expected %.4f" % (rtts, expected))
     assert min(rtts) >= expected - 0.002, (rtts, expected)
     assert max(rtts) <= expected + 0.030, (rtts, expected)
     # 1.0 s apart: A must also wait 0.5 s after hearing the previous
@@ -361,3 +365,19 @@ def test_stats_file_and_cleanup_on_exit(linkemu, need_ping):
     assert st["uptime"] > 0
     assert not os.path.exists("/run/netns/" + emu.ns_a)
     assert not os.path.exists("/run/netns/" + emu.ns_b)
+
+
+def test_half_duplex_max_hold(linkemu, need_ping):
+    # Requests every 50 ms at 70 ms each keep A's queue busy: without a
+    # limit A keeps the channel until its queue is empty (15 x 70 ms) and
+    # the first reply waits behind all the requests.
+    args = ("--rate", "9600", "--half-duplex", "--turnaround", "100ms",
+            "--queue", "20000")
+    greedy = linkemu(*args)
+    received, rtts, out = greedy.ping(15, interval=0.05, wait=2)
+    assert received >= 1 and min(rtts) >= 15 * serial(ICMP_BYTES, 9600), out
+
+    # With --max-hold 300ms B gets the channel after about 0.35 s.
+    fair = linkemu(*args, "--max-hold", "300ms")
+    received, rtts, out = fair.ping(15, interval=0.05, wait=2)
+    assert received >= 1 and min(rtts) <= 0.35 + 0.1 + 0.07 + 0.03, out
