@@ -2,6 +2,6 @@
 -- source tree (relative paths are relative to this file's directory).
 log_level = "info"
 data_dir = "../var"
-modules = { "c2s", "server" }
+modules = { "c2s", "im", "carbons", "server" }
 
 VirtualHost "localhost"

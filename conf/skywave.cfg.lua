@@ -10,7 +10,9 @@ storage = "sqlite"
 
 -- Modules to load; each loads what it requires first.
 modules = {
-    "c2s",                      -- clients: TLS, SASL, resource binding
+    "c2s",                      -- clients: TLS, SASL, binding, XEP-0198
+    "im",                       -- rosters, presence, messages, offline (RFC 6121)
+    "carbons",                  -- XEP-0280 message carbons
     "server",                   -- disco, ping, version
 }
 

@@ -171,11 +171,7 @@ sw_cfg_error(sw_cfg_ctx_t *ctx, int line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (line > 0) {
-        sw_log_error("%s:%d: %s", ctx->cfg->file, line, msg);
-    } else {
-        sw_log_error("%s: %s", ctx->cfg->file, msg);
-    }
+    sw_config_error(ctx->cfg, line, "%s", msg);
     ctx->failed = true;
 }
 

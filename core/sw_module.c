@@ -174,7 +174,9 @@ static void
 sw_module_ctx_free(sw_module_ctx_t *mc)
 {
     sw_owner_release(&mc->owner);
-    if (mc->handle != NULL) {
+    /* SKYWAVE_NO_DLCLOSE keeps modules mapped at exit, so valgrind can
+     * name the functions in a module's leak reports. */
+    if (mc->handle != NULL && getenv("SKYWAVE_NO_DLCLOSE") == NULL) {
         lt_dlclose(mc->handle);
     }
     free(mc);

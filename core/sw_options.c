@@ -623,12 +623,8 @@ sw_config_note_options(sw_config_t *cfg, const sw_option_t *opts)
     cfg->known[cfg->n_known++] = opts;
 }
 
-static void
-sw_opt_log(sw_config_t *cfg, int line, const char *fmt, ...)
-    SW_PRINTF(3, 4);
-
-static void
-sw_opt_log(sw_config_t *cfg, int line, const char *fmt, ...)
+void
+sw_config_error(const sw_config_t *cfg, int line, const char *fmt, ...)
 {
     char    msg[1024];
     va_list ap;
@@ -677,13 +673,13 @@ sw_options_apply(const sw_option_t *opts, void *conf, sw_config_t *cfg,
         e->claimed = true;
         if (!(opt->scope & sec->scope)) {
             sw_opt_scopes_text(opt->scope, allowed, sizeof(allowed));
-            sw_opt_log(cfg, e->line, "option '%s' is not allowed in %s "
+            sw_config_error(cfg, e->line, "option '%s' is not allowed in %s "
                        "(allowed: %s)", e->key, desc, allowed);
             rc = SW_ERROR;
             continue;
         }
         if (sw_opt_store(opt, e->val, conf, cfg->dir, pool, &err) != SW_OK) {
-            sw_opt_log(cfg, e->line, "option '%s': %s", e->key, err.msg);
+            sw_config_error(cfg, e->line, "option '%s': %s", e->key, err.msg);
             rc = SW_ERROR;
         }
     }
@@ -697,7 +693,7 @@ sw_options_apply(const sw_option_t *opts, void *conf, sw_config_t *cfg,
             continue;
         }
         if (!sw_opt_is_set(cfg, sec, opt)) {
-            sw_opt_log(cfg, sec->line, "missing required option '%s' in %s",
+            sw_config_error(cfg, sec->line, "missing required option '%s' in %s",
                        opt->name, desc);
             rc = SW_ERROR;
         }
@@ -788,10 +784,10 @@ sw_config_check_unclaimed(sw_config_t *cfg)
             }
             near = sw_opt_suggest(cfg, e->key);
             if (near != NULL) {
-                sw_opt_log(cfg, e->line, "unknown option '%s' in %s; did "
+                sw_config_error(cfg, e->line, "unknown option '%s' in %s; did "
                            "you mean '%s'?", e->key, desc, near);
             } else {
-                sw_opt_log(cfg, e->line, "unknown option '%s' in %s", e->key,
+                sw_config_error(cfg, e->line, "unknown option '%s' in %s", e->key,
                            desc);
             }
             rc = SW_ERROR;

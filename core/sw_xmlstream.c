@@ -614,9 +614,40 @@ sw_xmlstream_parse(sw_xmlstream_t *s, const char *data, size_t len,
     return SW_OK;
 }
 
+static int sw_xmlstream_feed_doc(sw_xmlstream_t *s, const char *data,
+                                 size_t len, size_t *used);
+
 int
 sw_xmlstream_feed(sw_xmlstream_t *s, const char *data, size_t len,
                   size_t *used)
+{
+    size_t skip = 0, dummy;
+    int    rc;
+
+    if (used == NULL) {
+        used = &dummy;
+    }
+    /*
+     * Whitespace before a new document still belongs to the old stream
+     * (a client that ends <auth/> with a newline, then opens the stream
+     * that follows SASL success): XML allows nothing before the
+     * declaration, so it is passed over here.
+     */
+    if (s->fed == 0 && !s->implied && !s->failed && !s->stopped) {
+        while (skip < len && (data[skip] == ' ' || data[skip] == '\n'
+                              || data[skip] == '\r' || data[skip] == '\t'))
+        {
+            skip++;
+        }
+    }
+    rc = sw_xmlstream_feed_doc(s, data + skip, len - skip, used);
+    *used += skip;
+    return rc;
+}
+
+static int
+sw_xmlstream_feed_doc(sw_xmlstream_t *s, const char *data, size_t len,
+                      size_t *used)
 {
     size_t off = 0, n, chunk, dummy;
     int    rc;

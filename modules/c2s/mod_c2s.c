@@ -83,6 +83,18 @@ mod_c2s_session_end(mod_c2s_conn_t *c)
     mod_c2s_sm_flush(c);
 }
 
+/* Our close tag; the session ends; the connection closes once flushed. */
+static void
+mod_c2s_finish(mod_c2s_conn_t *c)
+{
+    mod_c2s_send_raw(c, "</stream:stream>");
+    c->state = MOD_C2S_CLOSING;
+    mod_c2s_session_end(c);
+    if (c->conn != NULL) {
+        sw_conn_close(c->conn, true);
+    }
+}
+
 /* RFC 6120 §4.9: error, close tag, then close the connection. */
 void
 mod_c2s_stream_error(mod_c2s_conn_t *c, const char *cond, const char *text)
@@ -111,12 +123,7 @@ mod_c2s_stream_error(mod_c2s_conn_t *c, const char *cond, const char *text)
     sw_log_info("c2s %llu (%s): stream error <%s/>%s%s",
                 (unsigned long long) c->sess.id, sw_conn_peer(c->conn), cond,
                 text ? ": " : "", text ? text : "");
-    mod_c2s_send_raw(c, "</stream:stream>");
-    c->state = MOD_C2S_CLOSING;
-    mod_c2s_session_end(c);
-    if (c->conn != NULL) {
-        sw_conn_close(c->conn, true);
-    }
+    mod_c2s_finish(c);
 }
 
 static void
@@ -128,12 +135,7 @@ mod_c2s_close(mod_c2s_conn_t *c)
     if (!c->header_sent) {
         mod_c2s_send_header(c, c->host ? c->host : "localhost");
     }
-    mod_c2s_send_raw(c, "</stream:stream>");
-    c->state = MOD_C2S_CLOSING;
-    mod_c2s_session_end(c);
-    if (c->conn != NULL) {
-        sw_conn_close(c->conn, true);
-    }
+    mod_c2s_finish(c);
 }
 
 /* ---------------------------------------------------------- features --- */
@@ -163,6 +165,7 @@ mod_c2s_send_features(mod_c2s_conn_t *c)
         sw_xml_add(sw_xml_add(f, MOD_C2S_NS_SESSION, "session"), NULL,
                    "optional");
         sw_xml_add(f, MOD_C2S_NS_SM, "sm");                /* XEP-0198 §2 */
+        sw_hook_fire_name(SW_C2S_EV_FEATURES, f);
     }
     mod_c2s_send_xml(c, f);
     sw_pool_free(pool);
@@ -624,6 +627,15 @@ mod_c2s_on_data(sw_conn_t *conn, const char *data, size_t len, void *ud)
         data += used;
         len -= used;
         if (c->state == MOD_C2S_STARTTLS) {
+            /* Whitespace after <starttls/> still belongs to the XML stream
+             * (some clients end every element with a newline); the TLS
+             * ClientHello starts at the first other byte. */
+            while (len > 0 && (*data == ' ' || *data == '\n'
+                               || *data == '\r' || *data == '\t'))
+            {
+                data++;
+                len--;
+            }
             /* RFC 6120 §5.4.3.3: a fresh stream follows the handshake */
             sw_conn_start_tls(c->conn, c->c2s->tls, true, NULL, data, len);
             return;
@@ -904,6 +916,8 @@ mod_c2s_load(sw_module_ctx_t *mc)
     c2s->conf = mc->conf;
     sw_buf_init(&c2s->out);
     mc->data = c2s;
+    sw_hook_declare(SW_C2S_EV_FEATURES, "building a client's stream "
+                    "features after authentication; data: sw_xml_t *");
     if (sw_hook_add(&mc->owner, "server/stopping", 0, mod_c2s_on_stopping,
                     c2s) != SW_OK)
     {

@@ -267,9 +267,9 @@ mod_c2s_sasl_fail(mod_c2s_conn_t *c, const char *cond)
 
     mod_c2s_sasl_end(c);
     c->sasl_cred = NULL;
-    mod_c2s_sasl_reply(c, "failure", cond, NULL);
     sw_log_info("c2s %llu (%s): authentication failed: %s",
                 (unsigned long long) c->sess.id, sw_conn_peer(c->conn), cond);
+    mod_c2s_sasl_reply(c, "failure", cond, NULL);
     if (++c->sasl_failures >= conf->sasl_attempts) {
         mod_c2s_stream_error(c, "policy-violation",
                              "too many failed authentication attempts");

@@ -75,8 +75,18 @@ class Server:
     def start(self):
         import subprocess
         import time
-        self.proc = subprocess.Popen([SKYWAVED, "-c", self.cfg], env=sw_env())
-        deadline = time.time() + 15
+        cmd = [SKYWAVED, "-c", self.cfg]
+        if os.environ.get("SKYWAVE_VALGRIND"):
+            # Memory errors and definite leaks make the server exit 99,
+            # which the fixture's exit-code check reports.
+            cmd = [os.path.join(TOP, "libtool"), "--mode=execute",
+                   "valgrind", "-q", "--error-exitcode=99",
+                   "--leak-check=full", "--errors-for-leak-kinds=definite",
+                   "--log-file=%s" % (self.dir / "valgrind.log")] + cmd
+        env = sw_env()
+        env["SKYWAVE_NO_DLCLOSE"] = "1"
+        self.proc = subprocess.Popen(cmd, env=env)
+        deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("skywaved exited: %s" % self.log_text())

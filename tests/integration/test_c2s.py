@@ -343,3 +343,63 @@ def test_stream_management_bad_ack(server):
     raw.read_until(r"<enabled[^>]*/>")
     raw.send("<a xmlns='urn:xmpp:sm:3' h='7'/>")
     stream_error(raw, "undefined-condition")
+
+
+def test_scram_plus_channel_binding_on_tls12(server):
+    """Over TLS 1.2, where tls-unique exists, -PLUS is offered and slixmpp
+    binds SCRAM to the TLS channel (RFC 5802 §6)."""
+    async def go():
+        c = client("alice@example.net/tls12", "pw-alice")
+        c.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
+        done = asyncio.get_running_loop().create_future()
+        c.add_event_handler("session_start",
+                            lambda _: done.done() or done.set_result(True))
+        c.add_event_handler("failed_all_auth",
+                            lambda _: done.done() or done.set_result(False))
+        c.connect(("127.0.0.1", server.port))
+        assert await asyncio.wait_for(done, 15)
+        c.disconnect()
+        await c.disconnected
+    run_async(go())
+    log = server.log_text()
+    assert "TLS1.2" in log
+    assert "authenticated alice@example.net with SCRAM-SHA-256-PLUS" in log
+
+
+def test_spoofed_from_is_invalid_from(server):
+    raw = Raw(server.port)
+    raw.login("alice", "pw-alice")
+    raw.send("<message from='bob@example.net/x' to='alice@example.net'>"
+             "<body>spoof</body></message>")
+    stream_error(raw, "invalid-from")
+
+
+def test_stanza_before_auth_and_old_version(server):
+    raw = Raw(server.port)
+    raw.header()
+    raw.send("<message to='alice@example.net'><body>early</body></message>")
+    stream_error(raw, "not-authorized")
+    raw = Raw(server.port)
+    raw.send("<stream:stream to='example.net' xmlns='jabber:client' "
+             "xmlns:stream='http://etherx.jabber.org/streams'>")
+    stream_error(raw, "unsupported-version")
+
+
+def test_disco_and_version(server):
+    raw = Raw(server.port)
+    raw.login("alice", "pw-alice")
+    raw.send("<iq type='get' id='d1' to='example.net'><query "
+             "xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+    info = raw.read_until(r"</iq>")
+    assert "category='server'" in info and "type='im'" in info
+    for var in ("urn:xmpp:ping", "jabber:iq:version",
+                "http://jabber.org/protocol/disco#items"):
+        assert "var='%s'" % var in info, info
+    raw.send("<iq type='get' id='v1' to='example.net'><query "
+             "xmlns='jabber:iq:version'/></iq>")
+    ver = raw.read_until(r"</iq>")
+    assert "<name>Skywave</name>" in ver and "<version>" in ver
+    assert "<os>" not in ver            # off by default (XEP-0092 §5)
+    raw.send("<iq type='get' id='u1' to='example.net'><query "
+             "xmlns='urn:example:unknown'/></iq>")
+    assert "<service-unavailable" in raw.read_until(r"</iq>")

@@ -549,6 +549,33 @@ test_pause_reset(void **state)
     rec_done(&r);
 }
 
+/* A client that ends <auth/> with a newline: the newline comes before the
+ * next document's XML declaration and must not break it. */
+static void
+test_whitespace_before_new_document(void **state)
+{
+    static const char first[] = "<?xml version='1.0'?>" HDR_CLIENT
+                                "<auth xmlns='urn:ietf:params:xml:ns:"
+                                "xmpp-sasl' mechanism='PLAIN'>AA==</auth>";
+    static const char rest[] = "\n \r\n<?xml version='1.0'?>" HDR_CLIENT
+                               "<presence/>";
+    rec_t  r;
+    size_t used;
+
+    rec_init(&r, NULL);
+    r.pause_on = "auth";
+    assert_int_equal(sw_xmlstream_feed(r.s, first, sizeof(first) - 1,
+                                       &used), SW_AGAIN);
+    sw_xmlstream_reset(r.s);
+    r.pause_on = NULL;
+    /* byte by byte too: the whitespace may arrive alone */
+    assert_int_equal(feed_steps(&r, rest, sizeof(rest) - 1, 1), SW_OK);
+    assert_int_equal(r.errors, 0);
+    assert_int_equal(r.opens, 2);
+    assert_non_null(strstr(r.log.data, "<presence/>"));
+    rec_done(&r);
+}
+
 static void
 test_pause_reset_every_split(void **state)
 {
@@ -694,6 +721,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_stream_whole),
+        cmocka_unit_test(test_whitespace_before_new_document),
         cmocka_unit_test(test_client_stream_every_split),
         cmocka_unit_test(test_client_stream_bytewise),
         cmocka_unit_test(test_server_stream_ns),

@@ -159,6 +159,10 @@ void sw_config_note_options(sw_config_t *cfg, const sw_option_t *opts);
  * noted option is within edit distance 2; SW_ERROR if any.
  */
 int sw_config_check_unclaimed(sw_config_t *cfg);
+/* Logs "FILE:LINE: message" (or "FILE: message" when line <= 0), for
+ * errors found in a config value, e.g. by a module's check(). */
+void sw_config_error(const sw_config_t *cfg, int line, const char *fmt, ...)
+    SW_PRINTF(3, 4);
 const sw_option_t *sw_option_find(const sw_option_t *opts, const char *name);
 /* Human text for a type ("integer", "size", ...). */
 const char *sw_opt_type_name(sw_opt_type_e t);
