@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 LINKEMU = os.path.join(TOP, "tools", "skywave-linkemu")
 ADDR_A = "10.77.0.1"
 ADDR_B = "10.77.0.2"

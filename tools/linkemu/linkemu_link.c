@@ -326,6 +326,10 @@ linkemu_kick(linkemu_t *emu, uint64_t now)
                          emu->free_at);
         return;
     }
+    if (now > d->tx_end && now > emu->hold_start) {
+        /* A new burst after a pause: max_hold counts from here. */
+        emu->hold_start = now;
+    }
     start = d->tx_end > now ? d->tx_end : now;
     linkemu_tx_start(d, start);
 }
