@@ -487,6 +487,13 @@ sw_conn_set_data(sw_conn_t *c, void *ud)
     c->ud = ud;
 }
 
+void
+sw_conn_set_callbacks(sw_conn_t *c, const sw_conn_cb_t *cb, void *ud)
+{
+    c->cb = *cb;
+    c->ud = ud;
+}
+
 const char *
 sw_conn_peer(const sw_conn_t *c)
 {

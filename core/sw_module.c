@@ -255,12 +255,15 @@ sw_module_configure(sw_module_ctx_t *mc, sw_config_t *cfg)
     {
         rc = SW_ERROR;
     }
-    /* Each VirtualHost/Component gets the global conf overlaid with its
-     * own section, so a module asks for one host's view in one call. */
+    /* Each VirtualHost/Component/Peer gets the global conf overlaid with
+     * its own section, so a module asks for one host's (or one peer's)
+     * view in one call. */
     for (i = 1; i < cfg->n_sections; i++) {
         sw_csection_t *sec = &cfg->sections[i];
 
-        if (sec->scope != SW_SCOPE_HOST && sec->scope != SW_SCOPE_COMPONENT) {
+        if (sec->scope != SW_SCOPE_HOST && sec->scope != SW_SCOPE_COMPONENT
+            && sec->scope != SW_SCOPE_PEER)
+        {
             continue;
         }
         hc = sw_pool_calloc(sw_module_pool, sizeof(*hc));

@@ -227,6 +227,9 @@ sw_server_init(const char *path, const char *text)
     if (sw_server_load_modules(cfg) != SW_OK) {
         return SW_ERROR;
     }
+    if (sw_links_configure(cfg) != SW_OK) {
+        return SW_ERROR;
+    }
     if (sw_config_check_unclaimed(cfg) != SW_OK) {
         return SW_ERROR;
     }
@@ -269,6 +272,7 @@ sw_server_shutdown(void)
     }
     sw_srv.running = false;
     sw_hook_fire_name("server/stopping", NULL);
+    sw_links_stop();
     /* Modules close their sessions and listeners (each session sends
      * </stream:stream>, RFC 6120 §4.4); the loop then runs until every
      * connection has flushed and closed. */
@@ -314,6 +318,11 @@ sw_server_run(void)
         return SW_ERROR;
     }
     sw_srv.modules_started = true;
+    if (sw_links_start() != SW_OK) {
+        sw_server_shutdown();
+        uv_run(loop, UV_RUN_DEFAULT);
+        return SW_ERROR;
+    }
     sw_log_info("skywave %s started (pid %ld)", PACKAGE_VERSION,
                 (long) getpid());
     sw_hook_fire_name("server/started", NULL);
@@ -506,6 +515,7 @@ sw_server_free(void)
         uv_loop_close(sw_srv.loop);
         sw_srv.loop = NULL;
     }
+    sw_links_free();        /* after the loop: its timers live in links */
     sw_iq_shutdown();
     sw_session_shutdown();
     sw_router_shutdown();

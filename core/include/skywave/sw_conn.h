@@ -47,6 +47,9 @@ void sw_conn_close(sw_conn_t *c, bool flush);
 /* Stop/resume reading (flow control). */
 void sw_conn_pause_read(sw_conn_t *c, bool pause);
 void sw_conn_set_data(sw_conn_t *c, void *ud);
+/* Hands the connection to another owner (a transport to the link layer):
+ * new callbacks (copied) and user data. */
+void sw_conn_set_callbacks(sw_conn_t *c, const sw_conn_cb_t *cb, void *ud);
 /* "1.2.3.4:5678" or "[::1]:5678". */
 const char *sw_conn_peer(const sw_conn_t *c);
 uint64_t sw_conn_bytes_in(const sw_conn_t *c);   /* at the socket */

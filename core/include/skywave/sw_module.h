@@ -48,8 +48,8 @@ struct sw_module_ctx_s {
 };
 
 /*
- * The conf that applies to host (VirtualHost or Component name): the
- * global conf overlaid with what that host's section sets.  host NULL or
+ * The conf that applies to host (VirtualHost, Component or Peer name):
+ * the global conf overlaid with what that section sets.  host NULL or
  * unknown: the global conf.
  */
 void *sw_module_conf(sw_module_ctx_t *mc, const char *host);

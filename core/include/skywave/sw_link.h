@@ -1,0 +1,102 @@
+/*
+ * Peer links (XEP-0361 zero-handshake server-to-server).
+ *
+ * A Peer section of the config is an a-priori agreement with another
+ * server: the domains it speaks for, how to reach it, who may open the
+ * connection.  The link layer (core) does everything transports share:
+ * a durable outbound queue with sequence numbers, acknowledgements that
+ * survive reconnects and restarts, DEFLATE, batching, counters.  A
+ * transport (mod_link_tcp, later STANAG 5066) only opens connections and
+ * identifies the peer, then hands the connection to sw_link_attach().
+ *
+ * On the wire (doc/peer-links.md): no stream header, features or SASL;
+ * each side's first element is
+ *   <link xmlns='urn:skywave:link:0' seq='N' ack='H'/>
+ * ("my next stanza is number N; I delivered yours up to H"), followed at
+ * once by stanzas, numbered implicitly N, N+1, ...  Acks are
+ * <a xmlns='urn:skywave:link:0' h='H'/>.  Nothing waits for the peer.
+ */
+#ifndef SKYWAVE_SW_LINK_H
+#define SKYWAVE_SW_LINK_H
+
+#include <skywave/sw_core.h>
+#include <skywave/sw_config.h>
+#include <skywave/sw_conn.h>
+
+#define SW_NS_LINK "urn:skywave:link:0"
+
+typedef struct sw_link_s sw_link_t;
+
+typedef enum sw_link_initiate_e {
+    SW_LINK_INITIATE_BOTH = 0,
+    SW_LINK_INITIATE_US,
+    SW_LINK_INITIATE_THEM,
+} sw_link_initiate_e;
+
+/* The agreement: the core's options of a Peer section. */
+typedef struct sw_peer_conf_s {
+    const char *const *domains;         /* the peer speaks for these */
+    const char        *transport;       /* "tcp" */
+    int                initiate;        /* sw_link_initiate_e */
+    bool               compression;
+    int64_t            compression_level;
+    const char        *dictionary;      /* preset DEFLATE dictionary file */
+    int64_t            queue_max;       /* stanzas */
+    double             expire_message;  /* seconds in the queue */
+    double             expire_presence;
+    double             expire_iq;
+    double             keepalive;
+    double             reconnect_min;
+    double             reconnect_max;
+} sw_peer_conf_t;
+
+typedef struct sw_transport_s {
+    const char *name;
+    /* Starts connecting to the link's peer (asynchronous): later the
+     * transport calls sw_link_attach() or sw_link_connect_failed(). */
+    int  (*connect)(sw_link_t *link);
+} sw_transport_t;
+
+/* A transport module registers itself at load. */
+int sw_transport_register(sw_owner_t *owner, const sw_transport_t *t);
+
+const char *sw_link_name(const sw_link_t *l);
+const sw_peer_conf_t *sw_link_conf(const sw_link_t *l);
+sw_link_t *sw_link_find(const char *peer);
+void sw_link_each(void (*fn)(sw_link_t *l, void *ud), void *ud);
+
+/*
+ * A transport has a connection to the peer and has identified it: the
+ * link takes the connection (its callbacks are replaced).  we_opened:
+ * this server initiated it.  Returns SW_OK, or SW_DECLINED when the link
+ * keeps the connection it has (simultaneous open, see doc) and closed
+ * this one.
+ */
+int sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened);
+/* A connection attempt failed: the link retries with backoff. */
+void sw_link_connect_failed(sw_link_t *l, const char *reason);
+
+typedef struct sw_link_stats_s {
+    bool     up;
+    uint64_t stanzas_out;       /* written, retransmissions included */
+    uint64_t stanzas_in;        /* delivered */
+    uint64_t duplicates_in;     /* received again after a reconnect */
+    uint64_t bytes_out;         /* XML before compression */
+    uint64_t bytes_in;
+    uint64_t wire_out;          /* at the socket */
+    uint64_t wire_in;
+    uint64_t reconnects;        /* connections after the first */
+    uint64_t queued;            /* unacknowledged */
+    double   rtt;               /* seconds, from acks (smoothed); 0 unknown */
+} sw_link_stats_t;
+
+void sw_link_stats(const sw_link_t *l, sw_link_stats_t *out);
+
+/* Core life cycle (sw_server.c). */
+extern const sw_option_t sw_peer_options[];
+int sw_links_configure(sw_config_t *cfg);
+int sw_links_start(void);
+void sw_links_stop(void);
+void sw_links_free(void);
+
+#endif

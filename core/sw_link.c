@@ -1,0 +1,1060 @@
+/*
+ * The peer link layer (see sw_link.h and doc/peer-links.md).
+ *
+ * Durability: a stanza for a peer is numbered and written to storage
+ * before it is written to the connection; storage writes of one loop turn
+ * share one transaction, committed in a check handle, and only then is
+ * the batch written and flushed (one DEFLATE sync flush per batch).  The
+ * receiver persists the last sequence number it delivered, so after a
+ * reconnect or a restart of either side everything unacknowledged is sent
+ * again at once and the receiver drops what it already had.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <skywave/skywave.h>
+#include <skywave/sw_link.h>
+
+#define SW_LINK_ACK_DELAY_MS   200     /* batch acks for this long */
+#define SW_LINK_ACK_EVERY      16      /* or ack after this many */
+#define SW_LINK_TICK_MS        1000
+
+typedef struct sw_link_item_mem_s {
+    uint64_t  seq;
+    int64_t   expires;
+    double    sent_at;              /* loop time of the last write */
+    char     *xml;
+    size_t    len;
+} sw_link_qitem_t;
+
+typedef struct sw_transport_reg_s sw_transport_reg_t;
+
+struct sw_transport_reg_s {
+    sw_transport_reg_t   *next;
+    const sw_transport_t *t;
+};
+
+struct sw_link_s {
+    sw_link_t        *next;
+    char             *name;
+    sw_peer_conf_t    conf;
+    const sw_transport_t *tp;
+    char             *dict;             /* preset dictionary */
+    size_t            dict_len;
+
+    sw_conn_t        *conn;
+    sw_xmlstream_t   *xs;
+    bool              we_opened;
+    bool              connecting;
+    bool              dirty;            /* output waits for the batch */
+
+    sw_link_qitem_t  *q;                /* unacknowledged, ascending seq */
+    size_t            q_head, q_n, q_cap;
+    uint64_t          next_out;         /* seq of the next new stanza */
+    uint64_t          written;          /* last seq written on this conn */
+    uint64_t          in_next;          /* seq of the next inbound stanza */
+    uint64_t          in_delivered;     /* last inbound seq delivered */
+    uint64_t          in_acked;         /* last h we sent */
+
+    uv_timer_t        retry;            /* reconnect backoff */
+    uv_timer_t        ack;              /* delayed ack */
+    double            backoff;
+    uint64_t          last_rx;          /* loop ms of the last bytes in */
+    uint64_t          last_tx;
+
+    sw_link_stats_t   st;
+    bool              ever_up;
+};
+
+static sw_link_t          *sw_links;
+static sw_transport_reg_t *sw_transports;
+static sw_hash_t          *sw_link_domains;     /* domain -> link */
+static uv_check_t          sw_link_batch;
+static uv_timer_t          sw_link_tick;
+static bool                sw_link_running;
+static bool                sw_link_in_tx;       /* storage batch open */
+static sw_owner_t          sw_link_owner;
+static char                sw_link_local[256];  /* our first VirtualHost */
+
+static void sw_link_on_batch(uv_check_t *h);
+
+static const char *const sw_link_initiate_names[] = {
+    "both", "us", "them", NULL
+};
+
+#define SW_PEER_OPT(n, t, f, fl, lo, hi, d, ch, h) \
+    { n, t, offsetof(sw_peer_conf_t, f), SW_SCOPE_PEER, fl, lo, hi, d, ch, h }
+
+const sw_option_t sw_peer_options[] = {
+    SW_PEER_OPT("peer_domains", SW_OPT_STRLIST, domains, SW_OPT_REQUIRED,
+                0, 0, NULL, NULL, "domains the peer speaks for (its server, "
+                "its MUC service...): all share this link"),
+    SW_PEER_OPT("peer_transport", SW_OPT_STRING, transport, 0, 0, 0, "tcp",
+                NULL, "transport module that carries the link"),
+    SW_PEER_OPT("peer_initiate", SW_OPT_ENUM, initiate, 0, 0, 0, "both",
+                sw_link_initiate_names, "who opens the connection"),
+    SW_PEER_OPT("peer_compression", SW_OPT_BOOL, compression, 0, 0, 0,
+                "true", NULL, "DEFLATE both ways (both ends must agree)"),
+    SW_PEER_OPT("peer_compression_level", SW_OPT_INT, compression_level, 0,
+                1, 9, "9", NULL, "zlib level"),
+    SW_PEER_OPT("peer_dictionary", SW_OPT_PATH, dictionary, 0, 0, 0, NULL,
+                NULL, "preset DEFLATE dictionary file (both ends the same)"),
+    SW_PEER_OPT("peer_queue_max", SW_OPT_INT, queue_max, 0, 1, 10000000,
+                "100000", NULL, "stanzas waiting for the peer; more are "
+                "bounced with resource-constraint"),
+    SW_PEER_OPT("peer_expire_message", SW_OPT_DURATION, expire_message, 0,
+                1000, 365LL * 86400 * 1000, "168h", NULL,
+                "a message not delivered by then is bounced"),
+    SW_PEER_OPT("peer_expire_presence", SW_OPT_DURATION, expire_presence, 0,
+                1000, 365LL * 86400 * 1000, "1h", NULL,
+                "queued presence older than this is dropped"),
+    SW_PEER_OPT("peer_expire_iq", SW_OPT_DURATION, expire_iq, 0,
+                1000, 86400LL * 1000, "10m", NULL,
+                "an IQ request not delivered by then is bounced"),
+    SW_PEER_OPT("peer_keepalive", SW_OPT_DURATION, keepalive, 0,
+                1000, 3600LL * 1000, "60s", NULL, "idle time before an ack "
+                "is sent as a keepalive; three times it with nothing "
+                "received closes the connection"),
+    SW_PEER_OPT("peer_reconnect_min", SW_OPT_DURATION, reconnect_min, 0,
+                100, 3600LL * 1000, "1s", NULL, "first retry delay"),
+    SW_PEER_OPT("peer_reconnect_max", SW_OPT_DURATION, reconnect_max, 0,
+                100, 3600LL * 1000, "30s", NULL, "longest retry delay"),
+    SW_OPTION_END
+};
+
+static sw_storage_t *
+sw_link_store(void)
+{
+    const sw_storage_t *s = sw_service_get(SW_STORAGE_SERVICE, 2);
+
+    return (sw_storage_t *) s;
+}
+
+/* --------------------------------------------------------- registry --- */
+
+int
+sw_transport_register(sw_owner_t *owner, const sw_transport_t *t)
+{
+    sw_transport_reg_t *r = sw_calloc(1, sizeof(*r));
+
+    r->t = t;
+    r->next = sw_transports;
+    sw_transports = r;
+    (void) owner;       /* transports live until exit, like modules */
+    return SW_OK;
+}
+
+static const sw_transport_t *
+sw_transport_find(const char *name)
+{
+    sw_transport_reg_t *r;
+
+    for (r = sw_transports; r != NULL; r = r->next) {
+        if (strcmp(r->t->name, name) == 0) {
+            return r->t;
+        }
+    }
+    return NULL;
+}
+
+const char *
+sw_link_name(const sw_link_t *l)
+{
+    return l->name;
+}
+
+const sw_peer_conf_t *
+sw_link_conf(const sw_link_t *l)
+{
+    return &l->conf;
+}
+
+sw_link_t *
+sw_link_find(const char *peer)
+{
+    sw_link_t *l;
+
+    for (l = sw_links; l != NULL; l = l->next) {
+        if (strcmp(l->name, peer) == 0) {
+            return l;
+        }
+    }
+    return NULL;
+}
+
+void
+sw_link_each(void (*fn)(sw_link_t *l, void *ud), void *ud)
+{
+    sw_link_t *l;
+
+    for (l = sw_links; l != NULL; l = l->next) {
+        fn(l, ud);
+    }
+}
+
+void
+sw_link_stats(const sw_link_t *l, sw_link_stats_t *out)
+{
+    *out = l->st;
+    out->up = l->conn != NULL;
+    out->queued = l->q_n;
+    if (l->conn != NULL) {
+        out->wire_out += sw_conn_bytes_out(l->conn);
+        out->wire_in += sw_conn_bytes_in(l->conn);
+    }
+}
+
+/* ------------------------------------------------------------ queue --- */
+
+static sw_link_qitem_t *
+sw_link_q_at(sw_link_t *l, size_t i)
+{
+    return &l->q[(l->q_head + i) % l->q_cap];
+}
+
+static void
+sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
+                 size_t len)
+{
+    sw_link_qitem_t *it;
+
+    if (l->q_n == l->q_cap) {
+        size_t           cap = l->q_cap ? l->q_cap * 2 : 16, i;
+        sw_link_qitem_t *q = sw_calloc(cap, sizeof(*q));
+
+        for (i = 0; i < l->q_n; i++) {
+            q[i] = *sw_link_q_at(l, i);
+        }
+        free(l->q);
+        l->q = q;
+        l->q_cap = cap;
+        l->q_head = 0;
+    }
+    it = &l->q[(l->q_head + l->q_n) % l->q_cap];
+    it->seq = seq;
+    it->expires = expires;
+    it->xml = xml;
+    it->len = len;
+    it->sent_at = 0;
+    l->q_n++;
+}
+
+static void
+sw_link_batch_begin(void)
+{
+    sw_storage_t *s = sw_link_store();
+
+    if (!sw_link_in_tx && s != NULL && s->begin(s) == SW_OK) {
+        sw_link_in_tx = true;
+    }
+    uv_check_start(&sw_link_batch, sw_link_on_batch);
+}
+
+/* The peer handled everything up to h (XEP-0198 style). */
+static void
+sw_link_acked(sw_link_t *l, uint64_t h)
+{
+    sw_storage_t *s = sw_link_store();
+    double        now = uv_now(sw_loop()) / 1000.0;
+    bool          any = false;
+
+    while (l->q_n > 0 && sw_link_q_at(l, 0)->seq <= h) {
+        sw_link_qitem_t *it = sw_link_q_at(l, 0);
+
+        if (it->seq == h && it->sent_at > 0) {
+            double sample = now - it->sent_at;
+
+            l->st.rtt = l->st.rtt == 0 ? sample
+                                       : 0.875 * l->st.rtt + 0.125 * sample;
+        }
+        free(it->xml);
+        l->q_head = (l->q_head + 1) % l->q_cap;
+        l->q_n--;
+        any = true;
+    }
+    if (any && s != NULL) {
+        sw_link_batch_begin();
+        s->link_queue_ack(s, l->name, h);
+    }
+}
+
+static double
+sw_link_expiry(const sw_link_t *l, const sw_stanza_t *st)
+{
+    switch (st->kind) {
+    case SW_STANZA_PRESENCE: return l->conf.expire_presence;
+    case SW_STANZA_IQ:       return l->conf.expire_iq;
+    default:                 return l->conf.expire_message;
+    }
+}
+
+/* A chat state alone is news only now (XEP-0085 §5.4): never queued. */
+static bool
+sw_link_is_ephemeral(const sw_stanza_t *st)
+{
+    return st->kind == SW_STANZA_MESSAGE
+           && sw_xml_child(st->xml, NULL, "body") == NULL
+           && sw_xml_child(st->xml, "http://jabber.org/protocol/chatstates",
+                           NULL) != NULL;
+}
+
+static void sw_link_connect(sw_link_t *l);
+
+/* route/remote: stanzas for a domain a peer speaks for. */
+static int
+sw_link_route(void *data, void *ud)
+{
+    sw_route_event_t *ev = data;
+    sw_link_t        *l = sw_hash_get(sw_link_domains, ev->domain);
+    sw_storage_t     *s = sw_link_store();
+    sw_stanza_t      *st = ev->stanza;
+    sw_buf_t          b;
+    int64_t           expires;
+    uint64_t          seq;
+
+    if (l == NULL) {
+        return SW_DECLINED;
+    }
+    if (sw_link_is_ephemeral(st) && l->conn == NULL) {
+        return SW_OK;
+    }
+    if (l->q_n >= (size_t) l->conf.queue_max) {
+        sw_log_warn("link %s: queue full (%zu stanzas)", l->name, l->q_n);
+        sw_route_bounce(sw_stanza_ref(st), "resource-constraint",
+                        "the link to that server is backed up");
+        return SW_OK;
+    }
+    sw_buf_init(&b);
+    sw_xml_serialize(st->xml, &b, SW_NS_SERVER);
+    seq = l->next_out++;
+    expires = (int64_t) time(NULL) + (int64_t) sw_link_expiry(l, st);
+    if (s != NULL) {
+        sw_link_batch_begin();
+        if (s->link_queue_push(s, l->name, seq, b.data, b.len, expires)
+                != SW_OK
+            || s->link_state_set(s, l->name, l->next_out, l->in_delivered)
+                != SW_OK)
+        {
+            /* Not durable, but still worth sending: log and go on. */
+            sw_log_error("link %s: could not store stanza %llu", l->name,
+                         (unsigned long long) seq);
+        }
+    }
+    {
+        size_t len;
+        char  *xml = sw_buf_steal(&b, &len);
+
+        sw_link_q_append(l, seq, expires, xml, len);
+    }
+    l->dirty = true;
+    if (l->conn == NULL) {
+        sw_link_connect(l);
+    }
+    return SW_OK;
+}
+
+/* ----------------------------------------------------------- output --- */
+
+static void
+sw_link_write(sw_link_t *l, const char *data, size_t len)
+{
+    sw_conn_write(l->conn, data, len);
+    l->st.bytes_out += len;
+    l->last_tx = uv_now(sw_loop());
+}
+
+static void
+sw_link_send_ack(sw_link_t *l)
+{
+    char buf[96];
+
+    if (l->conn == NULL) {
+        return;
+    }
+    uv_timer_stop(&l->ack);
+    snprintf(buf, sizeof(buf), "<a xmlns='" SW_NS_LINK "' h='%llu'/>",
+             (unsigned long long) l->in_delivered);
+    sw_link_write(l, buf, strlen(buf));
+    l->in_acked = l->in_delivered;
+    l->dirty = true;
+}
+
+/* Writes what the peer has not seen on this connection, then flushes. */
+static void
+sw_link_output(sw_link_t *l)
+{
+    double now = uv_now(sw_loop()) / 1000.0;
+    size_t i;
+    char   mark[96];
+
+    l->dirty = false;
+    if (l->conn == NULL) {
+        return;
+    }
+    for (i = 0; i < l->q_n; i++) {
+        sw_link_qitem_t *it = sw_link_q_at(l, i);
+
+        if (it->seq <= l->written) {
+            continue;
+        }
+        if (it->seq != l->written + 1) {
+            /* a gap (an expired stanza): renumber the peer */
+            snprintf(mark, sizeof(mark), "<link xmlns='" SW_NS_LINK
+                     "' seq='%llu'/>", (unsigned long long) it->seq);
+            sw_link_write(l, mark, strlen(mark));
+        }
+        sw_link_write(l, it->xml, it->len);
+        it->sent_at = now;
+        l->written = it->seq;
+        l->st.stanzas_out++;
+    }
+    sw_conn_flush(l->conn);
+}
+
+/* Once per loop turn: commit the storage batch, then send. */
+static void
+sw_link_on_batch(uv_check_t *h)
+{
+    sw_storage_t *s = sw_link_store();
+    sw_link_t    *l;
+
+    uv_check_stop(h);
+    if (sw_link_in_tx && s != NULL) {
+        s->commit(s);
+    }
+    sw_link_in_tx = false;
+    for (l = sw_links; l != NULL; l = l->next) {
+        if (l->dirty) {
+            sw_link_output(l);
+        }
+    }
+}
+
+/* ------------------------------------------------------------ input --- */
+
+static void
+sw_link_on_ack_timer(uv_timer_t *t)
+{
+    sw_link_t *l = t->data;
+
+    sw_link_send_ack(l);
+    uv_check_start(&sw_link_batch, sw_link_on_batch);
+}
+
+static bool
+sw_link_parse_u64(const sw_xml_t *el, const char *name, uint64_t *out)
+{
+    const char *s = sw_xml_attr(el, name);
+    char       *end;
+
+    if (s == NULL || *s == '\0') {
+        return false;
+    }
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return *end == '\0' && errno == 0;
+}
+
+static bool
+sw_link_speaks_for(const sw_link_t *l, const char *domain)
+{
+    return sw_hash_get(sw_link_domains, domain) == l;
+}
+
+static void
+sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
+{
+    sw_storage_t *s = sw_link_store();
+    uint64_t      seq = l->in_next++;
+    sw_stanza_t  *st;
+    sw_host_t    *h;
+    const char   *err = NULL;
+
+    if (seq <= l->in_delivered) {
+        /* sent again after a reconnect: we have it already */
+        l->st.duplicates_in++;
+        sw_pool_free(pool);
+        return;
+    }
+    l->in_delivered = seq;
+    l->st.stanzas_in++;
+    if (s != NULL) {
+        sw_link_batch_begin();
+        s->link_state_set(s, l->name, l->next_out, l->in_delivered);
+    }
+    if (l->in_delivered - l->in_acked >= SW_LINK_ACK_EVERY) {
+        sw_link_send_ack(l);
+    } else if (!uv_is_active((uv_handle_t *) &l->ack)) {
+        uv_timer_start(&l->ack, sw_link_on_ack_timer, SW_LINK_ACK_DELAY_MS,
+                       0);
+    }
+
+    st = sw_stanza_new(pool, el, &err);
+    if (st == NULL) {
+        sw_log_warn("link %s: dropped a stanza with a malformed address",
+                    l->name);
+        sw_pool_free(pool);
+        return;
+    }
+    if (st->kind == SW_STANZA_OTHER) {
+        sw_log_warn("link %s: dropped <%s/>, not a stanza", l->name,
+                    el->name);
+        sw_stanza_unref(st);
+        return;
+    }
+    /* XEP-0361 §4: validate as standard s2s would for these domains. */
+    if (st->from == NULL || !sw_link_speaks_for(l, st->from->domain)) {
+        sw_log_warn("link %s: refused a stanza from '%s': the agreement "
+                    "does not let this peer speak for that domain", l->name,
+                    st->from ? st->from->full : "(none)");
+        sw_stanza_unref(st);
+        return;
+    }
+    h = st->to ? sw_host_find(st->to->domain) : NULL;
+    if (h == NULL) {
+        /* RFC 6120 §8.3.3.16: we do not serve that domain */
+        sw_route_bounce(st, "item-not-found", NULL);
+        return;
+    }
+    sw_route(st);
+}
+
+static void
+sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
+{
+    sw_link_t *l = ud;
+    uint64_t   v;
+
+    if (el->ns != NULL && strcmp(el->ns, SW_NS_LINK) == 0) {
+        if (strcmp(el->name, "link") == 0) {
+            if (sw_link_parse_u64(el, "seq", &v)) {
+                l->in_next = v;
+            }
+            if (sw_link_parse_u64(el, "ack", &v)) {
+                sw_link_acked(l, v);
+            }
+        } else if (strcmp(el->name, "a") == 0 && sw_link_parse_u64(el, "h",
+                                                                    &v))
+        {
+            sw_link_acked(l, v);
+        }
+        sw_pool_free(pool);
+        uv_check_start(&sw_link_batch, sw_link_on_batch);
+        return;
+    }
+    sw_link_deliver(l, el, pool);
+    uv_check_start(&sw_link_batch, sw_link_on_batch);
+}
+
+static void sw_link_drop(sw_link_t *l, const char *why);
+
+static void
+sw_link_on_close(void *ud)
+{
+    sw_link_drop(ud, "the peer closed the stream");
+}
+
+static void
+sw_link_on_error(void *ud, const char *cond, const char *text)
+{
+    sw_link_t *l = ud;
+    char       why[256];
+
+    snprintf(why, sizeof(why), "stream error %s: %s", cond, text);
+    sw_link_drop(l, why);
+}
+
+static const sw_xmlstream_cb_t sw_link_xs_cb = {
+    NULL, sw_link_on_element, sw_link_on_close, sw_link_on_error
+};
+
+static void
+sw_link_on_data(sw_conn_t *c, const char *data, size_t len, void *ud)
+{
+    sw_link_t *l = ud;
+
+    l->st.bytes_in += len;
+    l->last_rx = uv_now(sw_loop());
+    if (l->xs != NULL) {
+        sw_xmlstream_feed(l->xs, data, len, NULL);
+    }
+}
+
+static void sw_link_schedule_retry(sw_link_t *l);
+
+static void
+sw_link_on_closed(sw_conn_t *c, int error, const char *reason, void *ud)
+{
+    sw_link_t *l = ud;
+
+    if (l == NULL) {
+        return;
+    }
+    l->st.wire_out += sw_conn_bytes_out(c);
+    l->st.wire_in += sw_conn_bytes_in(c);
+    sw_log_info("link %s: connection closed%s%s (%zu stanzas "
+                "unacknowledged)", l->name, reason ? ": " : "",
+                reason ? reason : "", l->q_n);
+    l->conn = NULL;
+    if (l->xs != NULL) {
+        sw_xmlstream_free(l->xs);
+        l->xs = NULL;
+    }
+    uv_timer_stop(&l->ack);
+    sw_link_schedule_retry(l);
+}
+
+static const sw_conn_cb_t sw_link_conn_cb = {
+    .data = sw_link_on_data,
+    .closed = sw_link_on_closed,
+};
+
+/* Closes the connection (the retry logic takes it from there). */
+static void
+sw_link_drop(sw_link_t *l, const char *why)
+{
+    if (l->conn == NULL) {
+        return;
+    }
+    sw_log_warn("link %s: dropping the connection: %s", l->name, why);
+    sw_conn_close(l->conn, true);
+}
+
+/* ------------------------------------------------------- connecting --- */
+
+static bool
+sw_link_may_open(const sw_link_t *l)
+{
+    return l->conf.initiate != SW_LINK_INITIATE_THEM;
+}
+
+static void
+sw_link_connect(sw_link_t *l)
+{
+    if (!sw_link_running || l->conn != NULL || l->connecting
+        || !sw_link_may_open(l) || uv_is_active((uv_handle_t *) &l->retry))
+    {
+        return;
+    }
+    l->connecting = true;
+    if (l->tp->connect(l) != SW_OK) {
+        l->connecting = false;
+        sw_link_schedule_retry(l);
+    }
+}
+
+static void
+sw_link_on_retry(uv_timer_t *t)
+{
+    sw_link_connect(t->data);
+}
+
+static void
+sw_link_schedule_retry(sw_link_t *l)
+{
+    double   jitter, delay;
+    uint32_t r;
+
+    if (!sw_link_running || !sw_link_may_open(l) || l->conn != NULL) {
+        return;
+    }
+    /* Backoff with ±20% jitter, so two ends do not retry in lockstep. */
+    uv_random(NULL, NULL, &r, sizeof(r), 0, NULL);
+    jitter = 0.8 + 0.4 * (r / 4294967295.0);
+    delay = l->backoff * jitter;
+    l->backoff *= 2;
+    if (l->backoff > l->conf.reconnect_max) {
+        l->backoff = l->conf.reconnect_max;
+    }
+    uv_timer_start(&l->retry, sw_link_on_retry, (uint64_t) (delay * 1000),
+                   0);
+}
+
+void
+sw_link_connect_failed(sw_link_t *l, const char *reason)
+{
+    l->connecting = false;
+    sw_log_info("link %s: connecting failed: %s", l->name, reason);
+    sw_link_schedule_retry(l);
+}
+
+/* Simultaneous open: both ends keep the connection opened by the end
+ * whose first local domain sorts first (doc/peer-links.md). */
+static bool
+sw_link_prefer_ours(const sw_link_t *l)
+{
+    const char *ours = sw_link_local;
+    const char *theirs = l->conf.domains[0];
+
+    return strcmp(ours, theirs) < 0;
+}
+
+int
+sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
+{
+    char            hello[160];
+    sw_xml_limits_t lim;
+    uint64_t        first;
+
+    if (we_opened) {
+        l->connecting = false;
+    }
+    if (l->conn != NULL) {
+        bool keep_new = we_opened == sw_link_prefer_ours(l);
+
+        if (!keep_new) {
+            sw_log_info("link %s: simultaneous open: keeping the existing "
+                        "connection", l->name);
+            sw_conn_set_callbacks(conn, &sw_link_conn_cb, NULL);
+            sw_conn_close(conn, false);
+            return SW_DECLINED;
+        }
+        sw_log_info("link %s: simultaneous open: switching to the new "
+                    "connection", l->name);
+        sw_conn_set_data(l->conn, NULL);
+        sw_conn_close(l->conn, false);
+        l->conn = NULL;
+        sw_xmlstream_free(l->xs);
+        l->xs = NULL;
+    }
+    uv_timer_stop(&l->retry);
+    l->conn = conn;
+    l->we_opened = we_opened;
+    sw_conn_set_callbacks(conn, &sw_link_conn_cb, l);
+    if (l->conf.compression
+        && sw_conn_start_deflate(conn, (int) l->conf.compression_level,
+                                 l->dict, l->dict_len) != SW_OK)
+    {
+        sw_log_error("link %s: cannot start DEFLATE", l->name);
+        sw_conn_close(conn, false);
+        return SW_ERROR;
+    }
+    sw_server_xml_limits(&lim);
+    l->xs = sw_xmlstream_new(&lim, &sw_link_xs_cb, l);
+    /* XEP-0361: no stream header; the implied one is jabber:server */
+    sw_xmlstream_imply_open(l->xs, SW_NS_SERVER);
+    l->in_next = l->in_delivered + 1;   /* until the peer says otherwise */
+    first = l->q_n > 0 ? sw_link_q_at(l, 0)->seq : l->next_out;
+    l->written = first - 1;
+    l->backoff = l->conf.reconnect_min;
+    l->last_rx = l->last_tx = uv_now(sw_loop());
+    if (l->ever_up) {
+        l->st.reconnects++;
+    }
+    l->ever_up = true;
+    sw_log_info("link %s: up (%s, %s); resending %zu stanzas from %llu",
+                l->name, sw_conn_peer(conn), we_opened ? "we opened"
+                : "they opened", l->q_n, (unsigned long long) first);
+    /* Everything at once: the hello, then the queue; nothing waits. */
+    snprintf(hello, sizeof(hello), "<link xmlns='" SW_NS_LINK
+             "' seq='%llu' ack='%llu'/>", (unsigned long long) first,
+             (unsigned long long) l->in_delivered);
+    sw_link_write(l, hello, strlen(hello));
+    l->in_acked = l->in_delivered;
+    sw_link_output(l);
+    return SW_OK;
+}
+
+/* ----------------------------------------------------------- timers --- */
+
+static void
+sw_link_expire(sw_link_t *l, int64_t now)
+{
+    sw_storage_t *s = sw_link_store();
+    size_t        i;
+
+    /* Only what the peer has not been sent can expire: a stanza already
+     * on the wire may have been delivered (its ack is on the way). */
+    for (i = 0; i < l->q_n; i++) {
+        sw_link_qitem_t *it = sw_link_q_at(l, i);
+        sw_stanza_t     *st;
+
+        if (it->seq <= l->written || it->expires == 0 || it->expires > now) {
+            continue;
+        }
+        st = sw_stanza_parse(it->xml, it->len);
+        if (s != NULL) {
+            sw_link_batch_begin();
+            s->link_queue_remove(s, l->name, it->seq);
+        }
+        sw_log_info("link %s: stanza %llu expired in the queue", l->name,
+                    (unsigned long long) it->seq);
+        /* remove it: shift the rest down */
+        free(it->xml);
+        for (; i + 1 < l->q_n; i++) {
+            *sw_link_q_at(l, i) = *sw_link_q_at(l, i + 1);
+        }
+        l->q_n--;
+        i = (size_t) -1;    /* rescan from the start */
+        if (st != NULL) {
+            if (st->kind == SW_STANZA_PRESENCE) {
+                sw_stanza_unref(st);    /* old state: just drop it */
+            } else {
+                /* RFC 6120 §8.3.3.17 */
+                sw_route_bounce(st, "remote-server-timeout",
+                                "the link to that server was down too long");
+            }
+        }
+    }
+}
+
+static void
+sw_link_on_tick(uv_timer_t *t)
+{
+    uint64_t   now = uv_now(sw_loop());
+    int64_t    wall = (int64_t) time(NULL);
+    sw_link_t *l;
+
+    for (l = sw_links; l != NULL; l = l->next) {
+        sw_link_expire(l, wall);
+        if (l->conn == NULL) {
+            if (l->q_n > 0) {
+                sw_link_connect(l);
+            }
+            continue;
+        }
+        if (now - l->last_rx > (uint64_t) (3000 * l->conf.keepalive)) {
+            sw_link_drop(l, "nothing received for three keepalive periods");
+        } else if (now - l->last_tx > (uint64_t) (1000 * l->conf.keepalive))
+        {
+            sw_link_send_ack(l);        /* doubles as a keepalive */
+        }
+    }
+    uv_check_start(&sw_link_batch, sw_link_on_batch);
+}
+
+/* -------------------------------------------------------- lifecycle --- */
+
+static void
+sw_link_first_host(sw_host_t *h, void *ud)
+{
+    /* sw_host_each walks newest first: the last "host" seen is the
+     * first VirtualHost of the config */
+    if (strcmp(h->kind, "host") == 0) {
+        snprintf(sw_link_local, sizeof(sw_link_local), "%s", h->name);
+    }
+}
+
+static int
+sw_link_read_dict(sw_link_t *l)
+{
+    FILE *fp;
+    long  n;
+
+    if (l->conf.dictionary == NULL) {
+        return SW_OK;
+    }
+    fp = fopen(l->conf.dictionary, "rb");
+    if (fp == NULL || fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0
+        || n > 32768 || fseek(fp, 0, SEEK_SET) != 0)
+    {
+        sw_log_error("link %s: peer_dictionary %s: %s", l->name,
+                     l->conf.dictionary, fp ? "not a readable file of at "
+                     "most 32 kB (the DEFLATE window)" : strerror(errno));
+        if (fp != NULL) {
+            fclose(fp);
+        }
+        return SW_ERROR;
+    }
+    l->dict = sw_alloc((size_t) n + 1);
+    l->dict_len = fread(l->dict, 1, (size_t) n, fp);
+    fclose(fp);
+    return SW_OK;
+}
+
+int
+sw_links_configure(sw_config_t *cfg)
+{
+    size_t i;
+    int    rc = SW_OK;
+
+    sw_link_domains = sw_hash_new(16);
+    sw_owner_init(&sw_link_owner, "core links");
+    for (i = 1; i < cfg->n_sections; i++) {
+        sw_csection_t     *sec = &cfg->sections[i];
+        sw_link_t         *l;
+        const char *const *d;
+
+        if (sec->scope != SW_SCOPE_PEER) {
+            continue;
+        }
+        l = sw_calloc(1, sizeof(*l));
+        l->name = sw_strdup(sec->name);
+        l->next = sw_links;
+        sw_links = l;
+        if (sw_options_defaults(sw_peer_options, &l->conf, cfg->pool) != SW_OK
+            || sw_options_apply(sw_peer_options, &l->conf, cfg, sec,
+                                cfg->pool) != SW_OK)
+        {
+            rc = SW_ERROR;
+            continue;
+        }
+        if (l->conf.reconnect_max < l->conf.reconnect_min) {
+            sw_config_error(cfg, sec->line, "Peer \"%s\": peer_reconnect_max "
+                            "is less than peer_reconnect_min", l->name);
+            rc = SW_ERROR;
+        }
+        for (d = l->conf.domains; d != NULL && *d != NULL; d++) {
+            if (sw_host_find(*d) != NULL) {
+                sw_config_error(cfg, sec->line, "Peer \"%s\": domain %s is "
+                                "also served here", l->name, *d);
+                rc = SW_ERROR;
+            } else if (sw_hash_get(sw_link_domains, *d) != NULL) {
+                sw_config_error(cfg, sec->line, "Peer \"%s\": domain %s "
+                                "belongs to another Peer too", l->name, *d);
+                rc = SW_ERROR;
+            } else {
+                sw_hash_set(sw_link_domains, *d, l);
+            }
+        }
+        if (sw_link_read_dict(l) != SW_OK) {
+            rc = SW_ERROR;
+        }
+        uv_timer_init(sw_loop(), &l->retry);
+        uv_timer_init(sw_loop(), &l->ack);
+        l->retry.data = l->ack.data = l;
+        l->backoff = l->conf.reconnect_min;
+    }
+    if (sw_links != NULL) {
+        sw_hook_add(&sw_link_owner, "route/remote", 0, sw_link_route, NULL);
+    }
+    sw_host_each(sw_link_first_host, NULL);
+    return rc;
+}
+
+/* After the modules loaded (transports registered): check transports,
+ * load the durable state. */
+static int
+sw_link_load(sw_link_t *l)
+{
+    sw_storage_t   *s = sw_link_store();
+    sw_pool_t      *pool;
+    sw_link_item_t *items;
+    size_t          n = 0, i;
+
+    l->tp = sw_transport_find(l->conf.transport);
+    if (l->tp == NULL) {
+        sw_log_error("link %s: no transport '%s' (load mod_link_%s)",
+                     l->name, l->conf.transport, l->conf.transport);
+        return SW_ERROR;
+    }
+    if (s == NULL || s->link_queue_load == NULL) {
+        sw_log_error("link %s: the storage module has no link queues",
+                     l->name);
+        return SW_ERROR;
+    }
+    if (s->link_state_get(s, l->name, &l->next_out, &l->in_delivered)
+        != SW_OK)
+    {
+        return SW_ERROR;
+    }
+    pool = sw_pool_new(4096);
+    if (s->link_queue_load(s, l->name, pool, &items, &n) != SW_OK) {
+        sw_pool_free(pool);
+        return SW_ERROR;
+    }
+    for (i = 0; i < n; i++) {
+        sw_link_q_append(l, items[i].seq, items[i].expires,
+                         sw_strdup(items[i].xml), strlen(items[i].xml));
+        if (items[i].seq >= l->next_out) {
+            l->next_out = items[i].seq + 1;
+        }
+    }
+    if (l->next_out == 0) {
+        l->next_out = 1;
+    }
+    sw_pool_free(pool);
+    sw_log_info("link %s: %zu stanzas queued from before; next out %llu, "
+                "delivered in %llu", l->name, n,
+                (unsigned long long) l->next_out,
+                (unsigned long long) l->in_delivered);
+    return SW_OK;
+}
+
+int
+sw_links_start(void)
+{
+    sw_link_t *l;
+
+    if (sw_links == NULL) {
+        return SW_OK;
+    }
+    for (l = sw_links; l != NULL; l = l->next) {
+        if (sw_link_load(l) != SW_OK) {
+            return SW_ERROR;
+        }
+    }
+    uv_check_init(sw_loop(), &sw_link_batch);
+    uv_timer_init(sw_loop(), &sw_link_tick);
+    uv_timer_start(&sw_link_tick, sw_link_on_tick, SW_LINK_TICK_MS,
+                   SW_LINK_TICK_MS);
+    sw_link_running = true;
+    for (l = sw_links; l != NULL; l = l->next) {
+        sw_link_connect(l);     /* zero handshake: be ready at once */
+    }
+    return SW_OK;
+}
+
+void
+sw_links_stop(void)
+{
+    sw_storage_t *s = sw_link_store();
+    sw_link_t    *l;
+
+    if (!sw_link_running) {
+        return;
+    }
+    sw_link_running = false;
+    if (sw_link_in_tx && s != NULL) {
+        s->commit(s);
+        sw_link_in_tx = false;
+    }
+    for (l = sw_links; l != NULL; l = l->next) {
+        uv_timer_stop(&l->retry);
+        uv_timer_stop(&l->ack);
+        if (l->conn != NULL) {
+            sw_link_send_ack(l);
+            sw_link_write(l, "</stream:stream>", 16);
+            sw_conn_close(l->conn, true);
+        }
+    }
+    uv_timer_stop(&sw_link_tick);
+    uv_close((uv_handle_t *) &sw_link_tick, NULL);
+    uv_close((uv_handle_t *) &sw_link_batch, NULL);
+}
+
+void
+sw_links_free(void)
+{
+    sw_link_t          *l, *next;
+    sw_transport_reg_t *r, *rn;
+    size_t              i;
+
+    sw_owner_release(&sw_link_owner);
+    for (l = sw_links; l != NULL; l = next) {
+        next = l->next;
+        for (i = 0; i < l->q_n; i++) {
+            free(sw_link_q_at(l, i)->xml);
+        }
+        free(l->q);
+        free(l->dict);
+        free(l->name);
+        if (l->xs != NULL) {
+            sw_xmlstream_free(l->xs);
+        }
+        free(l);
+    }
+    sw_links = NULL;
+    sw_hash_free(sw_link_domains);
+    sw_link_domains = NULL;
+    for (r = sw_transports; r != NULL; r = rn) {
+        rn = r->next;
+        free(r);
+    }
+    sw_transports = NULL;
+}

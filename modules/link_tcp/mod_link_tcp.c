@@ -1,0 +1,306 @@
+/*
+ * mod_link_tcp: the XEP-0361 transport over TCP.  It listens for peers,
+ * connects to them, and identifies an inbound connection by its source
+ * address (XEP-0361 §5: "validation of source IP"); the link layer does
+ * everything else.  TLS with pinned certificates is a later addition.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <skywave/skywave.h>
+#include <skywave/sw_link.h>
+
+#define MOD_LINK_TCP_MAX_LISTENERS 8
+
+typedef struct {
+    const char *const *interfaces;
+    int64_t            port;            /* ours; 0: do not listen */
+    const char        *address;         /* the peer's (Peer scope) */
+    int64_t            peer_port;
+} mod_link_tcp_conf_t;
+
+typedef struct {
+    sw_module_ctx_t *mc;
+    uv_tcp_t        *listeners[MOD_LINK_TCP_MAX_LISTENERS];
+    size_t           n_listeners;
+} mod_link_tcp_t;
+
+typedef struct {
+    uv_connect_t     req;
+    uv_tcp_t        *tcp;
+    sw_link_t       *link;
+} mod_link_tcp_attempt_t;
+
+static void
+mod_link_tcp_free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static int
+mod_link_tcp_addr(const char *host, int port, struct sockaddr_storage *sa)
+{
+    if (strchr(host, ':') != NULL) {
+        return uv_ip6_addr(host, port, (struct sockaddr_in6 *) sa);
+    }
+    return uv_ip4_addr(host, port, (struct sockaddr_in *) sa);
+}
+
+/* Connections are handed to the link layer, which replaces these. */
+static void
+mod_link_tcp_closed(sw_conn_t *c, int error, const char *reason, void *ud)
+{
+}
+
+static const sw_conn_cb_t mod_link_tcp_cb = {
+    .closed = mod_link_tcp_closed,
+};
+
+static void
+mod_link_tcp_on_connect(uv_connect_t *req, int status)
+{
+    mod_link_tcp_attempt_t *a = req->data;
+    sw_conn_t              *conn;
+
+    if (status < 0) {
+        sw_link_connect_failed(a->link, uv_strerror(status));
+        uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
+        free(a);
+        return;
+    }
+    uv_tcp_nodelay(a->tcp, 1);
+    conn = sw_conn_new(a->tcp, &mod_link_tcp_cb, NULL);
+    sw_link_attach(a->link, conn, true);
+    free(a);
+}
+
+static int
+mod_link_tcp_connect(sw_link_t *link)
+{
+    sw_module_ctx_t        *mc = sw_module_find("link_tcp");
+    mod_link_tcp_conf_t    *conf = sw_module_conf(mc, sw_link_name(link));
+    struct sockaddr_storage sa;
+    mod_link_tcp_attempt_t *a;
+    int                     rc;
+
+    if (conf->address == NULL
+        || mod_link_tcp_addr(conf->address, (int) conf->peer_port, &sa) != 0)
+    {
+        sw_log_error("link %s: link_tcp_address is not set to an IP "
+                     "address", sw_link_name(link));
+        return SW_ERROR;
+    }
+    a = sw_calloc(1, sizeof(*a));
+    a->link = link;
+    a->tcp = sw_alloc(sizeof(*a->tcp));
+    uv_tcp_init(sw_loop(), a->tcp);
+    a->req.data = a;
+    rc = uv_tcp_connect(&a->req, a->tcp, (struct sockaddr *) &sa,
+                        mod_link_tcp_on_connect);
+    if (rc != 0) {
+        sw_log_info("link %s: connect to %s: %s", sw_link_name(link),
+                    conf->address, uv_strerror(rc));
+        uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
+        free(a);
+        return SW_ERROR;
+    }
+    return SW_OK;
+}
+
+static const sw_transport_t mod_link_tcp_transport = {
+    .name = "tcp",
+    .connect = mod_link_tcp_connect,
+};
+
+typedef struct {
+    mod_link_tcp_t *t;
+    const char     *ip;
+    sw_link_t      *found;
+} mod_link_tcp_match_t;
+
+/* Which Peer has this source address? */
+static void
+mod_link_tcp_match(sw_link_t *l, void *ud)
+{
+    mod_link_tcp_match_t *m = ud;
+    mod_link_tcp_conf_t  *conf = sw_module_conf(m->t->mc, sw_link_name(l));
+    struct sockaddr_storage a;
+    char                  norm[64];
+
+    if (strcmp(sw_link_conf(l)->transport, "tcp") != 0
+        || conf->address == NULL || m->found != NULL)
+    {
+        return;
+    }
+    /* compare in canonical form ("::1" and "0:0::1" are one address) */
+    if (mod_link_tcp_addr(conf->address, 0, &a) != 0) {
+        return;
+    }
+    if (a.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *) &a, norm, sizeof(norm));
+    } else {
+        uv_ip4_name((struct sockaddr_in *) &a, norm, sizeof(norm));
+    }
+    if (strcmp(norm, m->ip) == 0) {
+        m->found = l;
+    }
+}
+
+static void
+mod_link_tcp_on_accept(uv_stream_t *server, int status)
+{
+    mod_link_tcp_t          *t = server->data;
+    uv_tcp_t                *tcp;
+    struct sockaddr_storage  sa;
+    int                      len = sizeof(sa);
+    char                     ip[64] = "?";
+    mod_link_tcp_match_t     m;
+
+    if (status < 0) {
+        return;
+    }
+    tcp = sw_alloc(sizeof(*tcp));
+    uv_tcp_init(server->loop, tcp);
+    if (uv_accept(server, (uv_stream_t *) tcp) != 0
+        || uv_tcp_getpeername(tcp, (struct sockaddr *) &sa, &len) != 0)
+    {
+        uv_close((uv_handle_t *) tcp, mod_link_tcp_free_handle);
+        return;
+    }
+    if (sa.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *) &sa, ip, sizeof(ip));
+        /* an IPv4 peer on a dual-stack socket */
+        if (strncmp(ip, "::ffff:", 7) == 0) {
+            memmove(ip, ip + 7, strlen(ip + 7) + 1);
+        }
+    } else {
+        uv_ip4_name((struct sockaddr_in *) &sa, ip, sizeof(ip));
+    }
+    m.t = t;
+    m.ip = ip;
+    m.found = NULL;
+    sw_link_each(mod_link_tcp_match, &m);
+    if (m.found == NULL) {
+        sw_log_warn("link_tcp: refused a connection from %s: no Peer has "
+                    "that link_tcp_address", ip);
+        uv_close((uv_handle_t *) tcp, mod_link_tcp_free_handle);
+        return;
+    }
+    if (sw_link_conf(m.found)->initiate == SW_LINK_INITIATE_US) {
+        sw_log_warn("link %s: refused a connection from %s: the agreement "
+                    "says only we open it", sw_link_name(m.found), ip);
+        uv_close((uv_handle_t *) tcp, mod_link_tcp_free_handle);
+        return;
+    }
+    uv_tcp_nodelay(tcp, 1);
+    sw_link_attach(m.found, sw_conn_new(tcp, &mod_link_tcp_cb, NULL), false);
+}
+
+static int
+mod_link_tcp_listen(mod_link_tcp_t *t, const char *iface, int port)
+{
+    struct sockaddr_storage sa;
+    uv_tcp_t               *tcp;
+    int                     rc;
+
+    if (t->n_listeners == MOD_LINK_TCP_MAX_LISTENERS) {
+        sw_log_error("link_tcp: too many interfaces");
+        return SW_ERROR;
+    }
+    if (mod_link_tcp_addr(iface, port, &sa) != 0) {
+        sw_log_error("link_tcp: '%s' is not an IP address", iface);
+        return SW_ERROR;
+    }
+    tcp = sw_alloc(sizeof(*tcp));
+    uv_tcp_init(sw_loop(), tcp);
+    tcp->data = t;
+    t->listeners[t->n_listeners++] = tcp;
+    rc = uv_tcp_bind(tcp, (struct sockaddr *) &sa,
+                     sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *) tcp, 16, mod_link_tcp_on_accept);
+    }
+    if (rc != 0) {
+        sw_log_error("link_tcp: cannot listen on %s port %d: %s", iface,
+                     port, uv_strerror(rc));
+        return SW_ERROR;
+    }
+    sw_log_info("link_tcp: listening on %s port %d", iface, port);
+    return SW_OK;
+}
+
+static int
+mod_link_tcp_load(sw_module_ctx_t *mc)
+{
+    mod_link_tcp_t *t = sw_calloc(1, sizeof(*t));
+
+    t->mc = mc;
+    mc->data = t;
+    return sw_transport_register(&mc->owner, &mod_link_tcp_transport);
+}
+
+static int
+mod_link_tcp_start(sw_module_ctx_t *mc)
+{
+    mod_link_tcp_t      *t = mc->data;
+    mod_link_tcp_conf_t *conf = mc->conf;
+    const char *const   *i;
+
+    if (conf->port == 0) {
+        return SW_OK;
+    }
+    for (i = conf->interfaces; i != NULL && *i != NULL; i++) {
+        if (mod_link_tcp_listen(t, *i, (int) conf->port) != SW_OK) {
+            return SW_ERROR;
+        }
+    }
+    return SW_OK;
+}
+
+static void
+mod_link_tcp_stop(sw_module_ctx_t *mc)
+{
+    mod_link_tcp_t *t = mc->data;
+    size_t          i;
+
+    if (t == NULL) {
+        return;
+    }
+    for (i = 0; i < t->n_listeners; i++) {
+        uv_close((uv_handle_t *) t->listeners[i], mod_link_tcp_free_handle);
+    }
+    free(t);
+    mc->data = NULL;
+}
+
+static const sw_option_t mod_link_tcp_options[] = {
+    { "link_tcp_interfaces", SW_OPT_STRLIST,
+      offsetof(mod_link_tcp_conf_t, interfaces), SW_SCOPE_GLOBAL, 0, 0, 0,
+      "0.0.0.0", NULL, "addresses to accept peer links on" },
+    { "link_tcp_port", SW_OPT_INT, offsetof(mod_link_tcp_conf_t, port),
+      SW_SCOPE_GLOBAL, 0, 0, 65535, "5270", NULL,
+      "port to accept peer links on (0: accept none)" },
+    { "link_tcp_address", SW_OPT_STRING,
+      offsetof(mod_link_tcp_conf_t, address), SW_SCOPE_PEER, 0, 0, 0, NULL,
+      NULL, "the peer's IP address: where we connect, and the source "
+      "address its connections must come from" },
+    { "link_tcp_peer_port", SW_OPT_INT,
+      offsetof(mod_link_tcp_conf_t, peer_port), SW_SCOPE_PEER, 0, 1, 65535,
+      "5270", NULL, "the peer's port" },
+    SW_OPTION_END
+};
+
+const sw_module_t sw_module = {
+    .abi = SW_MODULE_ABI,
+    .signature = SW_MODULE_SIGNATURE,
+    .name = "link_tcp",
+    .help = "XEP-0361 peer links over TCP",
+    .options = mod_link_tcp_options,
+    .conf_size = sizeof(mod_link_tcp_conf_t),
+    .load = mod_link_tcp_load,
+    .start = mod_link_tcp_start,
+    .stop = mod_link_tcp_stop,
+};
