@@ -803,9 +803,59 @@ sw_link_expire(sw_link_t *l, int64_t now)
     }
 }
 
+/*
+ * Counters for operators: data_dir/links.json, rewritten atomically every
+ * few seconds; `skywavectl links` prints it.
+ */
+static void
+sw_link_write_stats(void)
+{
+    const sw_core_conf_t *core = sw_core_conf();
+    char                  path[4096], tmp[4200];
+    sw_link_stats_t       st;
+    sw_link_t            *l;
+    FILE                 *fp;
+
+    if (core->data_dir == NULL) {
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/links.json", core->data_dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fp = fopen(tmp, "w");
+    if (fp == NULL) {
+        return;
+    }
+    fprintf(fp, "{\"time\": %lld, \"links\": [", (long long) time(NULL));
+    for (l = sw_links; l != NULL; l = l->next) {
+        sw_link_stats(l, &st);
+        fprintf(fp, "%s\n  {\"peer\": \"%s\", \"up\": %s, "
+                "\"queued\": %llu, \"stanzas_out\": %llu, "
+                "\"stanzas_in\": %llu, \"duplicates_in\": %llu, "
+                "\"bytes_out\": %llu, \"bytes_in\": %llu, "
+                "\"wire_out\": %llu, \"wire_in\": %llu, "
+                "\"reconnects\": %llu, \"rtt\": %.3f}",
+                l == sw_links ? "" : ",", l->name, st.up ? "true" : "false",
+                (unsigned long long) st.queued,
+                (unsigned long long) st.stanzas_out,
+                (unsigned long long) st.stanzas_in,
+                (unsigned long long) st.duplicates_in,
+                (unsigned long long) st.bytes_out,
+                (unsigned long long) st.bytes_in,
+                (unsigned long long) st.wire_out,
+                (unsigned long long) st.wire_in,
+                (unsigned long long) st.reconnects, st.rtt);
+    }
+    fprintf(fp, "\n]}\n");
+    if (fclose(fp) == 0) {
+        rename(tmp, path);
+    }
+}
+
 static void
 sw_link_on_tick(uv_timer_t *t)
 {
+    static unsigned ticks;
+
     uint64_t   now = uv_now(sw_loop());
     int64_t    wall = (int64_t) time(NULL);
     sw_link_t *l;
@@ -824,6 +874,9 @@ sw_link_on_tick(uv_timer_t *t)
         {
             sw_link_send_ack(l);        /* doubles as a keepalive */
         }
+    }
+    if (++ticks % 5 == 0) {
+        sw_link_write_stats();
     }
     uv_check_start(&sw_link_batch, sw_link_on_batch);
 }
@@ -1023,6 +1076,7 @@ sw_links_stop(void)
             sw_conn_close(l->conn, true);
         }
     }
+    sw_link_write_stats();
     uv_timer_stop(&sw_link_tick);
     uv_close((uv_handle_t *) &sw_link_tick, NULL);
     uv_close((uv_handle_t *) &sw_link_batch, NULL);

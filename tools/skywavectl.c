@@ -31,6 +31,7 @@ skywavectl_usage(FILE *fp)
         "offline messages\n"
         "  listusers HOST     list the accounts of a VirtualHost\n"
         "  check              check the configuration (like skywaved -t)\n"
+        "  links              peer link counters of the running server\n"
         "Options:\n"
         "  -c, --config FILE  configuration file (default "
         SW_SYSCONF_DIR "/skywave.cfg.lua)\n");
@@ -190,6 +191,29 @@ done:
     return rc;
 }
 
+/* Prints data_dir/links.json, which the server rewrites every 5 s. */
+static int
+skywavectl_links(void)
+{
+    const sw_core_conf_t *core = sw_core_conf();
+    char                  path[4096], line[1024];
+    FILE                 *fp;
+
+    snprintf(path, sizeof(path), "%s/links.json",
+             core->data_dir ? core->data_dir : ".");
+    fp = fopen(path, "r");
+    if (fp == NULL) {
+        fprintf(stderr, "skywavectl: %s: no link counters (is skywaved "
+                "running with a Peer configured?)\n", path);
+        return SW_ERROR;
+    }
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        fputs(line, stdout);
+    }
+    fclose(fp);
+    return SW_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -214,7 +238,7 @@ main(int argc, char **argv)
         return 2;
     }
     cmd = argv[optind++];
-    if (strcmp(cmd, "check") != 0) {
+    if (strcmp(cmd, "check") != 0 && strcmp(cmd, "links") != 0) {
         if (strcmp(cmd, "adduser") && strcmp(cmd, "passwd")
             && strcmp(cmd, "deluser") && strcmp(cmd, "listusers"))
         {
@@ -236,7 +260,9 @@ main(int argc, char **argv)
      * config and its modules as the server would, without starting them. */
     sw_log_set_level(SW_LOG_WARN);
     rc = sw_server_init(config, NULL);
-    if (rc == SW_OK && strcmp(cmd, "check") == 0) {
+    if (rc == SW_OK && strcmp(cmd, "links") == 0) {
+        rc = skywavectl_links();
+    } else if (rc == SW_OK && strcmp(cmd, "check") == 0) {
         rc = sw_server_check();
         printf("configuration %s %s\n", config,
                rc == SW_OK ? "is OK" : "has errors");

@@ -1,0 +1,18 @@
+-- Ship side of a SATCOM pair: clients on the ship's LAN connect here; the
+-- shore server is the Peer.  The shore's config mirrors this one.
+data_dir = "/var/lib/skywave"
+modules = { "c2s", "im", "carbons", "server", "link_tcp" }
+
+link_tcp_interfaces = { "0.0.0.0" }
+link_tcp_port = 5270
+
+VirtualHost "ship.example"
+
+Peer "shore" {
+    peer_domains = { "shore.example", "muc.shore.example" },
+    link_tcp_address = "192.0.2.10",
+    link_tcp_peer_port = 5270,
+    peer_initiate = "both",
+    peer_keepalive = "120s",        -- fewer bytes on an idle satellite link
+    peer_reconnect_max = "20s",
+}

@@ -1,0 +1,156 @@
+"""Two skywaved joined by a zero-handshake peer link (XEP-0361 over TCP)
+on loopback: messages, presence subscriptions and IQs across; the
+durable queue across a kill -9 of the sending server; and the agreement
+enforced on what the peer may send."""
+import asyncio
+import os
+import re
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import Server, free_port
+from test_c2s import Raw
+from test_im import Client, run_async
+
+
+def peer_config(my_port, peer_port, peer_domain, extra=""):
+    return ('link_tcp_interfaces = { "127.0.0.1" }\n'
+            'link_tcp_port = %d\n%s\n'
+            'Peer "%s" {\n'
+            '    peer_domains = { "%s" },\n'
+            '    link_tcp_address = "127.0.0.1",\n'
+            '    link_tcp_peer_port = %d,\n'
+            '    peer_reconnect_min = "200ms",\n'
+            '    peer_reconnect_max = "1s",\n'
+            '}\n' % (my_port, extra, peer_domain.split(".")[0], peer_domain,
+                     peer_port))
+
+
+class Pair:
+    def __init__(self, tmp_path):
+        pa, pb = free_port(), free_port()
+        mods = ("c2s", "im", "server", "link_tcp")
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        self.a = Server(tmp_path / "a", hosts=("a.example",), modules=mods,
+                        extra=peer_config(pa, pb, "b.example"))
+        self.b = Server(tmp_path / "b", hosts=("b.example",), modules=mods,
+                        extra=peer_config(pb, pa, "a.example"))
+        self.a.adduser("alice@a.example", "pw-alice")
+        self.b.adduser("bob@b.example", "pw-bob")
+        self.a_link_port = pa
+
+
+@pytest.fixture
+def pair(tmp_path):
+    p = Pair(tmp_path)
+    p.a.start()
+    p.b.start()
+    yield p
+    for s in (p.a, p.b):
+        rc = s.stop()
+        assert rc in (0, None), "skywaved exited with %r" % rc
+
+
+def wait_log(server, text, timeout=15):
+    deadline = time.time() + timeout
+    while text not in server.log_text():
+        assert time.time() < deadline, "no %r in the log" % text
+        time.sleep(0.05)
+
+
+def test_messages_presence_and_iq_across_the_link(pair):
+    async def go():
+        alice = await Client(pair.a, "alice@a.example/home").login()
+        bob = await Client(pair.b, "bob@b.example/ship").login()
+        alice.c.send_message(mto="bob@b.example", mbody="over the link",
+                             mtype="chat")
+        m = await bob.expect(lambda s: s.name == "message"
+                             and s["body"] == "over the link", "the message")
+        assert str(m["from"]) == "alice@a.example/home"
+        bob.c.send_message(mto="alice@a.example", mbody="and back",
+                           mtype="chat")
+        await alice.expect(lambda s: s.name == "message"
+                           and s["body"] == "and back", "the reply")
+        # Subscription handshake across the link (RFC 6121 §3).
+        alice.c.send_presence(pto="bob@b.example", ptype="subscribe")
+        await bob.expect_presence("subscribe", "alice@a.example")
+        bob.c.send_presence(pto="alice@a.example", ptype="subscribed")
+        await alice.expect_presence("subscribed", "bob@b.example")
+        await alice.expect_presence("available", "bob@b.example/ship")
+        # An IQ to the far server itself.
+        iq = alice.c.make_iq_get(queryxmlns="jabber:iq:version",
+                                 ito="b.example")
+        r = await iq.send(timeout=10)
+        assert r["type"] == "result"
+        for c in (alice, bob):
+            await c.close()
+    run_async(go())
+    wait_log(pair.a, "link b: up")
+    # One connection for both directions (XEP-0361 §4).
+    assert pair.a.log_text().count("link b: up") == 1
+
+
+def test_kill_9_of_the_sender_loses_nothing(pair):
+    """Bob's server is down; Alice's server takes 100 messages into its
+    durable queue and is killed with SIGKILL; both come back: every
+    message reaches Bob once, in order."""
+    assert pair.b.stop() == 0
+    alice = Raw(pair.a.port)
+    alice.login("alice", "pw-alice", "home")
+    alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
+    alice.read_until(r"<enabled[^>]*/>")
+    for i in range(100):
+        alice.send("<message to='bob@b.example' type='chat' id='k%d'>"
+                   "<body>msg %d</body></message>" % (i, i))
+    alice.send("<r xmlns='urn:xmpp:sm:3'/>")
+    assert "h='100'" in alice.read_until(r"<a [^>]*h='100'[^>]*/>")
+    time.sleep(0.3)                  # the batch commits within a loop turn
+    pair.a.proc.send_signal(signal.SIGKILL)
+    pair.a.proc.wait(timeout=10)
+    pair.a.start()
+    wait_log(pair.a, "100 stanzas queued from before")
+    pair.b.start()
+
+    async def go():
+        bob = await Client(pair.b, "bob@b.example/ship").login()
+        bodies = []
+        deadline = time.time() + 30
+        while len(bodies) < 100 and time.time() < deadline:
+            for st in list(bob.got):
+                if st.name == "message" and str(st["body"]).startswith("msg"):
+                    bodies.append(str(st["body"]))
+                    bob.got.remove(st)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        extra = [s for s in bob.got if s.name == "message"]
+        await bob.close()
+        return bodies, extra
+    bodies, extra = run_async(go())
+    assert bodies == ["msg %d" % i for i in range(100)]
+    assert not extra, "duplicates: %r" % extra
+
+
+def test_peer_may_not_speak_for_other_domains(pair):
+    """A connection from the peer's address that sends a stanza from a
+    domain outside the agreement gets it refused, with a clear log line."""
+    wait_log(pair.a, "link b: up")
+    assert pair.b.stop() == 0       # the raw socket below plays the peer
+    wait_log(pair.a, "link b: connection closed")
+    s = socket.create_connection(("127.0.0.1", pair.a_link_port), timeout=5)
+    s.sendall(b"<link xmlns='urn:skywave:link:0' seq='1' ack='0'/>"
+              b"<message from='mallory@evil.example/x' to='alice@a.example'"
+              b" type='chat'><body>forged</body></message>")
+    wait_log(pair.a, "refused a stanza from 'mallory@evil.example/x'")
+    s.close()
+
+
+def test_unknown_source_address_is_refused(pair):
+    s = socket.socket()
+    s.bind(("127.0.0.9", 0))
+    s.connect(("127.0.0.1", pair.a_link_port))
+    wait_log(pair.a, "refused a connection from 127.0.0.9")
+    s.close()
