@@ -100,6 +100,18 @@ static const mod_storage_sqlite_migration_t mod_storage_sqlite_migrations[] = {
       " FOREIGN KEY (host, user) REFERENCES users (host, user)"
       "  ON DELETE CASCADE);"
       "CREATE INDEX offline_by_user ON offline (host, user, id);" },
+    /* Peer links: rows are keyed by the link's own sequence numbers, so
+     * a queue is read and acknowledged in order without a rowid. */
+    { 2, "add durable peer link queues",
+      "CREATE TABLE link_queue ("
+      " peer TEXT NOT NULL, seq INTEGER NOT NULL,"
+      " stamp INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0,"
+      " xml TEXT NOT NULL,"
+      " PRIMARY KEY (peer, seq)) WITHOUT ROWID;"
+      "CREATE TABLE link_state ("
+      " peer TEXT NOT NULL PRIMARY KEY,"
+      " next_out INTEGER NOT NULL DEFAULT 0,"
+      " in_delivered INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;" },
 };
 
 #define MOD_STORAGE_SQLITE_N_MIGRATIONS \
@@ -113,6 +125,9 @@ typedef enum mod_storage_sqlite_stmt_e {
     MOD_SQL_BEGIN_READ,
     MOD_SQL_COMMIT,
     MOD_SQL_ROLLBACK,
+    MOD_SQL_SAVEPOINT,
+    MOD_SQL_RELEASE,
+    MOD_SQL_ROLLBACK_TO,
     MOD_SQL_USER_INSERT,
     MOD_SQL_USER_EXISTS,
     MOD_SQL_USER_DELETE,
@@ -132,6 +147,12 @@ typedef enum mod_storage_sqlite_stmt_e {
     MOD_SQL_OFFLINE_LIST,
     MOD_SQL_OFFLINE_DELETE,
     MOD_SQL_OFFLINE_DELETE_ALL,
+    MOD_SQL_LINK_PUSH,
+    MOD_SQL_LINK_LOAD,
+    MOD_SQL_LINK_ACK,
+    MOD_SQL_LINK_REMOVE,
+    MOD_SQL_LINK_STATE_GET,
+    MOD_SQL_LINK_STATE_SET,
     MOD_SQL_N
 } mod_storage_sqlite_stmt_e;
 
@@ -148,6 +169,11 @@ static const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
     [MOD_SQL_BEGIN_READ] = { "begin read transaction", "BEGIN" },
     [MOD_SQL_COMMIT] = { "commit transaction", "COMMIT" },
     [MOD_SQL_ROLLBACK] = { "roll back transaction", "ROLLBACK" },
+    /* Inside the caller's begin/commit each operation is a savepoint, so
+     * a failed one undoes only itself. */
+    [MOD_SQL_SAVEPOINT] = { "begin savepoint", "SAVEPOINT mod_op" },
+    [MOD_SQL_RELEASE] = { "release savepoint", "RELEASE mod_op" },
+    [MOD_SQL_ROLLBACK_TO] = { "roll back savepoint", "ROLLBACK TO mod_op" },
     [MOD_SQL_USER_INSERT] = { "create user",
         "INSERT INTO users (host, user, created) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (host, user) DO NOTHING" },
@@ -202,6 +228,23 @@ static const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
         "DELETE FROM offline WHERE host = ?1 AND user = ?2 AND id <= ?3" },
     [MOD_SQL_OFFLINE_DELETE_ALL] = { "delete all offline messages",
         "DELETE FROM offline WHERE host = ?1 AND user = ?2" },
+    [MOD_SQL_LINK_PUSH] = { "queue stanza for peer",
+        "INSERT INTO link_queue (peer, seq, stamp, expires, xml)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)" },
+    [MOD_SQL_LINK_LOAD] = { "read peer queue",
+        "SELECT seq, stamp, expires, xml FROM link_queue WHERE peer = ?1"
+        " ORDER BY seq" },
+    [MOD_SQL_LINK_ACK] = { "acknowledge peer queue",
+        "DELETE FROM link_queue WHERE peer = ?1 AND seq <= ?2" },
+    [MOD_SQL_LINK_REMOVE] = { "remove queued stanza",
+        "DELETE FROM link_queue WHERE peer = ?1 AND seq = ?2" },
+    [MOD_SQL_LINK_STATE_GET] = { "read peer link state",
+        "SELECT next_out, in_delivered FROM link_state WHERE peer = ?1" },
+    [MOD_SQL_LINK_STATE_SET] = { "store peer link state",
+        "INSERT INTO link_state (peer, next_out, in_delivered)"
+        " VALUES (?1, ?2, ?3) ON CONFLICT (peer) DO UPDATE SET"
+        " next_out = excluded.next_out,"
+        " in_delivered = excluded.in_delivered" },
 };
 
 typedef struct mod_storage_sqlite_s {
@@ -209,6 +252,7 @@ typedef struct mod_storage_sqlite_s {
     sqlite3        *db;
     char           *path;
     sqlite3_stmt   *stmt[MOD_SQL_N];
+    bool            txn;            /* the caller's begin() is open */
 } mod_storage_sqlite_t;
 
 #define MOD_GROUP_SEP '\x1f'
@@ -273,19 +317,53 @@ mod_storage_sqlite_exec(mod_storage_sqlite_t *st,
     return rc == SQLITE_DONE ? SW_OK : SW_ERROR;
 }
 
-/* A write transaction; read: a consistent snapshot without the lock. */
+/*
+ * Once the caller's transaction is open, an error such as SQLITE_FULL or
+ * SQLITE_IOERR may make SQLite roll all of it back.  Every later call then
+ * fails until commit() ends it, rather than quietly committing the rest of
+ * the batch one statement at a time.
+ */
+static int
+mod_storage_sqlite_txn_check(mod_storage_sqlite_t *st)
+{
+    if (st->txn && sqlite3_get_autocommit(st->db)) {
+        sw_log_error("storage_sqlite: the open transaction on %s was rolled "
+                     "back after an earlier error; call commit to end it",
+                     st->path);
+        return SW_ERROR;
+    }
+    return SW_OK;
+}
+
+/*
+ * A transaction for one operation: write takes the lock, read is a
+ * consistent snapshot without it.  Inside the caller's transaction it is
+ * a savepoint instead, as SQLite transactions do not nest.
+ */
+static int
+mod_storage_sqlite_begin_op(mod_storage_sqlite_t *st,
+                            mod_storage_sqlite_stmt_e id)
+{
+    if (st->txn) {
+        if (mod_storage_sqlite_txn_check(st) != SW_OK) {
+            return SW_ERROR;
+        }
+        id = MOD_SQL_SAVEPOINT;
+    }
+    mod_storage_sqlite_stmt(st, id);
+    return mod_storage_sqlite_exec(st, id);
+}
+
 static int
 mod_storage_sqlite_begin(mod_storage_sqlite_t *st)
 {
-    mod_storage_sqlite_stmt(st, MOD_SQL_BEGIN);
-    return mod_storage_sqlite_exec(st, MOD_SQL_BEGIN);
+    return mod_storage_sqlite_begin_op(st, MOD_SQL_BEGIN);
 }
 
 static int
 mod_storage_sqlite_begin_read(mod_storage_sqlite_t *st)
 {
-    mod_storage_sqlite_stmt(st, MOD_SQL_BEGIN_READ);
-    return mod_storage_sqlite_exec(st, MOD_SQL_BEGIN_READ);
+    return mod_storage_sqlite_begin_op(st, MOD_SQL_BEGIN_READ);
 }
 
 static int
@@ -303,10 +381,38 @@ mod_storage_sqlite_commit(mod_storage_sqlite_t *st)
     return SW_OK;
 }
 
+/* Ends a savepoint with rc: keeps its changes on SW_OK, else undoes them. */
+static int
+mod_storage_sqlite_end_savepoint(mod_storage_sqlite_t *st, int rc)
+{
+    /* An error may already have rolled back the whole transaction, and
+     * the savepoint with it. */
+    if (sqlite3_get_autocommit(st->db)) {
+        if (rc == SW_OK) {
+            mod_storage_sqlite_txn_check(st);       /* logs */
+            rc = SW_ERROR;
+        }
+        return rc;
+    }
+    if (rc != SW_OK) {
+        mod_storage_sqlite_stmt(st, MOD_SQL_ROLLBACK_TO);
+        mod_storage_sqlite_exec(st, MOD_SQL_ROLLBACK_TO);
+    }
+    /* RELEASE after ROLLBACK TO too: the latter keeps the savepoint. */
+    mod_storage_sqlite_stmt(st, MOD_SQL_RELEASE);
+    if (mod_storage_sqlite_exec(st, MOD_SQL_RELEASE) != SW_OK) {
+        return SW_ERROR;
+    }
+    return rc;
+}
+
 /* Ends a transaction with rc: commits on SW_OK, else rolls back. */
 static int
 mod_storage_sqlite_end(mod_storage_sqlite_t *st, int rc)
 {
+    if (st->txn) {
+        return mod_storage_sqlite_end_savepoint(st, rc);
+    }
     if (rc == SW_OK) {
         return mod_storage_sqlite_commit(st);
     }
@@ -965,6 +1071,235 @@ mod_storage_sqlite_offline_count(sw_storage_t *s, const char *host,
     return mod_storage_sqlite_offline_count_locked(st, host, user, n);
 }
 
+/* ------------------------------------------------------ peer links --- */
+
+/*
+ * Queue rows are ordered by seq in SQLite's signed 64-bit integers, so a
+ * sequence number must fit in one; the counters in link_state are stored
+ * bit for bit and need no such bound.
+ */
+static int
+mod_storage_sqlite_link_seq(const char *peer, uint64_t seq)
+{
+    if (seq == 0 || seq > (uint64_t) INT64_MAX) {
+        sw_log_error("storage_sqlite: sequence number %llu for peer %s "
+                     "out of range", (unsigned long long) seq, peer);
+        return SW_ERROR;
+    }
+    return SW_OK;
+}
+
+static sqlite3_stmt *
+mod_storage_sqlite_peer_stmt(mod_storage_sqlite_t *st,
+                             mod_storage_sqlite_stmt_e id, const char *peer)
+{
+    sqlite3_stmt  *s = mod_storage_sqlite_stmt(st, id);
+
+    mod_storage_sqlite_bind_text(s, 1, peer);
+    return s;
+}
+
+static int
+mod_storage_sqlite_link_queue_push(sw_storage_t *s, const char *peer,
+                                   uint64_t seq, const char *xml, size_t len,
+                                   int64_t expires)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+
+    if (mod_storage_sqlite_txn_check(st) != SW_OK
+        || mod_storage_sqlite_link_seq(peer, seq) != SW_OK)
+    {
+        return SW_ERROR;
+    }
+    if (len > (size_t) INT32_MAX) {
+        sw_log_error("storage_sqlite: stanza for peer %s too large", peer);
+        return SW_ERROR;
+    }
+    /* One statement: atomic by itself, and inside the caller's
+     * transaction a failure (a duplicate seq) undoes only this row. */
+    q = mod_storage_sqlite_peer_stmt(st, MOD_SQL_LINK_PUSH, peer);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64) seq);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64) time(NULL));
+    sqlite3_bind_int64(q, 4, (sqlite3_int64) expires);
+    sqlite3_bind_text(q, 5, xml, (int) len, SQLITE_STATIC);
+    return mod_storage_sqlite_exec(st, MOD_SQL_LINK_PUSH);
+}
+
+static int
+mod_storage_sqlite_link_queue_load(sw_storage_t *s, const char *peer,
+                                   sw_pool_t *pool, sw_link_item_t **items,
+                                   size_t *n)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sw_link_item_t        *list;
+    sqlite3_stmt          *q;
+    size_t                 count, cap;
+    int                    rc;
+
+    *items = NULL;
+    *n = 0;
+    if (mod_storage_sqlite_txn_check(st) != SW_OK) {
+        return SW_ERROR;
+    }
+
+    cap = 16;
+    count = 0;
+    list = sw_pool_alloc(pool, cap * sizeof(sw_link_item_t));
+    q = mod_storage_sqlite_peer_stmt(st, MOD_SQL_LINK_LOAD, peer);
+    while ((rc = mod_storage_sqlite_step(st, MOD_SQL_LINK_LOAD))
+           == SQLITE_ROW)
+    {
+        sw_link_item_t  *it;
+
+        if (count == cap) {
+            sw_link_item_t  *bigger;
+
+            bigger = sw_pool_alloc(pool, 2 * cap * sizeof(sw_link_item_t));
+            memcpy(bigger, list, cap * sizeof(sw_link_item_t));
+            list = bigger;
+            cap *= 2;
+        }
+        it = &list[count++];
+        it->seq = (uint64_t) sqlite3_column_int64(q, 0);
+        it->stamp = sqlite3_column_int64(q, 1);
+        it->expires = sqlite3_column_int64(q, 2);
+        it->xml = mod_storage_sqlite_column(pool, q, 3);
+    }
+    mod_storage_sqlite_done(st, MOD_SQL_LINK_LOAD);
+    if (rc != SQLITE_DONE) {
+        return SW_ERROR;
+    }
+    *items = list;
+    *n = count;
+    return SW_OK;
+}
+
+static int
+mod_storage_sqlite_link_queue_ack(sw_storage_t *s, const char *peer,
+                                  uint64_t upto)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+
+    if (mod_storage_sqlite_txn_check(st) != SW_OK) {
+        return SW_ERROR;
+    }
+    /* No stored seq exceeds INT64_MAX, so a larger upto means all. */
+    if (upto > (uint64_t) INT64_MAX) {
+        upto = (uint64_t) INT64_MAX;
+    }
+    q = mod_storage_sqlite_peer_stmt(st, MOD_SQL_LINK_ACK, peer);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64) upto);
+    return mod_storage_sqlite_exec(st, MOD_SQL_LINK_ACK);
+}
+
+static int
+mod_storage_sqlite_link_queue_remove(sw_storage_t *s, const char *peer,
+                                     uint64_t seq)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+    int                    rc;
+
+    if (mod_storage_sqlite_txn_check(st) != SW_OK) {
+        return SW_ERROR;
+    }
+    if (seq == 0 || seq > (uint64_t) INT64_MAX) {
+        return SW_DECLINED;         /* never stored */
+    }
+    q = mod_storage_sqlite_peer_stmt(st, MOD_SQL_LINK_REMOVE, peer);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64) seq);
+    rc = mod_storage_sqlite_exec(st, MOD_SQL_LINK_REMOVE);
+    if (rc == SW_OK && sqlite3_changes(st->db) == 0) {
+        rc = SW_DECLINED;
+    }
+    return rc;
+}
+
+static int
+mod_storage_sqlite_link_state_get(sw_storage_t *s, const char *peer,
+                                  uint64_t *next_out, uint64_t *in_delivered)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+    int                    rc;
+
+    *next_out = 0;
+    *in_delivered = 0;
+    if (mod_storage_sqlite_txn_check(st) != SW_OK) {
+        return SW_ERROR;
+    }
+    q = mod_storage_sqlite_peer_stmt(st, MOD_SQL_LINK_STATE_GET, peer);
+    rc = mod_storage_sqlite_step(st, MOD_SQL_LINK_STATE_GET);
+    if (rc == SQLITE_ROW) {
+        *next_out = (uint64_t) sqlite3_column_int64(q, 0);
+        *in_delivered = (uint64_t) sqlite3_column_int64(q, 1);
+    }
+    mod_storage_sqlite_done(st, MOD_SQL_LINK_STATE_GET);
+    /* A peer never seen starts from 0/0. */
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SW_OK : SW_ERROR;
+}
+
+static int
+mod_storage_sqlite_link_state_set(sw_storage_t *s, const char *peer,
+                                  uint64_t next_out, uint64_t in_delivered)
+{
+    mod_storage_sqlite_t  *st = s->self;
+    sqlite3_stmt          *q;
+
+    if (mod_storage_sqlite_txn_check(st) != SW_OK) {
+        return SW_ERROR;
+    }
+    q = mod_storage_sqlite_peer_stmt(st, MOD_SQL_LINK_STATE_SET, peer);
+    sqlite3_bind_int64(q, 2, (sqlite3_int64) next_out);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64) in_delivered);
+    return mod_storage_sqlite_exec(st, MOD_SQL_LINK_STATE_SET);
+}
+
+/*
+ * The caller's transaction: one fsync per loop turn instead of one per
+ * stanza.  BEGIN IMMEDIATE takes the write lock now, so no call inside
+ * can fail half way with SQLITE_BUSY.
+ */
+static int
+mod_storage_sqlite_txn_begin(sw_storage_t *s)
+{
+    mod_storage_sqlite_t  *st = s->self;
+
+    if (st->txn) {
+        sw_log_error("storage_sqlite: begin while a transaction is open on "
+                     "%s; transactions do not nest", st->path);
+        return SW_ERROR;
+    }
+    mod_storage_sqlite_stmt(st, MOD_SQL_BEGIN);
+    if (mod_storage_sqlite_exec(st, MOD_SQL_BEGIN) != SW_OK) {
+        return SW_ERROR;
+    }
+    st->txn = true;
+    return SW_OK;
+}
+
+static int
+mod_storage_sqlite_txn_commit(sw_storage_t *s)
+{
+    mod_storage_sqlite_t  *st = s->self;
+
+    if (!st->txn) {
+        sw_log_error("storage_sqlite: commit without begin on %s",
+                     st->path);
+        return SW_ERROR;
+    }
+    /* The transaction is over either way: a failed COMMIT rolls back. */
+    st->txn = false;
+    if (sqlite3_get_autocommit(st->db)) {
+        sw_log_error("storage_sqlite: commit on %s: the transaction was "
+                     "rolled back after an earlier error", st->path);
+        return SW_ERROR;
+    }
+    return mod_storage_sqlite_commit(st);
+}
+
 /* ------------------------------------------------- open and migrate --- */
 
 /* Runs SQL text that returns no rows we need; logs on failure. */
@@ -1101,6 +1436,11 @@ mod_storage_sqlite_close(mod_storage_sqlite_t *st)
 {
     size_t  i;
 
+    if (st->txn) {
+        /* sqlite3_close() rolls it back. */
+        sw_log_warn("storage_sqlite: %s closed with a transaction open; "
+                    "its changes are lost", st->path);
+    }
     for (i = 0; i < MOD_SQL_N; i++) {
         sqlite3_finalize(st->stmt[i]);      /* NULL is a no-op */
         st->stmt[i] = NULL;
@@ -1153,6 +1493,14 @@ static const sw_storage_t mod_storage_sqlite_api = {
     .offline_fetch = mod_storage_sqlite_offline_fetch,
     .offline_delete = mod_storage_sqlite_offline_delete,
     .offline_count = mod_storage_sqlite_offline_count,
+    .link_queue_push = mod_storage_sqlite_link_queue_push,
+    .link_queue_load = mod_storage_sqlite_link_queue_load,
+    .link_queue_ack = mod_storage_sqlite_link_queue_ack,
+    .link_queue_remove = mod_storage_sqlite_link_queue_remove,
+    .link_state_get = mod_storage_sqlite_link_state_get,
+    .link_state_set = mod_storage_sqlite_link_state_set,
+    .begin = mod_storage_sqlite_txn_begin,
+    .commit = mod_storage_sqlite_txn_commit,
 };
 
 /* Owner cleanup and stop(): whichever comes first closes the database. */
@@ -1258,7 +1606,8 @@ const sw_module_t sw_module = {
     .abi = SW_MODULE_ABI,
     .signature = SW_MODULE_SIGNATURE,
     .name = "storage_sqlite",
-    .help = "embedded SQLite storage: users, rosters, offline messages",
+    .help = "embedded SQLite storage: users, rosters, offline messages, "
+            "peer link queues",
     .requires = NULL,
     .options = mod_storage_sqlite_options,
     .conf_size = sizeof(mod_storage_sqlite_conf_t),

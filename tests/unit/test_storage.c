@@ -747,6 +747,8 @@ test_persistence(void **state)
 
 /* SQLite file header: user_version at 60, write/read version at 18/19. */
 #define TEST_HDR_USER_VERSION 60
+/* The last migration step of mod_storage_sqlite. */
+#define TEST_SCHEMA_VERSION 2
 
 static void
 test_schema_version(void **state)
@@ -759,7 +761,8 @@ test_schema_version(void **state)
     test_db_unload(t);
 
     /* A fresh database gets every migration step. */
-    assert_int_equal(test_db_header(t->db, TEST_HDR_USER_VERSION), 1);
+    assert_int_equal(test_db_header(t->db, TEST_HDR_USER_VERSION),
+                     TEST_SCHEMA_VERSION);
     /* WAL mode is persistent: file format versions 2. */
     assert_int_equal(test_db_header(t->db, 16) & 0xffff, 0x0202);
 
@@ -775,10 +778,11 @@ test_schema_version(void **state)
     assert_int_equal(test_db_header(t->db, TEST_HDR_USER_VERSION), 99);
 
     /* Reopening at the current version works and changes nothing. */
-    test_db_set_header(t->db, TEST_HDR_USER_VERSION, 1);
+    test_db_set_header(t->db, TEST_HDR_USER_VERSION, TEST_SCHEMA_VERSION);
     test_db_open(t);
     test_db_unload(t);
-    assert_int_equal(test_db_header(t->db, TEST_HDR_USER_VERSION), 1);
+    assert_int_equal(test_db_header(t->db, TEST_HDR_USER_VERSION),
+                     TEST_SCHEMA_VERSION);
 }
 
 /* Tools load modules and unload them without stop(): still closed. */
@@ -824,7 +828,8 @@ test_data_dir(void **state)
     sw_server_free();
 
     assert_int_equal(access(db, F_OK), 0);
-    assert_int_equal(test_db_header(db, TEST_HDR_USER_VERSION), 1);
+    assert_int_equal(test_db_header(db, TEST_HDR_USER_VERSION),
+                     TEST_SCHEMA_VERSION);
     unlink(db);
     rmdir(state_dir);
 }
@@ -856,6 +861,452 @@ test_open_errors(void **state)
                                      "storage_sqlite_busy_timeout = "
                                      "\"250ms\""), SW_OK);
     assert_non_null(sw_storage());
+}
+
+/* ------------------------------------------------------ peer links --- */
+
+/*
+ * A second connection to the database, for what the service does not
+ * show: schema surgery and what other readers see.  The test binary is
+ * not linked with SQLite, so the library is opened here.
+ */
+typedef struct {
+    void   *lib;
+    void   *db;
+    int   (*open)(const char *path, void **db);
+    int   (*exec)(void *db, const char *sql,
+                  int (*cb)(void *ud, int n, char **val, char **col),
+                  void *ud, char **err);
+    int   (*close)(void *db);
+} test_sqlite_t;
+
+static void
+test_sqlite_open(test_sqlite_t *q, const char *path)
+{
+    memset(q, 0, sizeof(*q));
+    q->lib = dlopen("libsqlite3.so.0", RTLD_NOW | RTLD_LOCAL);
+    assert_non_null(q->lib);
+    *(void **) &q->open = dlsym(q->lib, "sqlite3_open");
+    *(void **) &q->exec = dlsym(q->lib, "sqlite3_exec");
+    *(void **) &q->close = dlsym(q->lib, "sqlite3_close");
+    assert_non_null(q->open);
+    assert_non_null(q->exec);
+    assert_non_null(q->close);
+    assert_int_equal(q->open(path, &q->db), 0);
+}
+
+static void
+test_sqlite_close(test_sqlite_t *q)
+{
+    assert_int_equal(q->close(q->db), 0);
+    dlclose(q->lib);
+}
+
+static void
+test_sqlite_exec(test_sqlite_t *q, const char *sql)
+{
+    assert_int_equal(q->exec(q->db, sql, NULL, NULL, NULL), 0);
+}
+
+static int
+test_sqlite_int_cb(void *ud, int n, char **val, char **col)
+{
+    (void) col;
+    if (n > 0 && val[0] != NULL) {
+        *(long long *) ud = atoll(val[0]);
+    }
+    return 0;
+}
+
+/* The first column of the last row of sql, or -1 if no row. */
+static long long
+test_sqlite_int(test_sqlite_t *q, const char *sql)
+{
+    long long  v = -1;
+
+    assert_int_equal(q->exec(q->db, sql, test_sqlite_int_cb, &v, NULL), 0);
+    return v;
+}
+
+static void
+test_link_xml(char *buf, size_t size, const char *peer, uint64_t seq)
+{
+    snprintf(buf, size, "<message to='u@%s' id='m%llu'><body>%llu</body>"
+             "</message>", peer, (unsigned long long) seq,
+             (unsigned long long) seq);
+}
+
+/* Pushes seq first..last for peer (expires: seq * 10 for odd seq). */
+static void
+test_link_push_range(sw_storage_t *s, const char *peer, uint64_t first,
+                     uint64_t last)
+{
+    char      xml[128];
+    uint64_t  seq;
+
+    for (seq = first; seq <= last; seq++) {
+        test_link_xml(xml, sizeof(xml), peer, seq);
+        assert_int_equal(s->link_queue_push(s, peer, seq, xml, strlen(xml),
+                                            seq % 2 ? (int64_t) seq * 10
+                                                    : 0), SW_OK);
+    }
+}
+
+/* The queue of peer holds exactly the seqs in want (ascending), intact. */
+static void
+test_link_expect(sw_storage_t *s, const char *peer, const uint64_t *want,
+                 size_t nwant)
+{
+    sw_pool_t       *pool = sw_pool_new(0);
+    sw_link_item_t  *items;
+    char             xml[128];
+    size_t           n, i;
+
+    assert_int_equal(s->link_queue_load(s, peer, pool, &items, &n), SW_OK);
+    assert_int_equal(n, nwant);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(items[i].seq, want[i]);
+        test_link_xml(xml, sizeof(xml), peer, want[i]);
+        assert_string_equal(items[i].xml, xml);
+        assert_int_equal(items[i].expires,
+                         want[i] % 2 ? (int64_t) want[i] * 10 : 0);
+    }
+    sw_pool_free(pool);
+}
+
+/* Fills want with first..last, skipping skip (0: none); returns count. */
+static size_t
+test_link_range(uint64_t *want, uint64_t first, uint64_t last, uint64_t skip)
+{
+    size_t    n = 0;
+    uint64_t  seq;
+
+    for (seq = first; seq <= last; seq++) {
+        if (seq != skip) {
+            want[n++] = seq;
+        }
+    }
+    return n;
+}
+
+static void
+test_link_queue(void **state)
+{
+    test_db_t       *t = *state;
+    sw_storage_t    *s = test_db_open(t);
+    sw_pool_t       *pool = sw_pool_new(0);
+    sw_link_item_t  *items;
+    uint64_t         want[1000], out, in;
+    int64_t          before = (int64_t) time(NULL);
+    size_t           n, i;
+
+    assert_int_equal(s->link_queue_load(s, "b.example", pool, &items, &n),
+                     SW_OK);
+    assert_int_equal(n, 0);
+
+    /* Pushed in one transaction; loaded in order with every field. */
+    assert_int_equal(s->begin(s), SW_OK);
+    test_link_push_range(s, "b.example", 1, 1000);
+    assert_int_equal(s->commit(s), SW_OK);
+    n = test_link_range(want, 1, 1000, 0);
+    test_link_expect(s, "b.example", want, n);
+    assert_int_equal(s->link_queue_load(s, "b.example", pool, &items, &n),
+                     SW_OK);
+    for (i = 0; i < n; i++) {
+        assert_true(items[i].stamp >= before
+                    && items[i].stamp <= (int64_t) time(NULL));
+    }
+
+    /* Pushing does not move the counters: the caller sets them. */
+    assert_int_equal(s->link_state_get(s, "b.example", &out, &in), SW_OK);
+    assert_int_equal(out, 0);
+    assert_int_equal(in, 0);
+
+    /* A stored seq is not overwritten. */
+    assert_int_equal(s->link_queue_push(s, "b.example", 7, "<x/>", 4, 0),
+                     SW_ERROR);
+    assert_int_equal(s->link_queue_push(s, "b.example", 0, "<x/>", 4, 0),
+                     SW_ERROR);
+
+    /* Acknowledging a prefix; an older ack changes nothing. */
+    assert_int_equal(s->link_queue_ack(s, "b.example", 100), SW_OK);
+    n = test_link_range(want, 101, 1000, 0);
+    test_link_expect(s, "b.example", want, n);
+    assert_int_equal(s->link_queue_ack(s, "b.example", 40), SW_OK);
+    test_link_expect(s, "b.example", want, n);
+
+    /* Removing one in the middle (an expired stanza). */
+    assert_int_equal(s->link_queue_remove(s, "b.example", 500), SW_OK);
+    n = test_link_range(want, 101, 1000, 500);
+    test_link_expect(s, "b.example", want, n);
+    assert_int_equal(s->link_queue_remove(s, "b.example", 500), SW_DECLINED);
+    assert_int_equal(s->link_queue_remove(s, "b.example", 50), SW_DECLINED);
+    assert_int_equal(s->link_queue_remove(s, "b.example", 5000),
+                     SW_DECLINED);
+    assert_int_equal(s->link_queue_remove(s, "b.example", UINT64_MAX),
+                     SW_DECLINED);
+
+    /* An ack across the gap. */
+    assert_int_equal(s->link_queue_ack(s, "b.example", 998), SW_OK);
+    test_link_expect(s, "b.example", (uint64_t[]) { 999, 1000 }, 2);
+    assert_int_equal(s->link_queue_ack(s, "b.example", UINT64_MAX), SW_OK);
+    test_link_expect(s, "b.example", want, 0);
+
+    /* len bounds the stored text. */
+    assert_int_equal(s->link_queue_push(s, "b.example", 1001,
+                                        "<short/>trailing", 8, 0), SW_OK);
+    assert_int_equal(s->link_queue_load(s, "b.example", pool, &items, &n),
+                     SW_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0].xml, "<short/>");
+    assert_int_equal(items[0].expires, 0);
+
+    sw_pool_free(pool);
+}
+
+static void
+test_link_state(void **state)
+{
+    test_db_t     *t = *state;
+    sw_storage_t  *s = test_db_open(t);
+    uint64_t       out = 77, in = 77;
+
+    /* A peer never seen starts from 0/0. */
+    assert_int_equal(s->link_state_get(s, "new.example", &out, &in), SW_OK);
+    assert_int_equal(out, 0);
+    assert_int_equal(in, 0);
+
+    assert_int_equal(s->link_state_set(s, "p.example", 42, 17), SW_OK);
+    assert_int_equal(s->link_state_get(s, "p.example", &out, &in), SW_OK);
+    assert_int_equal(out, 42);
+    assert_int_equal(in, 17);
+
+    /* Replaced, not added; the full 64-bit range survives. */
+    assert_int_equal(s->link_state_set(s, "p.example", UINT64_MAX,
+                                       (uint64_t) INT64_MAX + 5), SW_OK);
+    assert_int_equal(s->link_state_get(s, "p.example", &out, &in), SW_OK);
+    assert_true(out == UINT64_MAX);
+    assert_true(in == (uint64_t) INT64_MAX + 5);
+
+    assert_int_equal(s->link_state_get(s, "new.example", &out, &in), SW_OK);
+    assert_int_equal(out, 0);
+    assert_int_equal(in, 0);
+}
+
+/* Two peers never see each other's rows or counters. */
+static void
+test_link_peers(void **state)
+{
+    test_db_t     *t = *state;
+    sw_storage_t  *s = test_db_open(t);
+    uint64_t       want[10], out, in;
+    size_t         n;
+
+    test_link_push_range(s, "a.example", 1, 5);
+    test_link_push_range(s, "b.example", 1, 8);
+    assert_int_equal(s->link_state_set(s, "a.example", 6, 3), SW_OK);
+    assert_int_equal(s->link_state_set(s, "b.example", 9, 11), SW_OK);
+
+    assert_int_equal(s->link_queue_ack(s, "a.example", 3), SW_OK);
+    assert_int_equal(s->link_queue_remove(s, "b.example", 2), SW_OK);
+    assert_int_equal(s->link_queue_remove(s, "a.example", 7), SW_DECLINED);
+
+    n = test_link_range(want, 4, 5, 0);
+    test_link_expect(s, "a.example", want, n);
+    n = test_link_range(want, 1, 8, 2);
+    test_link_expect(s, "b.example", want, n);
+    test_link_expect(s, "c.example", want, 0);
+
+    assert_int_equal(s->link_state_get(s, "a.example", &out, &in), SW_OK);
+    assert_int_equal(out, 6);
+    assert_int_equal(in, 3);
+    assert_int_equal(s->link_state_get(s, "b.example", &out, &in), SW_OK);
+    assert_int_equal(out, 9);
+    assert_int_equal(in, 11);
+}
+
+static void
+test_link_persistence(void **state)
+{
+    test_db_t     *t = *state;
+    sw_storage_t  *s = test_db_open(t);
+    uint64_t       want[20], out, in;
+    test_log_t     log;
+    size_t         n;
+
+    assert_int_equal(s->begin(s), SW_OK);
+    test_link_push_range(s, "b.example", 1, 10);
+    assert_int_equal(s->link_state_set(s, "b.example", 11, 4), SW_OK);
+    assert_int_equal(s->commit(s), SW_OK);
+    assert_int_equal(s->link_queue_ack(s, "b.example", 2), SW_OK);
+    test_link_push_range(s, "b.example", 11, 12);
+    test_db_unload(t);
+
+    s = test_db_open(t);
+    n = test_link_range(want, 3, 12, 0);
+    test_link_expect(s, "b.example", want, n);
+    assert_int_equal(s->link_state_get(s, "b.example", &out, &in), SW_OK);
+    assert_int_equal(out, 11);
+    assert_int_equal(in, 4);
+
+    /* Stopping with a transaction open loses it, and says so. */
+    assert_int_equal(s->begin(s), SW_OK);
+    test_link_push_range(s, "b.example", 13, 15);
+    assert_int_equal(s->link_state_set(s, "b.example", 16, 9), SW_OK);
+    test_log_capture(&log);
+    test_db_unload(t);
+    test_log_release();
+    assert_non_null(strstr(log.text, "transaction open"));
+
+    s = test_db_open(t);
+    test_link_expect(s, "b.example", want, n);
+    assert_int_equal(s->link_state_get(s, "b.example", &out, &in), SW_OK);
+    assert_int_equal(out, 11);
+    assert_int_equal(in, 4);
+}
+
+static void
+test_link_transaction(void **state)
+{
+    test_db_t         *t = *state;
+    sw_storage_t      *s = test_db_open(t);
+    sw_pool_t         *pool = sw_pool_new(0);
+    sw_roster_item_t   item = { .jid = "r@x", .sub = SW_SUB_BOTH };
+    sw_scram_cred_t    half = { .hash = "SHA-1", .iterations = 4096 };
+    sw_roster_item_t  *ritems;
+    sw_offline_msg_t  *msgs;
+    test_sqlite_t      other;
+    test_log_t         log;
+    uint64_t           want[1000], ver, out, in;
+    size_t             n;
+
+    test_sqlite_open(&other, t->db);
+
+    /* Not nested: a second begin fails, logged, and the first goes on. */
+    test_log_capture(&log);
+    assert_int_equal(s->commit(s), SW_ERROR);
+    assert_int_equal(log.errors, 1);
+    assert_int_equal(s->begin(s), SW_OK);
+    assert_int_equal(s->begin(s), SW_ERROR);
+    assert_int_equal(log.errors, 2);
+    assert_non_null(strstr(log.text, "nest"));
+    test_log_release();
+
+    test_link_push_range(s, "b.example", 1, 1000);
+    assert_int_equal(s->link_state_set(s, "b.example", 1001, 0), SW_OK);
+    /* Calls inside see their own writes... */
+    n = test_link_range(want, 1, 1000, 0);
+    test_link_expect(s, "b.example", want, n);
+    assert_int_equal(s->link_state_get(s, "b.example", &out, &in), SW_OK);
+    assert_int_equal(out, 1001);
+    /* ...other connections do not, until commit. */
+    assert_int_equal(test_sqlite_int(&other,
+                                     "SELECT count(*) FROM link_queue"), 0);
+
+    /* Every other operation works inside, and a failed one (a duplicate
+     * seq, an existing user) undoes only itself. */
+    test_log_capture(&log);
+    assert_int_equal(s->link_queue_push(s, "b.example", 5, "<dup/>", 6, 0),
+                     SW_ERROR);
+    test_log_release();
+    assert_int_equal(log.errors, 1);
+    assert_int_equal(s->user_create(s, "h", "u", NULL, 0), SW_OK);
+    assert_int_equal(s->user_create(s, "h", "u", NULL, 0), SW_DECLINED);
+    assert_int_equal(s->user_exists(s, "h", "u"), SW_OK);
+    /* The user row is written before the credential is refused. */
+    test_log_capture(&log);
+    assert_int_equal(s->user_create(s, "h", "half", &half, 1), SW_ERROR);
+    test_log_release();
+    assert_int_equal(s->user_exists(s, "h", "half"), SW_DECLINED);
+    assert_int_equal(s->roster_set(s, "h", "u", &item, &ver), SW_OK);
+    assert_int_equal(s->roster_remove(s, "h", "u", "none@x", &ver),
+                     SW_DECLINED);
+    assert_int_equal(s->roster_get(s, "h", "u", pool, &ritems, &n, &ver),
+                     SW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ver, 1);
+    assert_int_equal(s->offline_push(s, "h", "u", "<o/>", 4, 0), SW_OK);
+    assert_int_equal(s->link_queue_ack(s, "b.example", 10), SW_OK);
+    assert_int_equal(s->link_queue_remove(s, "b.example", 20), SW_OK);
+    assert_int_equal(s->commit(s), SW_OK);
+
+    assert_int_equal(test_sqlite_int(&other,
+                                     "SELECT count(*) FROM link_queue"), 989);
+    assert_int_equal(test_sqlite_int(&other,
+                                     "SELECT count(*) FROM users"), 1);
+    assert_int_equal(s->user_exists(s, "h", "half"), SW_DECLINED);
+    n = test_link_range(want, 11, 1000, 20);
+    test_link_expect(s, "b.example", want, n);
+    assert_int_equal(s->offline_fetch(s, "h", "u", pool, &msgs, &n), SW_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(msgs[0].xml, "<o/>");
+
+    /* The same calls outside a transaction, and a new one after. */
+    assert_int_equal(s->link_queue_ack(s, "b.example", 11), SW_OK);
+    assert_int_equal(s->user_create(s, "h", "v", NULL, 0), SW_OK);
+    assert_int_equal(s->begin(s), SW_OK);
+    assert_int_equal(s->user_delete(s, "h", "v"), SW_OK);
+    assert_int_equal(s->commit(s), SW_OK);
+    assert_int_equal(s->user_exists(s, "h", "v"), SW_DECLINED);
+    assert_int_equal(test_sqlite_int(&other,
+                                     "SELECT min(seq) FROM link_queue"), 12);
+
+    test_sqlite_close(&other);
+    sw_pool_free(pool);
+}
+
+/* A version 1 database gains the link tables in place, keeping its data. */
+static void
+test_link_migration(void **state)
+{
+    test_db_t         *t = *state;
+    sw_storage_t      *s = test_db_open(t);
+    sw_pool_t         *pool = sw_pool_new(0);
+    sw_scram_cred_t    creds[2], got;
+    test_sqlite_t      q;
+    uint64_t           out, in;
+
+    test_make_creds(pool, "old", creds);
+    assert_int_equal(s->user_create(s, "h", "veteran", creds, 2), SW_OK);
+    assert_int_equal(s->offline_push(s, "h", "veteran", "<kept/>", 7, 0),
+                     SW_OK);
+    test_db_unload(t);
+
+    /* Turn it into what a version 1 server left behind. */
+    test_sqlite_open(&q, t->db);
+    test_sqlite_exec(&q, "DROP TABLE link_queue; DROP TABLE link_state;"
+                         "PRAGMA user_version = 1");
+    assert_int_equal(test_sqlite_int(&q, "SELECT count(*) FROM sqlite_master"
+                                         " WHERE name LIKE 'link_%'"), 0);
+    test_sqlite_close(&q);
+    assert_int_equal(test_db_header(t->db, TEST_HDR_USER_VERSION), 1);
+
+    s = test_db_open(t);
+    assert_int_equal(s->user_exists(s, "h", "veteran"), SW_OK);
+    assert_int_equal(s->user_get_cred(s, "h", "veteran", "SHA-256", pool,
+                                      &got), SW_OK);
+    assert_true(sw_scram_cred_verify(&got, "old"));
+    assert_int_equal(s->offline_count(s, "h", "veteran", &(size_t) { 0 }),
+                     SW_OK);
+    test_link_push_range(s, "b.example", 1, 3);
+    test_link_expect(s, "b.example", (uint64_t[]) { 1, 2, 3 }, 3);
+    assert_int_equal(s->link_state_set(s, "b.example", 4, 1), SW_OK);
+    assert_int_equal(s->link_state_get(s, "b.example", &out, &in), SW_OK);
+    assert_int_equal(out, 4);
+    test_db_unload(t);
+
+    assert_int_equal(test_db_header(t->db, TEST_HDR_USER_VERSION),
+                     TEST_SCHEMA_VERSION);
+    test_sqlite_open(&q, t->db);
+    assert_int_equal(test_sqlite_int(&q, "SELECT count(*) FROM sqlite_master"
+                                         " WHERE name IN ('link_queue',"
+                                         " 'link_state')"), 2);
+    assert_int_equal(test_sqlite_int(&q, "SELECT count(*) FROM offline"), 1);
+    assert_int_equal(test_sqlite_int(&q, "SELECT count(*) FROM scram_creds"),
+                     2);
+    test_sqlite_close(&q);
+
+    sw_pool_free(pool);
 }
 
 #endif /* SW_TEST_HAVE_LOADER */
@@ -891,6 +1342,18 @@ main(void)
         cmocka_unit_test_setup_teardown(test_data_dir, test_db_setup,
                                         test_db_teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, test_db_setup,
+                                        test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_link_queue, test_db_setup,
+                                        test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_link_state, test_db_setup,
+                                        test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_link_peers, test_db_setup,
+                                        test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_link_persistence, test_db_setup,
+                                        test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_link_transaction, test_db_setup,
+                                        test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_link_migration, test_db_setup,
                                         test_db_teardown),
 #endif
     };
