@@ -97,9 +97,10 @@ def test_unknown_user_not_authorized(server):
 class Raw:
     """A deliberately simple client on a plain socket, upgraded to TLS."""
 
-    def __init__(self, port):
+    def __init__(self, port, host="example.net"):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.buf = b""
+        self.host = host
 
     def send(self, data):
         self.sock.sendall(data.encode() if isinstance(data, str) else data)
@@ -139,7 +140,8 @@ class Raw:
             self.buf += chunk
         return False
 
-    def header(self, to="example.net"):
+    def header(self, to=None):
+        to = to or self.host
         self.send("<?xml version='1.0'?><stream:stream to='%s' "
                   "xmlns='jabber:client' "
                   "xmlns:stream='http://etherx.jabber.org/streams' "
@@ -153,7 +155,7 @@ class Raw:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="example.net")
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=self.host)
         self.buf = b""
         feats = self.header()
         assert "<mechanism>PLAIN</mechanism>" in feats

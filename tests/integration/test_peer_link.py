@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import time
+import zlib
 
 import pytest
 
@@ -99,7 +100,7 @@ def test_kill_9_of_the_sender_loses_nothing(pair):
     durable queue and is killed with SIGKILL; both come back: every
     message reaches Bob once, in order."""
     assert pair.b.stop() == 0
-    alice = Raw(pair.a.port)
+    alice = Raw(pair.a.port, "a.example")
     alice.login("alice", "pw-alice", "home")
     alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
     alice.read_until(r"<enabled[^>]*/>")
@@ -141,9 +142,11 @@ def test_peer_may_not_speak_for_other_domains(pair):
     assert pair.b.stop() == 0       # the raw socket below plays the peer
     wait_log(pair.a, "link b: connection closed")
     s = socket.create_connection(("127.0.0.1", pair.a_link_port), timeout=5)
-    s.sendall(b"<link xmlns='urn:skywave:link:0' seq='1' ack='0'/>"
-              b"<message from='mallory@evil.example/x' to='alice@a.example'"
-              b" type='chat'><body>forged</body></message>")
+    z = zlib.compressobj(9)         # peer links are DEFLATE by default
+    s.sendall(z.compress(b"<link xmlns='urn:skywave:link:0' seq='1' ack='0'/>"
+                         b"<message from='mallory@evil.example/x' "
+                         b"to='alice@a.example' type='chat'><body>forged"
+                         b"</body></message>") + z.flush(zlib.Z_SYNC_FLUSH))
     wait_log(pair.a, "refused a stanza from 'mallory@evil.example/x'")
     s.close()
 
