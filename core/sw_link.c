@@ -102,8 +102,9 @@ const sw_option_t sw_peer_options[] = {
                 "true", NULL, "DEFLATE both ways (both ends must agree)"),
     SW_PEER_OPT("peer_compression_level", SW_OPT_INT, compression_level, 0,
                 1, 9, "9", NULL, "zlib level"),
-    SW_PEER_OPT("peer_dictionary", SW_OPT_PATH, dictionary, 0, 0, 0, NULL,
-                NULL, "preset DEFLATE dictionary file (both ends the same)"),
+    SW_PEER_OPT("peer_dictionary", SW_OPT_STRING, dictionary, 0, 0, 0,
+                "default", NULL, "preset DEFLATE dictionary: \"default\" "
+                "(built in), \"none\", or a file; both ends the same"),
     SW_PEER_OPT("peer_queue_max", SW_OPT_INT, queue_max, 0, 1, 10000000,
                 "100000", NULL, "stanzas waiting for the peer; more are "
                 "bounced with resource-constraint"),
@@ -894,20 +895,30 @@ sw_link_first_host(sw_host_t *h, void *ud)
 }
 
 static int
-sw_link_read_dict(sw_link_t *l)
+sw_link_read_dict(sw_link_t *l, const sw_config_t *cfg)
 {
-    FILE *fp;
-    long  n;
+    const char *name = l->conf.dictionary;
+    char        path[4096];
+    FILE       *fp;
+    long        n;
 
-    if (l->conf.dictionary == NULL) {
+    if (name == NULL || strcmp(name, "none") == 0) {
         return SW_OK;
     }
-    fp = fopen(l->conf.dictionary, "rb");
+    if (strcmp(name, "default") == 0) {
+        l->dict = sw_strndup(sw_link_default_dict, sw_link_default_dict_len);
+        l->dict_len = sw_link_default_dict_len;
+        return SW_OK;
+    }
+    /* relative to the config file, like every path option */
+    snprintf(path, sizeof(path), "%s%s%s", name[0] == '/' ? "" : cfg->dir,
+             name[0] == '/' ? "" : "/", name);
+    fp = fopen(path, "rb");
     if (fp == NULL || fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0
         || n > 32768 || fseek(fp, 0, SEEK_SET) != 0)
     {
         sw_log_error("link %s: peer_dictionary %s: %s", l->name,
-                     l->conf.dictionary, fp ? "not a readable file of at "
+                     path, fp ? "not a readable file of at "
                      "most 32 kB (the DEFLATE window)" : strerror(errno));
         if (fp != NULL) {
             fclose(fp);
@@ -965,7 +976,7 @@ sw_links_configure(sw_config_t *cfg)
                 sw_hash_set(sw_link_domains, *d, l);
             }
         }
-        if (sw_link_read_dict(l) != SW_OK) {
+        if (sw_link_read_dict(l, cfg) != SW_OK) {
             rc = SW_ERROR;
         }
         uv_timer_init(sw_loop(), &l->retry);

@@ -157,3 +157,27 @@ def test_unknown_source_address_is_refused(pair):
     s.connect(("127.0.0.1", pair.a_link_port))
     wait_log(pair.a, "refused a connection from 127.0.0.9")
     s.close()
+
+
+def test_dictionary_mismatch_is_detected(tmp_path):
+    """Different preset dictionaries at the two ends: the receiver names
+    the mismatch (zlib's FDICT checksum) instead of delivering garbage."""
+    p = Pair(tmp_path)
+    (tmp_path / "a" / "other.dict").write_text(
+        "<message><body>a different dictionary</body></message>" * 8)
+    cfg = open(p.a.cfg).read().replace(
+        "peer_reconnect_min", 'peer_dictionary = "other.dict",\n'
+        '    peer_reconnect_min')
+    open(p.a.cfg, "w").write(cfg)
+    p.a.start()
+    p.b.start()
+    try:
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<message to='bob@b.example' type='chat' id='d1'>"
+                   "<body>garbled?</body></message>")
+        wait_log(p.b, "DEFLATE dictionary mismatch")
+        assert "garbled?" not in p.b.log_text()
+    finally:
+        assert p.a.stop() == 0
+        assert p.b.stop() == 0

@@ -40,7 +40,7 @@ typedef struct sw_peer_conf_s {
     int                initiate;        /* sw_link_initiate_e */
     bool               compression;
     int64_t            compression_level;
-    const char        *dictionary;      /* preset DEFLATE dictionary file */
+    const char        *dictionary;      /* "default", "none" or a file */
     int64_t            queue_max;       /* stanzas */
     double             expire_message;  /* seconds in the queue */
     double             expire_presence;
@@ -91,6 +91,11 @@ typedef struct sw_link_stats_s {
 } sw_link_stats_t;
 
 void sw_link_stats(const sw_link_t *l, sw_link_stats_t *out);
+
+/* The built-in preset dictionary (peer_dictionary = "default"). */
+extern const char   sw_link_default_dict[];
+extern const size_t sw_link_default_dict_len;
+extern const char   sw_link_default_dict_name[];
 
 /* Core life cycle (sw_server.c). */
 extern const sw_option_t sw_peer_options[];
