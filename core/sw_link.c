@@ -44,6 +44,7 @@ struct sw_link_s {
     char             *name;
     sw_peer_conf_t    conf;
     const sw_transport_t *tp;
+    sw_tls_ctx_t     *tls;
     char             *dict;             /* preset dictionary */
     size_t            dict_len;
 
@@ -125,6 +126,16 @@ const sw_option_t sw_peer_options[] = {
                 100, 3600LL * 1000, "1s", NULL, "first retry delay"),
     SW_PEER_OPT("peer_reconnect_max", SW_OPT_DURATION, reconnect_max, 0,
                 100, 3600LL * 1000, "30s", NULL, "longest retry delay"),
+    SW_PEER_OPT("peer_tls", SW_OPT_BOOL, tls, 0, 0, 0, "false", NULL,
+                "TLS from the first byte, both certificates checked "
+                "against peer_tls_pin"),
+    SW_PEER_OPT("peer_tls_certificate", SW_OPT_PATH, tls_certificate, 0, 0,
+                0, NULL, NULL, "our certificate (PEM); unset: a "
+                "self-signed one made in data_dir"),
+    SW_PEER_OPT("peer_tls_key", SW_OPT_PATH, tls_key, 0, 0, 0, NULL, NULL,
+                "our private key (PEM)"),
+    SW_PEER_OPT("peer_tls_pin", SW_OPT_STRING, tls_pin, 0, 0, 0, NULL, NULL,
+                "SHA-256 fingerprint of the peer's certificate (hex)"),
     SW_OPTION_END
 };
 
@@ -610,8 +621,20 @@ sw_link_on_closed(sw_conn_t *c, int error, const char *reason, void *ud)
     sw_link_schedule_retry(l);
 }
 
+static void
+sw_link_on_secured(sw_conn_t *c, void *ud)
+{
+    sw_link_t *l = ud;
+
+    if (l != NULL) {
+        sw_log_info("link %s: up (%s, %s, peer certificate matches the "
+                    "pin)", l->name, sw_conn_peer(c), sw_conn_tls_desc(c));
+    }
+}
+
 static const sw_conn_cb_t sw_link_conn_cb = {
     .data = sw_link_on_data,
+    .secured = sw_link_on_secured,
     .closed = sw_link_on_closed,
 };
 
@@ -727,6 +750,16 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
     l->conn = conn;
     l->we_opened = we_opened;
     sw_conn_set_callbacks(conn, &sw_link_conn_cb, l);
+    /* socket <- TLS <- DEFLATE <- XML: what we write now waits inside
+     * TLS until the handshake (and the pin check) succeeds */
+    if (l->tls != NULL
+        && sw_conn_start_tls(conn, l->tls, !we_opened, NULL, NULL, 0)
+           != SW_OK)
+    {
+        sw_log_error("link %s: cannot start TLS", l->name);
+        sw_conn_close(conn, false);
+        return SW_ERROR;
+    }
     if (l->conf.compression
         && sw_conn_start_deflate(conn, (int) l->conf.compression_level,
                                  l->dict, l->dict_len) != SW_OK)
@@ -748,8 +781,9 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
         l->st.reconnects++;
     }
     l->ever_up = true;
-    sw_log_info("link %s: up (%s, %s); resending %zu stanzas from %llu",
-                l->name, sw_conn_peer(conn), we_opened ? "we opened"
+    sw_log_info("link %s: %s (%s, %s); resending %zu stanzas from %llu",
+                l->name, l->tls ? "connected, TLS handshake under way"
+                : "up", sw_conn_peer(conn), we_opened ? "we opened"
                 : "they opened", l->q_n, (unsigned long long) first);
     /* Everything at once: the hello, then the queue; nothing waits. */
     snprintf(hello, sizeof(hello), "<link xmlns='" SW_NS_LINK
@@ -1040,6 +1074,62 @@ sw_link_load(sw_link_t *l)
     return SW_OK;
 }
 
+/* TLS for a link: our certificate (made on first start if none is
+ * configured) and the peer's pinned fingerprint. */
+static int
+sw_link_tls_setup(sw_link_t *l)
+{
+    const sw_core_conf_t *core = sw_core_conf();
+    const char           *cert = l->conf.tls_certificate;
+    const char           *key = l->conf.tls_key;
+    const char           *names[2] = { sw_link_local, NULL };
+    char                  c[4096], k[4096], *fp;
+    FILE                 *f;
+
+    if (!l->conf.tls) {
+        return SW_OK;
+    }
+    if ((cert == NULL) != (key == NULL)) {
+        sw_log_error("link %s: set both peer_tls_certificate and "
+                     "peer_tls_key, or neither", l->name);
+        return SW_ERROR;
+    }
+    if (cert == NULL) {
+        snprintf(c, sizeof(c), "%s/link-selfsigned.crt", core->data_dir);
+        snprintf(k, sizeof(k), "%s/link-selfsigned.key", core->data_dir);
+        cert = c;
+        key = k;
+        if ((f = fopen(c, "r")) != NULL) {
+            fclose(f);
+        } else if (sw_tls_make_self_signed(c, k, names) != SW_OK) {
+            return SW_ERROR;
+        }
+    }
+    fp = sw_tls_cert_fingerprint(cert);
+    if (l->conf.tls_pin == NULL) {
+        sw_log_error("link %s: peer_tls needs peer_tls_pin, the SHA-256 "
+                     "fingerprint of the peer's certificate (ours is %s)",
+                     l->name, fp ? fp : "unreadable");
+        free(fp);
+        return SW_ERROR;
+    }
+    l->tls = sw_tls_ctx_new(cert, key);
+    if (l->tls == NULL || sw_tls_ctx_pin_peer(l->tls, l->conf.tls_pin)
+                          != SW_OK)
+    {
+        if (l->tls != NULL) {
+            sw_log_error("link %s: peer_tls_pin is not a SHA-256 "
+                         "fingerprint (64 hex digits)", l->name);
+        }
+        free(fp);
+        return SW_ERROR;
+    }
+    sw_log_info("link %s: TLS; our certificate's SHA-256 is %s", l->name,
+                fp ? fp : "?");
+    free(fp);
+    return SW_OK;
+}
+
 int
 sw_links_start(void)
 {
@@ -1049,7 +1139,7 @@ sw_links_start(void)
         return SW_OK;
     }
     for (l = sw_links; l != NULL; l = l->next) {
-        if (sw_link_load(l) != SW_OK) {
+        if (sw_link_load(l) != SW_OK || sw_link_tls_setup(l) != SW_OK) {
             return SW_ERROR;
         }
     }
@@ -1108,6 +1198,7 @@ sw_links_free(void)
         }
         free(l->q);
         free(l->dict);
+        sw_tls_ctx_free(l->tls);
         free(l->name);
         if (l->xs != NULL) {
             sw_xmlstream_free(l->xs);

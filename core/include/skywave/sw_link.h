@@ -48,6 +48,10 @@ typedef struct sw_peer_conf_s {
     double             keepalive;
     double             reconnect_min;
     double             reconnect_max;
+    bool               tls;             /* TLS from the first byte */
+    const char        *tls_certificate; /* ours (unset: self-signed) */
+    const char        *tls_key;
+    const char        *tls_pin;         /* the peer's SHA-256 */
 } sw_peer_conf_t;
 
 typedef struct sw_transport_s {
