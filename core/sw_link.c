@@ -428,18 +428,25 @@ sw_link_output(sw_link_t *l)
     sw_conn_flush(l->conn);
 }
 
-/* Once per loop turn: commit the storage batch, then send. */
-static void
-sw_link_on_batch(uv_check_t *h)
+void
+sw_link_commit(void)
 {
     sw_storage_t *s = sw_link_store();
-    sw_link_t    *l;
 
-    uv_check_stop(h);
     if (sw_link_in_tx && s != NULL) {
         s->commit(s);
     }
     sw_link_in_tx = false;
+}
+
+/* Once per loop turn: commit the storage batch, then send. */
+static void
+sw_link_on_batch(uv_check_t *h)
+{
+    sw_link_t *l;
+
+    uv_check_stop(h);
+    sw_link_commit();
     for (l = sw_links; l != NULL; l = l->next) {
         if (l->dirty) {
             sw_link_output(l);
