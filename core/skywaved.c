@@ -129,6 +129,7 @@ main(int argc, char **argv)
 
         sw_router_init();
         sw_options_print(sw_core_options, "core", stdout);
+        sw_options_print(sw_peer_options, "core: Peer sections", stdout);
         sw_buf_init(&path);
         sw_buf_printf(&path, "%s:%s:%s", env ? env : "", mpath ? mpath : "",
                       SW_MODULE_DIR);
