@@ -44,6 +44,7 @@ struct sw_link_s {
     char             *name;
     sw_peer_conf_t    conf;
     const sw_transport_t *tp;
+    sw_tls_ctx_t     *tls;
     char             *dict;             /* preset dictionary */
     size_t            dict_len;
 
@@ -102,8 +103,9 @@ const sw_option_t sw_peer_options[] = {
                 "true", NULL, "DEFLATE both ways (both ends must agree)"),
     SW_PEER_OPT("peer_compression_level", SW_OPT_INT, compression_level, 0,
                 1, 9, "9", NULL, "zlib level"),
-    SW_PEER_OPT("peer_dictionary", SW_OPT_PATH, dictionary, 0, 0, 0, NULL,
-                NULL, "preset DEFLATE dictionary file (both ends the same)"),
+    SW_PEER_OPT("peer_dictionary", SW_OPT_STRING, dictionary, 0, 0, 0,
+                "default", NULL, "preset DEFLATE dictionary: \"default\" "
+                "(built in), \"none\", or a file; both ends the same"),
     SW_PEER_OPT("peer_queue_max", SW_OPT_INT, queue_max, 0, 1, 10000000,
                 "100000", NULL, "stanzas waiting for the peer; more are "
                 "bounced with resource-constraint"),
@@ -124,6 +126,16 @@ const sw_option_t sw_peer_options[] = {
                 100, 3600LL * 1000, "1s", NULL, "first retry delay"),
     SW_PEER_OPT("peer_reconnect_max", SW_OPT_DURATION, reconnect_max, 0,
                 100, 3600LL * 1000, "30s", NULL, "longest retry delay"),
+    SW_PEER_OPT("peer_tls", SW_OPT_BOOL, tls, 0, 0, 0, "false", NULL,
+                "TLS from the first byte, both certificates checked "
+                "against peer_tls_pin"),
+    SW_PEER_OPT("peer_tls_certificate", SW_OPT_PATH, tls_certificate, 0, 0,
+                0, NULL, NULL, "our certificate (PEM); unset: a "
+                "self-signed one made in data_dir"),
+    SW_PEER_OPT("peer_tls_key", SW_OPT_PATH, tls_key, 0, 0, 0, NULL, NULL,
+                "our private key (PEM)"),
+    SW_PEER_OPT("peer_tls_pin", SW_OPT_STRING, tls_pin, 0, 0, 0, NULL, NULL,
+                "SHA-256 fingerprint of the peer's certificate (hex)"),
     SW_OPTION_END
 };
 
@@ -244,11 +256,16 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     l->q_n++;
 }
 
+/* Groups this loop turn's storage writes in one transaction.  Outside
+ * the running loop (start-up, shutdown) each write commits on its own. */
 static void
 sw_link_batch_begin(void)
 {
     sw_storage_t *s = sw_link_store();
 
+    if (!sw_link_running) {
+        return;
+    }
     if (!sw_link_in_tx && s != NULL && s->begin(s) == SW_OK) {
         sw_link_in_tx = true;
     }
@@ -416,18 +433,25 @@ sw_link_output(sw_link_t *l)
     sw_conn_flush(l->conn);
 }
 
-/* Once per loop turn: commit the storage batch, then send. */
-static void
-sw_link_on_batch(uv_check_t *h)
+void
+sw_link_commit(void)
 {
     sw_storage_t *s = sw_link_store();
-    sw_link_t    *l;
 
-    uv_check_stop(h);
     if (sw_link_in_tx && s != NULL) {
         s->commit(s);
     }
     sw_link_in_tx = false;
+}
+
+/* Once per loop turn: commit the storage batch, then send. */
+static void
+sw_link_on_batch(uv_check_t *h)
+{
+    sw_link_t *l;
+
+    uv_check_stop(h);
+    sw_link_commit();
     for (l = sw_links; l != NULL; l = l->next) {
         if (l->dirty) {
             sw_link_output(l);
@@ -443,7 +467,9 @@ sw_link_on_ack_timer(uv_timer_t *t)
     sw_link_t *l = t->data;
 
     sw_link_send_ack(l);
-    uv_check_start(&sw_link_batch, sw_link_on_batch);
+    if (sw_link_running) {
+        uv_check_start(&sw_link_batch, sw_link_on_batch);
+    }
 }
 
 static bool
@@ -544,11 +570,12 @@ sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
             sw_link_acked(l, v);
         }
         sw_pool_free(pool);
-        uv_check_start(&sw_link_batch, sw_link_on_batch);
-        return;
+    } else {
+        sw_link_deliver(l, el, pool);
     }
-    sw_link_deliver(l, el, pool);
-    uv_check_start(&sw_link_batch, sw_link_on_batch);
+    if (sw_link_running) {
+        uv_check_start(&sw_link_batch, sw_link_on_batch);
+    }
 }
 
 static void sw_link_drop(sw_link_t *l, const char *why);
@@ -609,8 +636,20 @@ sw_link_on_closed(sw_conn_t *c, int error, const char *reason, void *ud)
     sw_link_schedule_retry(l);
 }
 
+static void
+sw_link_on_secured(sw_conn_t *c, void *ud)
+{
+    sw_link_t *l = ud;
+
+    if (l != NULL) {
+        sw_log_info("link %s: up (%s, %s, peer certificate matches the "
+                    "pin)", l->name, sw_conn_peer(c), sw_conn_tls_desc(c));
+    }
+}
+
 static const sw_conn_cb_t sw_link_conn_cb = {
     .data = sw_link_on_data,
+    .secured = sw_link_on_secured,
     .closed = sw_link_on_closed,
 };
 
@@ -726,6 +765,16 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
     l->conn = conn;
     l->we_opened = we_opened;
     sw_conn_set_callbacks(conn, &sw_link_conn_cb, l);
+    /* socket <- TLS <- DEFLATE <- XML: what we write now waits inside
+     * TLS until the handshake (and the pin check) succeeds */
+    if (l->tls != NULL
+        && sw_conn_start_tls(conn, l->tls, !we_opened, NULL, NULL, 0)
+           != SW_OK)
+    {
+        sw_log_error("link %s: cannot start TLS", l->name);
+        sw_conn_close(conn, false);
+        return SW_ERROR;
+    }
     if (l->conf.compression
         && sw_conn_start_deflate(conn, (int) l->conf.compression_level,
                                  l->dict, l->dict_len) != SW_OK)
@@ -747,8 +796,9 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
         l->st.reconnects++;
     }
     l->ever_up = true;
-    sw_log_info("link %s: up (%s, %s); resending %zu stanzas from %llu",
-                l->name, sw_conn_peer(conn), we_opened ? "we opened"
+    sw_log_info("link %s: %s (%s, %s); resending %zu stanzas from %llu",
+                l->name, l->tls ? "connected, TLS handshake under way"
+                : "up", sw_conn_peer(conn), we_opened ? "we opened"
                 : "they opened", l->q_n, (unsigned long long) first);
     /* Everything at once: the hello, then the queue; nothing waits. */
     snprintf(hello, sizeof(hello), "<link xmlns='" SW_NS_LINK
@@ -894,20 +944,30 @@ sw_link_first_host(sw_host_t *h, void *ud)
 }
 
 static int
-sw_link_read_dict(sw_link_t *l)
+sw_link_read_dict(sw_link_t *l, const sw_config_t *cfg)
 {
-    FILE *fp;
-    long  n;
+    const char *name = l->conf.dictionary;
+    char        path[4096];
+    FILE       *fp;
+    long        n;
 
-    if (l->conf.dictionary == NULL) {
+    if (name == NULL || strcmp(name, "none") == 0) {
         return SW_OK;
     }
-    fp = fopen(l->conf.dictionary, "rb");
+    if (strcmp(name, "default") == 0) {
+        l->dict = sw_strndup(sw_link_default_dict, sw_link_default_dict_len);
+        l->dict_len = sw_link_default_dict_len;
+        return SW_OK;
+    }
+    /* relative to the config file, like every path option */
+    snprintf(path, sizeof(path), "%s%s%s", name[0] == '/' ? "" : cfg->dir,
+             name[0] == '/' ? "" : "/", name);
+    fp = fopen(path, "rb");
     if (fp == NULL || fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0
         || n > 32768 || fseek(fp, 0, SEEK_SET) != 0)
     {
         sw_log_error("link %s: peer_dictionary %s: %s", l->name,
-                     l->conf.dictionary, fp ? "not a readable file of at "
+                     path, fp ? "not a readable file of at "
                      "most 32 kB (the DEFLATE window)" : strerror(errno));
         if (fp != NULL) {
             fclose(fp);
@@ -965,7 +1025,7 @@ sw_links_configure(sw_config_t *cfg)
                 sw_hash_set(sw_link_domains, *d, l);
             }
         }
-        if (sw_link_read_dict(l) != SW_OK) {
+        if (sw_link_read_dict(l, cfg) != SW_OK) {
             rc = SW_ERROR;
         }
         uv_timer_init(sw_loop(), &l->retry);
@@ -1029,6 +1089,62 @@ sw_link_load(sw_link_t *l)
     return SW_OK;
 }
 
+/* TLS for a link: our certificate (made on first start if none is
+ * configured) and the peer's pinned fingerprint. */
+static int
+sw_link_tls_setup(sw_link_t *l)
+{
+    const sw_core_conf_t *core = sw_core_conf();
+    const char           *cert = l->conf.tls_certificate;
+    const char           *key = l->conf.tls_key;
+    const char           *names[2] = { sw_link_local, NULL };
+    char                  c[4096], k[4096], *fp;
+    FILE                 *f;
+
+    if (!l->conf.tls) {
+        return SW_OK;
+    }
+    if ((cert == NULL) != (key == NULL)) {
+        sw_log_error("link %s: set both peer_tls_certificate and "
+                     "peer_tls_key, or neither", l->name);
+        return SW_ERROR;
+    }
+    if (cert == NULL) {
+        snprintf(c, sizeof(c), "%s/link-selfsigned.crt", core->data_dir);
+        snprintf(k, sizeof(k), "%s/link-selfsigned.key", core->data_dir);
+        cert = c;
+        key = k;
+        if ((f = fopen(c, "r")) != NULL) {
+            fclose(f);
+        } else if (sw_tls_make_self_signed(c, k, names) != SW_OK) {
+            return SW_ERROR;
+        }
+    }
+    fp = sw_tls_cert_fingerprint(cert);
+    if (l->conf.tls_pin == NULL) {
+        sw_log_error("link %s: peer_tls needs peer_tls_pin, the SHA-256 "
+                     "fingerprint of the peer's certificate (ours is %s)",
+                     l->name, fp ? fp : "unreadable");
+        free(fp);
+        return SW_ERROR;
+    }
+    l->tls = sw_tls_ctx_new(cert, key);
+    if (l->tls == NULL || sw_tls_ctx_pin_peer(l->tls, l->conf.tls_pin)
+                          != SW_OK)
+    {
+        if (l->tls != NULL) {
+            sw_log_error("link %s: peer_tls_pin is not a SHA-256 "
+                         "fingerprint (64 hex digits)", l->name);
+        }
+        free(fp);
+        return SW_ERROR;
+    }
+    sw_log_info("link %s: TLS; our certificate's SHA-256 is %s", l->name,
+                fp ? fp : "?");
+    free(fp);
+    return SW_OK;
+}
+
 int
 sw_links_start(void)
 {
@@ -1038,7 +1154,7 @@ sw_links_start(void)
         return SW_OK;
     }
     for (l = sw_links; l != NULL; l = l->next) {
-        if (sw_link_load(l) != SW_OK) {
+        if (sw_link_load(l) != SW_OK || sw_link_tls_setup(l) != SW_OK) {
             return SW_ERROR;
         }
     }
@@ -1097,6 +1213,7 @@ sw_links_free(void)
         }
         free(l->q);
         free(l->dict);
+        sw_tls_ctx_free(l->tls);
         free(l->name);
         if (l->xs != NULL) {
             sw_xmlstream_free(l->xs);

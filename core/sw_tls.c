@@ -36,6 +36,8 @@
 struct sw_tls_ctx_s {
     gnutls_certificate_credentials_t  cred;
     gnutls_priority_t                 prio;
+    unsigned char                     pin[32];    /* peer's SHA-256 */
+    bool                              pinned;
 };
 
 typedef struct sw_tls_s {
@@ -51,6 +53,114 @@ typedef struct sw_tls_s {
     unsigned                          bye_sent:1;
     char                              desc[64];
 } sw_tls_t;
+
+/* ------------------------------------------------------------- pinning --- */
+
+static void
+sw_tls_hex(const unsigned char *d, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t            i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = digits[d[i] >> 4];
+        out[2 * i + 1] = digits[d[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* The peer's certificate must be the pinned one (SHA-256 of its DER). */
+static int
+sw_tls_verify(gnutls_session_t session)
+{
+    sw_tls_ctx_t         *ctx = gnutls_session_get_ptr(session);
+    sw_tls_t             *t = gnutls_transport_get_ptr(session);
+    const gnutls_datum_t *certs;
+    unsigned              n = 0;
+    unsigned char         fp[32];
+    char                  hex[65];
+
+    certs = gnutls_certificate_get_peers(session, &n);
+    if (certs == NULL || n == 0) {
+        sw_log_warn("conn %s: TLS: the peer presented no certificate, and "
+                    "its certificate is pinned", sw_conn_peer(t->layer.conn));
+        return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size, fp)
+            != 0
+        || memcmp(fp, ctx->pin, sizeof(fp)) != 0)
+    {
+        sw_tls_hex(fp, sizeof(fp), hex);
+        sw_log_warn("conn %s: TLS: refused the peer's certificate: its "
+                    "SHA-256 fingerprint %s is not the pinned one",
+                    sw_conn_peer(t->layer.conn), hex);
+        return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+    return 0;
+}
+
+int
+sw_tls_ctx_pin_peer(sw_tls_ctx_t *ctx, const char *sha256)
+{
+    size_t i = 0;
+    int    hi = -1, v;
+
+    for (; *sha256 != '\0'; sha256++) {
+        char ch = *sha256;
+
+        if (ch == ':' || ch == ' ') {
+            continue;
+        }
+        if (ch >= '0' && ch <= '9') {
+            v = ch - '0';
+        } else if (ch >= 'a' && ch <= 'f') {
+            v = ch - 'a' + 10;
+        } else if (ch >= 'A' && ch <= 'F') {
+            v = ch - 'A' + 10;
+        } else {
+            return SW_ERROR;
+        }
+        if (hi < 0) {
+            hi = v;
+        } else {
+            if (i == sizeof(ctx->pin)) {
+                return SW_ERROR;
+            }
+            ctx->pin[i++] = (unsigned char) (hi << 4 | v);
+            hi = -1;
+        }
+    }
+    if (i != sizeof(ctx->pin) || hi >= 0) {
+        return SW_ERROR;
+    }
+    ctx->pinned = true;
+    return SW_OK;
+}
+
+char *
+sw_tls_cert_fingerprint(const char *cert_file)
+{
+    gnutls_datum_t     pem = { NULL, 0 }, der = { NULL, 0 };
+    gnutls_x509_crt_t  crt = NULL;
+    unsigned char      fp[32];
+    char              *hex = NULL;
+
+    if (gnutls_load_file(cert_file, &pem) == 0
+        && gnutls_x509_crt_init(&crt) == 0
+        && gnutls_x509_crt_import(crt, &pem, GNUTLS_X509_FMT_PEM) == 0
+        && gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) == 0
+        && gnutls_hash_fast(GNUTLS_DIG_SHA256, der.data, der.size, fp) == 0)
+    {
+        hex = sw_alloc(65);
+        sw_tls_hex(fp, sizeof(fp), hex);
+    }
+    if (crt != NULL) {
+        gnutls_x509_crt_deinit(crt);
+    }
+    gnutls_free(pem.data);
+    gnutls_free(der.data);
+    return hex;
+}
 
 /* ----------------------------------------------------------- transport --- */
 
@@ -357,6 +467,16 @@ sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
     if (ctx != NULL) {
         cred = ctx->cred;
         rc = gnutls_priority_set(t->session, ctx->prio);
+        if (rc == GNUTLS_E_SUCCESS && ctx->pinned) {
+            /* Both ends present and check certificates; the check runs
+             * inside the handshake, so nothing is sent to a wrong peer. */
+            gnutls_session_set_ptr(t->session, ctx);
+            gnutls_session_set_verify_function(t->session, sw_tls_verify);
+            if (server) {
+                gnutls_certificate_server_set_request(t->session,
+                                                      GNUTLS_CERT_REQUIRE);
+            }
+        }
     } else {
         /* A client with nothing to present and, without a CA to check
          * against, nothing to verify (links pin certificates above). */

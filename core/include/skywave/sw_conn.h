@@ -82,6 +82,15 @@ int sw_conn_start_deflate(sw_conn_t *c, int level, const void *dict,
 sw_tls_ctx_t *sw_tls_ctx_new(const char *cert_file, const char *key_file);
 void sw_tls_ctx_free(sw_tls_ctx_t *ctx);
 /*
+ * Pins the peer: both ends of a connection made with ctx present their
+ * certificates, and the handshake fails unless the peer's certificate has
+ * this SHA-256 fingerprint (64 hex digits; colons allowed).  SW_OK, or
+ * SW_ERROR for a malformed fingerprint.
+ */
+int sw_tls_ctx_pin_peer(sw_tls_ctx_t *ctx, const char *sha256);
+/* SHA-256 fingerprint (hex) of a PEM certificate file; new, or NULL. */
+char *sw_tls_cert_fingerprint(const char *cert_file);
+/*
  * Generates a self-signed certificate (ECDSA P-256, 10 years) for the
  * given names and writes cert and key PEM files (key mode 0600).
  * SW_OK or SW_ERROR (logged).

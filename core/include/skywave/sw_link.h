@@ -40,7 +40,7 @@ typedef struct sw_peer_conf_s {
     int                initiate;        /* sw_link_initiate_e */
     bool               compression;
     int64_t            compression_level;
-    const char        *dictionary;      /* preset DEFLATE dictionary file */
+    const char        *dictionary;      /* "default", "none" or a file */
     int64_t            queue_max;       /* stanzas */
     double             expire_message;  /* seconds in the queue */
     double             expire_presence;
@@ -48,6 +48,10 @@ typedef struct sw_peer_conf_s {
     double             keepalive;
     double             reconnect_min;
     double             reconnect_max;
+    bool               tls;             /* TLS from the first byte */
+    const char        *tls_certificate; /* ours (unset: self-signed) */
+    const char        *tls_key;
+    const char        *tls_pin;         /* the peer's SHA-256 */
 } sw_peer_conf_t;
 
 typedef struct sw_transport_s {
@@ -91,6 +95,18 @@ typedef struct sw_link_stats_s {
 } sw_link_stats_t;
 
 void sw_link_stats(const sw_link_t *l, sw_link_stats_t *out);
+
+/* The built-in preset dictionary (peer_dictionary = "default"). */
+extern const char   sw_link_default_dict[];
+extern const size_t sw_link_default_dict_len;
+extern const char   sw_link_default_dict_name[];
+
+/*
+ * Commits the link layer's open storage batch now.  Stanzas for peers are
+ * committed once per loop turn; anyone about to promise that stanzas are
+ * safe (a XEP-0198 <a/> to a client) calls this first.
+ */
+void sw_link_commit(void);
 
 /* Core life cycle (sw_server.c). */
 extern const sw_option_t sw_peer_options[];
