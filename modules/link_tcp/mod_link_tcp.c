@@ -22,17 +22,38 @@ typedef struct {
     int64_t            peer_port;
 } mod_link_tcp_conf_t;
 
-typedef struct {
-    sw_module_ctx_t *mc;
-    uv_tcp_t        *listeners[MOD_LINK_TCP_MAX_LISTENERS];
-    size_t           n_listeners;
-} mod_link_tcp_t;
+typedef struct mod_link_tcp_attempt_s mod_link_tcp_attempt_t;
 
 typedef struct {
-    uv_connect_t     req;
-    uv_tcp_t        *tcp;
-    sw_link_t       *link;
-} mod_link_tcp_attempt_t;
+    sw_module_ctx_t        *mc;
+    uv_tcp_t               *listeners[MOD_LINK_TCP_MAX_LISTENERS];
+    size_t                  n_listeners;
+    mod_link_tcp_attempt_t *attempts;   /* connects in flight */
+} mod_link_tcp_t;
+
+struct mod_link_tcp_attempt_s {
+    mod_link_tcp_attempt_t *next;
+    uv_connect_t            req;
+    uv_tcp_t               *tcp;
+    sw_link_t              *link;
+    mod_link_tcp_t         *t;          /* NULL once cancelled */
+};
+
+static void
+mod_link_tcp_forget(mod_link_tcp_attempt_t *a)
+{
+    mod_link_tcp_attempt_t **pp;
+
+    if (a->t == NULL) {
+        return;
+    }
+    for (pp = &a->t->attempts; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    }
+}
 
 static void
 mod_link_tcp_free_handle(uv_handle_t *h)
@@ -65,6 +86,12 @@ mod_link_tcp_on_connect(uv_connect_t *req, int status)
     mod_link_tcp_attempt_t *a = req->data;
     sw_conn_t              *conn;
 
+    if (a->t == NULL) {
+        /* cancelled at stop: the handle is closing already */
+        free(a);
+        return;
+    }
+    mod_link_tcp_forget(a);
     if (status < 0) {
         sw_link_connect_failed(a->link, uv_strerror(status));
         uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
@@ -95,6 +122,7 @@ mod_link_tcp_connect(sw_link_t *link)
     }
     a = sw_calloc(1, sizeof(*a));
     a->link = link;
+    a->t = mc->data;
     a->tcp = sw_alloc(sizeof(*a->tcp));
     uv_tcp_init(sw_loop(), a->tcp);
     a->req.data = a;
@@ -107,6 +135,8 @@ mod_link_tcp_connect(sw_link_t *link)
         free(a);
         return SW_ERROR;
     }
+    a->next = a->t->attempts;
+    a->t->attempts = a;
     return SW_OK;
 }
 
@@ -263,12 +293,22 @@ mod_link_tcp_start(sw_module_ctx_t *mc)
 static void
 mod_link_tcp_stop(sw_module_ctx_t *mc)
 {
-    mod_link_tcp_t *t = mc->data;
-    size_t          i;
+    mod_link_tcp_t         *t = mc->data;
+    mod_link_tcp_attempt_t *a, *next;
+    size_t                  i;
 
     if (t == NULL) {
         return;
     }
+    /* A connect over a dead link can take minutes of SYN retries:
+     * cancel it, or shutdown would wait for it.  Closing the handle runs
+     * the connect callback with UV_ECANCELED, which frees the attempt. */
+    for (a = t->attempts; a != NULL; a = next) {
+        next = a->next;
+        a->t = NULL;
+        uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
+    }
+    t->attempts = NULL;
     for (i = 0; i < t->n_listeners; i++) {
         uv_close((uv_handle_t *) t->listeners[i], mod_link_tcp_free_handle);
     }
