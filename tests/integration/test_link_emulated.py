@@ -453,11 +453,9 @@ def test_kill_9_of_the_sender_with_the_link_down(linked):
                                                             before)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "mod_link_tcp does not cancel a pending connect at shutdown: with the "
-    "peer unreachable (SYNs dropped), SIGTERM waits for the kernel to give "
-    "up on the connect (tcp_syn_retries, about 2 min)"))
 def test_sigterm_while_the_peer_is_unreachable(linked):
+    """Connects in flight over a dead link are cancelled at shutdown: the
+    server does not wait for the kernel's SYN retries (about 2 min)."""
     ln = linked(["--profile", "satcom-64k"]).start()
     ln.wait_up()
     assert ln.emu.ctl("down") == "ok"
@@ -483,11 +481,9 @@ def test_sigterm_while_the_peer_is_unreachable(linked):
     assert rcs == {"A": 0, "B": 0}, rcs
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a connect that completes after SIGTERM still brings the link up "
-    "(sw_link_attach does not check that the links are stopping) and the "
-    "server waits for that connection to be closed by the peer"))
 def test_sigterm_while_connecting(linked):
+    """A connect that completes after SIGTERM does not bring the link up
+    (and keep the server waiting for the peer to close it)."""
     # 2 s each way: A's connect takes 4 s.  B only listens, so the only
     # connection is A's.
     ln = linked(["--delay", "2s"], more=("", '    peer_initiate = "them",\n'))
