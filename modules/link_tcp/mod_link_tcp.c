@@ -20,6 +20,7 @@ typedef struct {
     int64_t            port;            /* ours; 0: do not listen */
     const char        *address;         /* the peer's (Peer scope) */
     int64_t            peer_port;
+    double             connect_timeout;
 } mod_link_tcp_conf_t;
 
 typedef struct mod_link_tcp_attempt_s mod_link_tcp_attempt_t;
@@ -35,6 +36,7 @@ struct mod_link_tcp_attempt_s {
     mod_link_tcp_attempt_t *next;
     uv_connect_t            req;
     uv_tcp_t               *tcp;
+    uv_timer_t             *timer;      /* connect deadline */
     sw_link_t              *link;
     mod_link_tcp_t         *t;          /* NULL once cancelled */
 };
@@ -80,6 +82,25 @@ static const sw_conn_cb_t mod_link_tcp_cb = {
     .closed = mod_link_tcp_closed,
 };
 
+/*
+ * A connect over a dead link is left to TCP's SYN back-off (1, 2, 4, 8...
+ * seconds), so the first attempt after the link returns could start
+ * a minute late.  The deadline ends the attempt instead, and the link
+ * layer retries on its own schedule (doc/peer-links.md).
+ */
+static void
+mod_link_tcp_on_deadline(uv_timer_t *timer)
+{
+    mod_link_tcp_attempt_t *a = timer->data;
+    sw_link_t              *link = a->link;
+
+    mod_link_tcp_forget(a);
+    a->t = NULL;            /* the connect callback only frees it now */
+    uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
+    uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
+    sw_link_connect_failed(link, "no answer within link_tcp_connect_timeout");
+}
+
 static void
 mod_link_tcp_on_connect(uv_connect_t *req, int status)
 {
@@ -87,11 +108,12 @@ mod_link_tcp_on_connect(uv_connect_t *req, int status)
     sw_conn_t              *conn;
 
     if (a->t == NULL) {
-        /* cancelled at stop: the handle is closing already */
+        /* cancelled (stop or deadline): the handles are closing already */
         free(a);
         return;
     }
     mod_link_tcp_forget(a);
+    uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
     if (status < 0) {
         sw_link_connect_failed(a->link, uv_strerror(status));
         uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
@@ -137,6 +159,11 @@ mod_link_tcp_connect(sw_link_t *link)
     }
     a->next = a->t->attempts;
     a->t->attempts = a;
+    a->timer = sw_alloc(sizeof(*a->timer));
+    uv_timer_init(sw_loop(), a->timer);
+    a->timer->data = a;
+    uv_timer_start(a->timer, mod_link_tcp_on_deadline,
+                   (uint64_t) (conf->connect_timeout * 1000), 0);
     return SW_OK;
 }
 
@@ -307,6 +334,7 @@ mod_link_tcp_stop(sw_module_ctx_t *mc)
         next = a->next;
         a->t = NULL;
         uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
+        uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
     }
     t->attempts = NULL;
     for (i = 0; i < t->n_listeners; i++) {
@@ -327,6 +355,11 @@ static const sw_option_t mod_link_tcp_options[] = {
       offsetof(mod_link_tcp_conf_t, address), SW_SCOPE_PEER, 0, 0, 0, NULL,
       NULL, "the peer's IP address: where we connect, and the source "
       "address its connections must come from" },
+    { "link_tcp_connect_timeout", SW_OPT_DURATION,
+      offsetof(mod_link_tcp_conf_t, connect_timeout),
+      SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 500, 600000, "10s", NULL,
+      "give up a connect attempt after this long and let the link retry "
+      "(more than one round trip of the slowest link)" },
     { "link_tcp_peer_port", SW_OPT_INT,
       offsetof(mod_link_tcp_conf_t, peer_port), SW_SCOPE_PEER, 0, 1, 65535,
       "5270", NULL, "the peer's port" },
