@@ -35,7 +35,8 @@ typedef struct sw_conn_cb_s {
 sw_conn_t *sw_conn_new(uv_tcp_t *tcp, const sw_conn_cb_t *cb, void *ud);
 /* Writes bytes (copied) through the layers.  SW_OK or SW_ERROR. */
 int sw_conn_write(sw_conn_t *c, const void *data, size_t len);
-/* Flushes layers (e.g. a DEFLATE sync flush); no-op without them. */
+/* Flushes layers (DEFLATE: a partial flush, after which the peer can
+ * decode everything written so far); no-op without them. */
 int sw_conn_flush(sw_conn_t *c);
 /* Bytes queued for the kernel and not yet written. */
 size_t sw_conn_pending(const sw_conn_t *c);
