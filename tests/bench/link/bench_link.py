@@ -416,10 +416,12 @@ authentication = "internal_hashed"
 storage = "internal"
 allow_registration = false
 ssl = {{ certificate = "{crt}", key = "{key}", cafile = "{bundle}" }}
+certificates = "{certdir}"
 VirtualHost "{host}"
     ssl = {{ certificate = "{crt}", key = "{key}", cafile = "{bundle}" }}
 '''.format(d=d, data=data, addr=ADDR[side], crt=crt, key=key,
-           bundle=bundle, host=DOMAIN[side]))
+           bundle=bundle, host=DOMAIN[side],
+           certdir=os.path.dirname(crt)))
             host_dir = DOMAIN[side].replace(".", "%2e")
             acc = os.path.join(data, host_dir, "accounts")
             os.makedirs(acc)
