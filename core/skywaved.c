@@ -49,15 +49,16 @@ skywaved_print_module(sw_module_ctx_t *mc, void *ud)
     }
 }
 
-/* Loads every mod_*.la in the given directories so their options print. */
+/* Prints the options of every mod_*.la in the given directories. */
 static void
 skywaved_load_all_modules(const char *path)
 {
     char *dirs = sw_strdup(path), *save = NULL, *d;
 
     for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        DIR           *dir = opendir(d);
-        struct dirent *e;
+        DIR             *dir = opendir(d);
+        struct dirent   *e;
+        sw_module_ctx_t *mc;
 
         if (dir == NULL) {
             continue;
@@ -72,10 +73,12 @@ skywaved_load_all_modules(const char *path)
             {
                 memcpy(name, e->d_name + 4, n - 7);
                 name[n - 7] = '\0';
-                if (sw_module_find(name) == NULL) {
-                    const char *one[2] = { name, NULL };
-
-                    sw_modules_load(one, NULL);
+                /* Options are declared in the descriptor: no need to run
+                 * the module's load() to list them. */
+                mc = sw_module_open(name);
+                if (mc != NULL) {
+                    skywaved_print_module(mc, NULL);
+                    sw_module_close(mc);
                 }
             }
         }
@@ -129,12 +132,12 @@ main(int argc, char **argv)
 
         sw_router_init();
         sw_options_print(sw_core_options, "core", stdout);
+        sw_options_print(sw_peer_options, "core: Peer sections", stdout);
         sw_buf_init(&path);
         sw_buf_printf(&path, "%s:%s:%s", env ? env : "", mpath ? mpath : "",
                       SW_MODULE_DIR);
         skywaved_load_all_modules(path.data);
         sw_buf_free(&path);
-        sw_modules_each(skywaved_print_module, NULL);
         sw_server_free();
         return 0;
     }

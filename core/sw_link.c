@@ -256,11 +256,16 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     l->q_n++;
 }
 
+/* Groups this loop turn's storage writes in one transaction.  Outside
+ * the running loop (start-up, shutdown) each write commits on its own. */
 static void
 sw_link_batch_begin(void)
 {
     sw_storage_t *s = sw_link_store();
 
+    if (!sw_link_running) {
+        return;
+    }
     if (!sw_link_in_tx && s != NULL && s->begin(s) == SW_OK) {
         sw_link_in_tx = true;
     }
@@ -428,18 +433,25 @@ sw_link_output(sw_link_t *l)
     sw_conn_flush(l->conn);
 }
 
-/* Once per loop turn: commit the storage batch, then send. */
-static void
-sw_link_on_batch(uv_check_t *h)
+void
+sw_link_commit(void)
 {
     sw_storage_t *s = sw_link_store();
-    sw_link_t    *l;
 
-    uv_check_stop(h);
     if (sw_link_in_tx && s != NULL) {
         s->commit(s);
     }
     sw_link_in_tx = false;
+}
+
+/* Once per loop turn: commit the storage batch, then send. */
+static void
+sw_link_on_batch(uv_check_t *h)
+{
+    sw_link_t *l;
+
+    uv_check_stop(h);
+    sw_link_commit();
     for (l = sw_links; l != NULL; l = l->next) {
         if (l->dirty) {
             sw_link_output(l);
@@ -455,7 +467,9 @@ sw_link_on_ack_timer(uv_timer_t *t)
     sw_link_t *l = t->data;
 
     sw_link_send_ack(l);
-    uv_check_start(&sw_link_batch, sw_link_on_batch);
+    if (sw_link_running) {
+        uv_check_start(&sw_link_batch, sw_link_on_batch);
+    }
 }
 
 static bool
@@ -556,11 +570,12 @@ sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
             sw_link_acked(l, v);
         }
         sw_pool_free(pool);
-        uv_check_start(&sw_link_batch, sw_link_on_batch);
-        return;
+    } else {
+        sw_link_deliver(l, el, pool);
     }
-    sw_link_deliver(l, el, pool);
-    uv_check_start(&sw_link_batch, sw_link_on_batch);
+    if (sw_link_running) {
+        uv_check_start(&sw_link_batch, sw_link_on_batch);
+    }
 }
 
 static void sw_link_drop(sw_link_t *l, const char *why);

@@ -182,6 +182,12 @@ sw_module_ctx_free(sw_module_ctx_t *mc)
     free(mc);
 }
 
+void
+sw_module_close(sw_module_ctx_t *mc)
+{
+    sw_module_ctx_free(mc);
+}
+
 static void
 sw_module_append(sw_module_ctx_t *mc)
 {

@@ -234,6 +234,8 @@ mod_c2s_sm_element(mod_c2s_conn_t *c, sw_xml_t *el)
     char     hs[16];
 
     if (strcmp(el->name, "r") == 0 && c->sm_enabled) {
+        /* "handled" must mean durable: stanzas for peer links first */
+        sw_link_commit();
         snprintf(hs, sizeof(hs), "%u", c->sm_in);
         mod_c2s_sm_send(c, "a", hs, NULL, NULL, NULL);
     } else if (strcmp(el->name, "a") == 0 && c->sm_enabled) {

@@ -20,19 +20,42 @@ typedef struct {
     int64_t            port;            /* ours; 0: do not listen */
     const char        *address;         /* the peer's (Peer scope) */
     int64_t            peer_port;
+    double             connect_timeout;
 } mod_link_tcp_conf_t;
 
-typedef struct {
-    sw_module_ctx_t *mc;
-    uv_tcp_t        *listeners[MOD_LINK_TCP_MAX_LISTENERS];
-    size_t           n_listeners;
-} mod_link_tcp_t;
+typedef struct mod_link_tcp_attempt_s mod_link_tcp_attempt_t;
 
 typedef struct {
-    uv_connect_t     req;
-    uv_tcp_t        *tcp;
-    sw_link_t       *link;
-} mod_link_tcp_attempt_t;
+    sw_module_ctx_t        *mc;
+    uv_tcp_t               *listeners[MOD_LINK_TCP_MAX_LISTENERS];
+    size_t                  n_listeners;
+    mod_link_tcp_attempt_t *attempts;   /* connects in flight */
+} mod_link_tcp_t;
+
+struct mod_link_tcp_attempt_s {
+    mod_link_tcp_attempt_t *next;
+    uv_connect_t            req;
+    uv_tcp_t               *tcp;
+    uv_timer_t             *timer;      /* connect deadline */
+    sw_link_t              *link;
+    mod_link_tcp_t         *t;          /* NULL once cancelled */
+};
+
+static void
+mod_link_tcp_forget(mod_link_tcp_attempt_t *a)
+{
+    mod_link_tcp_attempt_t **pp;
+
+    if (a->t == NULL) {
+        return;
+    }
+    for (pp = &a->t->attempts; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    }
+}
 
 static void
 mod_link_tcp_free_handle(uv_handle_t *h)
@@ -59,12 +82,38 @@ static const sw_conn_cb_t mod_link_tcp_cb = {
     .closed = mod_link_tcp_closed,
 };
 
+/*
+ * A connect over a dead link is left to TCP's SYN back-off (1, 2, 4, 8...
+ * seconds), so the first attempt after the link returns could start
+ * a minute late.  The deadline ends the attempt instead, and the link
+ * layer retries on its own schedule (doc/peer-links.md).
+ */
+static void
+mod_link_tcp_on_deadline(uv_timer_t *timer)
+{
+    mod_link_tcp_attempt_t *a = timer->data;
+    sw_link_t              *link = a->link;
+
+    mod_link_tcp_forget(a);
+    a->t = NULL;            /* the connect callback only frees it now */
+    uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
+    uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
+    sw_link_connect_failed(link, "no answer within link_tcp_connect_timeout");
+}
+
 static void
 mod_link_tcp_on_connect(uv_connect_t *req, int status)
 {
     mod_link_tcp_attempt_t *a = req->data;
     sw_conn_t              *conn;
 
+    if (a->t == NULL) {
+        /* cancelled (stop or deadline): the handles are closing already */
+        free(a);
+        return;
+    }
+    mod_link_tcp_forget(a);
+    uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
     if (status < 0) {
         sw_link_connect_failed(a->link, uv_strerror(status));
         uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
@@ -95,6 +144,7 @@ mod_link_tcp_connect(sw_link_t *link)
     }
     a = sw_calloc(1, sizeof(*a));
     a->link = link;
+    a->t = mc->data;
     a->tcp = sw_alloc(sizeof(*a->tcp));
     uv_tcp_init(sw_loop(), a->tcp);
     a->req.data = a;
@@ -107,6 +157,13 @@ mod_link_tcp_connect(sw_link_t *link)
         free(a);
         return SW_ERROR;
     }
+    a->next = a->t->attempts;
+    a->t->attempts = a;
+    a->timer = sw_alloc(sizeof(*a->timer));
+    uv_timer_init(sw_loop(), a->timer);
+    a->timer->data = a;
+    uv_timer_start(a->timer, mod_link_tcp_on_deadline,
+                   (uint64_t) (conf->connect_timeout * 1000), 0);
     return SW_OK;
 }
 
@@ -263,12 +320,23 @@ mod_link_tcp_start(sw_module_ctx_t *mc)
 static void
 mod_link_tcp_stop(sw_module_ctx_t *mc)
 {
-    mod_link_tcp_t *t = mc->data;
-    size_t          i;
+    mod_link_tcp_t         *t = mc->data;
+    mod_link_tcp_attempt_t *a, *next;
+    size_t                  i;
 
     if (t == NULL) {
         return;
     }
+    /* A connect over a dead link can take minutes of SYN retries:
+     * cancel it, or shutdown would wait for it.  Closing the handle runs
+     * the connect callback with UV_ECANCELED, which frees the attempt. */
+    for (a = t->attempts; a != NULL; a = next) {
+        next = a->next;
+        a->t = NULL;
+        uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
+        uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
+    }
+    t->attempts = NULL;
     for (i = 0; i < t->n_listeners; i++) {
         uv_close((uv_handle_t *) t->listeners[i], mod_link_tcp_free_handle);
     }
@@ -287,6 +355,11 @@ static const sw_option_t mod_link_tcp_options[] = {
       offsetof(mod_link_tcp_conf_t, address), SW_SCOPE_PEER, 0, 0, 0, NULL,
       NULL, "the peer's IP address: where we connect, and the source "
       "address its connections must come from" },
+    { "link_tcp_connect_timeout", SW_OPT_DURATION,
+      offsetof(mod_link_tcp_conf_t, connect_timeout),
+      SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 500, 600000, "10s", NULL,
+      "give up a connect attempt after this long and let the link retry "
+      "(more than one round trip of the slowest link)" },
     { "link_tcp_peer_port", SW_OPT_INT,
       offsetof(mod_link_tcp_conf_t, peer_port), SW_SCOPE_PEER, 0, 1, 65535,
       "5270", NULL, "the peer's port" },

@@ -66,6 +66,9 @@ class Server:
             text += 'VirtualHost "%s"\n' % h
         open(self.cfg, "w").write(text)
         self.proc = None
+        # Words put before the command line, e.g. ["ip", "netns", "exec",
+        # NS] to run the server in a network namespace.
+        self.wrapper = []
 
     def adduser(self, jid, password):
         r = run([SKYWAVECTL, "-c", self.cfg, "adduser", jid], sw_env(),
@@ -83,6 +86,7 @@ class Server:
                    "valgrind", "-q", "--error-exitcode=99",
                    "--leak-check=full", "--errors-for-leak-kinds=definite",
                    "--log-file=%s" % (self.dir / "valgrind.log")] + cmd
+        cmd = list(self.wrapper) + cmd
         env = sw_env()
         env["SKYWAVE_NO_DLCLOSE"] = "1"
         self.proc = subprocess.Popen(cmd, env=env)

@@ -101,6 +101,13 @@ extern const char   sw_link_default_dict[];
 extern const size_t sw_link_default_dict_len;
 extern const char   sw_link_default_dict_name[];
 
+/*
+ * Commits the link layer's open storage batch now.  Stanzas for peers are
+ * committed once per loop turn; anyone about to promise that stanzas are
+ * safe (a XEP-0198 <a/> to a client) calls this first.
+ */
+void sw_link_commit(void);
+
 /* Core life cycle (sw_server.c). */
 extern const sw_option_t sw_peer_options[];
 int sw_links_configure(sw_config_t *cfg);

@@ -64,6 +64,8 @@ sw_module_ctx_t *sw_module_find(const char *name);
  * signature mismatch: "module 'x' was built for ABI 2, this server has 1").
  */
 sw_module_ctx_t *sw_module_open(const char *name);
+/* Closes a module opened with sw_module_open and never loaded. */
+void sw_module_close(sw_module_ctx_t *mc);
 /* Search path: colon-separated directories, tried before the default. */
 void sw_module_set_path(const char *path);
 

@@ -1,0 +1,506 @@
+"""Two skywaved joined by a peer link through skywave-linkemu: server A
+in namespace A, server B in namespace B, each listening for its peer on
+its namespace's emulator address and for clients on 127.0.0.1 inside its
+own namespace.  Messages and a subscription across a 64 kbit/s satcom
+link, latency over Iridium, an outage in the middle of a burst, a preset
+dictionary mismatch, and a kill -9 of the sender while the link is down.
+
+Clients are the raw TLS client of test_c2s.py (deterministic, no
+background tasks); its socket is opened inside the server's namespace
+(setns(2) around socket creation), so everything it sends and receives
+stays on that side, like a client on the server's own machine.
+"""
+import contextlib
+import ctypes
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import Server
+from test_c2s import Raw
+from test_linkemu import ADDR_A, ADDR_B, Emu, _netns_usable
+
+_reason = _netns_usable()
+pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
+
+LINK_PORT = 5270                # each namespace has its own port space
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd):
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "setns: %s" % os.strerror(err))
+
+
+@contextlib.contextmanager
+def in_netns(ns):
+    """Runs the body with this thread in network namespace NS; sockets
+    created there stay in it after we switch back."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    there = os.open("/run/netns/" + ns, os.O_RDONLY)
+    try:
+        _setns(there)
+        try:
+            yield
+        finally:
+            _setns(home)
+    finally:
+        os.close(there)
+        os.close(home)
+
+
+class NsClient:
+    """A logged-in raw client of SERVER, connected from inside NS.  It
+    keeps everything it has received, so a test can wait for a pattern
+    and then look at all the messages, duplicates included."""
+
+    def __init__(self, ns, server, jid, resource, sm=False):
+        local, host = jid.split("@")
+        with in_netns(ns):
+            self.raw = Raw(server.port, host)
+        self.raw.login(local, "pw-" + local, resource)
+        self.data = self.raw.buf
+        self.raw.buf = b""
+        # Initial presence: an available resource gets chat messages to
+        # the bare JID and subscription presence (RFC 6121 §4.2, §8.5.2).
+        self.send("<presence/>")
+        if sm:
+            # After the presence, so that h counts only what the test sends.
+            self.send("<enable xmlns='urn:xmpp:sm:3'/>")
+            self.wait(r"<enabled[^>]*/>", 10)
+
+    def send(self, text):
+        self.raw.send(text)
+
+    def text(self):
+        return self.data.decode(errors="replace")
+
+    def _read(self, timeout):
+        self.raw.sock.settimeout(max(0.01, timeout))
+        try:
+            chunk = self.raw.sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            return
+        if not chunk:
+            raise AssertionError("server closed the client connection; "
+                                 "last data %r" % self.text()[-500:])
+        self.data += chunk
+
+    def wait(self, pattern, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, self.text())
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            assert left > 0, "no %r within %s s; got %r" % (
+                pattern, timeout, self.text()[-800:])
+            self._read(min(left, 0.5))
+
+    def bodies(self, prefix):
+        """Numbers N of every received <body>PREFIX N</body>, in order."""
+        return [int(n) for n in
+                re.findall(r"<body>%s (\d+)</body>" % prefix, self.text())]
+
+    def collect(self, prefix, n, timeout, linger=2.0):
+        """Waits for N numbered bodies, then LINGER seconds more so that a
+        duplicate arriving late is seen too."""
+        deadline = time.monotonic() + timeout
+        while len(self.bodies(prefix)) < n and time.monotonic() < deadline:
+            self._read(min(0.5, deadline - time.monotonic()))
+        self.complete_at = time.monotonic()
+        end = time.monotonic() + linger
+        while time.monotonic() < end:
+            self._read(end - time.monotonic())
+        return self.bodies(prefix)
+
+    def close(self):
+        try:
+            self.send("</stream:stream>")
+            self.raw.sock.close()
+        except OSError:
+            pass
+
+
+def presence_re(frm, ptype=None):
+    """A <presence> start tag from FRM, of type PTYPE (None: available)."""
+    typ = ("(?=[^>]*type='%s')" % ptype) if ptype \
+        else "(?![^>]*type=)"
+    return r"<presence(?=[^>]*from='%s')%s[^>]*>" % (re.escape(frm), typ)
+
+
+def message(to, body, mid=None):
+    return ("<message to='%s' type='chat'%s><body>%s</body></message>"
+            % (to, " id='%s'" % mid if mid else "", body))
+
+
+def peer_config(my_addr, peer_addr, peer_name, peer_domain, dictionary=None,
+                keepalive="2s", more=""):
+    return ('link_tcp_interfaces = { "%s" }\n'
+            'link_tcp_port = %d\n'
+            'Peer "%s" {\n'
+            '    peer_domains = { "%s" },\n'
+            '    link_tcp_address = "%s",\n'
+            '    link_tcp_peer_port = %d,\n'
+            '    peer_reconnect_min = "200ms",\n'
+            '    peer_reconnect_max = "2s",\n'
+            '    peer_keepalive = "%s",\n'
+            '%s%s'
+            '}\n' % (my_addr, LINK_PORT, peer_name, peer_domain, peer_addr,
+                     LINK_PORT, keepalive,
+                     '    peer_dictionary = "%s",\n' % dictionary
+                     if dictionary else "", more))
+
+
+def links_json(server):
+    """The server's entry for its only peer in data_dir/links.json."""
+    with open(os.path.join(str(server.dir), "state", "links.json")) as f:
+        links = json.load(f)["links"]
+    assert len(links) == 1, links
+    return links[0]
+
+
+def count_log(server, text):
+    return server.log_text().count(text)
+
+
+def wait_log(server, text, timeout=20, count=1):
+    deadline = time.monotonic() + timeout
+    while count_log(server, text) < count:
+        assert server.proc.poll() is None, \
+            "skywaved exited (%r) waiting for %r" % (server.proc.returncode,
+                                                     text)
+        assert time.monotonic() < deadline, \
+            "no %r (x%d) in %s within %s s" % (text, count, server.log,
+                                                timeout)
+        time.sleep(0.05)
+
+
+def start_server(server):
+    """Server.start() returns at once if an earlier run's 'started' line
+    is in the log: wait for this run's own line."""
+    n = count_log(server, " started (pid")
+    server.start()
+    wait_log(server, " started (pid", timeout=30, count=n + 1)
+
+
+class Setup:
+    """The emulator, then server A (a.example, alice) in its namespace A
+    and server B (b.example, bob) in namespace B, peers of each other."""
+
+    def __init__(self, tmp_path, emu_args, keepalive="2s", dicts=None,
+                 more=("", "")):
+        self.emu = Emu(tmp_path, list(emu_args))
+        mods = ("c2s", "im", "server", "link_tcp")
+        dicts = dicts or (None, None)
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        self.a = Server(tmp_path / "a", hosts=("a.example",), modules=mods,
+                        extra=peer_config(ADDR_A, ADDR_B, "b", "b.example",
+                                          dicts[0], keepalive, more[0]))
+        self.b = Server(tmp_path / "b", hosts=("b.example",), modules=mods,
+                        extra=peer_config(ADDR_B, ADDR_A, "a", "a.example",
+                                          dicts[1], keepalive, more[1]))
+        self.a.wrapper = ["ip", "netns", "exec", self.emu.ns_a]
+        self.b.wrapper = ["ip", "netns", "exec", self.emu.ns_b]
+        self.a.adduser("alice@a.example", "pw-alice")
+        self.b.adduser("bob@b.example", "pw-bob")
+        self.clients = []
+
+    def start(self):
+        start_server(self.b)
+        start_server(self.a)
+        return self
+
+    def wait_up(self, timeout=30):
+        wait_log(self.a, "link b: up", timeout)
+        wait_log(self.b, "link a: up", timeout)
+
+    def alice(self, **kw):
+        c = NsClient(self.emu.ns_a, self.a, "alice@a.example", "home", **kw)
+        self.clients.append(c)
+        return c
+
+    def bob(self, **kw):
+        c = NsClient(self.emu.ns_b, self.b, "bob@b.example", "ship", **kw)
+        self.clients.append(c)
+        return c
+
+    def finish(self):
+        """Clients, then servers, then the emulator (whose exit deletes
+        the namespaces).  Returns the servers' exit codes."""
+        for c in self.clients:
+            c.close()
+        rcs = {}
+        for name, s in (("A", self.a), ("B", self.b)):
+            try:
+                rcs[name] = s.stop()
+            except Exception as e:       # killed after the timeout
+                rcs[name] = repr(e)
+        self.emu.stop()
+        return rcs
+
+
+@pytest.fixture
+def linked(tmp_path, request):
+    """linked(emu_args, ...) builds a Setup (not yet started); at teardown
+    everything is stopped and both servers must exit cleanly."""
+    made = []
+
+    def make(emu_args, **kw):
+        s = Setup(tmp_path, emu_args, **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        rcs = s.finish()
+        assert all(rc in (0, None) for rc in rcs.values()), \
+            "skywaved exit codes %r" % rcs
+
+
+def test_satcom_messages_and_subscription(linked):
+    ln = linked(["--profile", "satcom-64k"]).start()
+    ln.wait_up()
+    alice, bob = ln.alice(), ln.bob()
+
+    t0 = time.monotonic()
+    alice.send(message("bob@b.example", "hello 1"))
+    m = bob.wait(r"<message[^>]*>.*?<body>hello 1</body>", 20)
+    there = time.monotonic() - t0
+    assert "from='alice@a.example/home'" in m.group(0)
+    t0 = time.monotonic()
+    bob.send(message("alice@a.example", "back 1"))
+    alice.wait(r"<body>back 1</body>", 20)
+    back = time.monotonic() - t0
+    print("satcom-64k: alice->bob %.3f s, bob->alice %.3f s" % (there, back))
+    # Each crossed the emulated link: at least its 300 ms one-way delay.
+    assert 0.3 <= there < 10 and 0.3 <= back < 10, (there, back)
+
+    # Subscription handshake across the link (RFC 6121 §3.1).
+    alice.send("<presence to='bob@b.example' type='subscribe'/>")
+    bob.wait(presence_re("alice@a.example", "subscribe"), 20)
+    bob.send("<presence to='alice@a.example' type='subscribed'/>")
+    alice.wait(presence_re("bob@b.example", "subscribed"), 20)
+    # §3.1.5: the new subscriber gets the contact's current presence.
+    alice.wait(presence_re("bob@b.example/ship"), 20)
+
+    st = ln.emu.stats()
+    assert st["a_to_b"]["packets"] > 0 and st["b_to_a"]["packets"] > 0
+    # One connection for both directions, never re-established.  Both
+    # servers open one at start; over 300 ms each way both may come up,
+    # and a side that switches to the one both keep logs "up" twice
+    # (doc/peer-links.md, "One connection").
+    for s, peer in ((ln.a, "b"), (ln.b, "a")):
+        ups = count_log(s, "link %s: up" % peer) \
+            - count_log(s, "link %s: simultaneous open: switching" % peer)
+        assert ups == 1, s.log_text()
+        assert count_log(s, "link %s: connection closed" % peer) == 0, \
+            s.log_text()
+    # Round trips measured from acknowledgements: at least the emulated
+    # 600 ms, plus at most the receiver's ack delay and some slack.
+    assert ln.a.stop() == 0 and ln.b.stop() == 0
+    st = links_json(ln.a)
+    print("satcom-64k: A's counters %r" % st)
+    # Out: the message and the subscribe; in: the reply, subscribed and
+    # bob's presence.
+    assert st["stanzas_out"] >= 2 and st["stanzas_in"] >= 3, st
+    assert 0.6 <= st["rtt"] < 3, st
+
+
+def test_iridium_latency(linked):
+    # A keepalive of a few seconds would be a large share of 2400 bit/s.
+    ln = linked(["--profile", "iridium"], keepalive="20s")
+    t0 = time.monotonic()
+    ln.start()
+    ln.wait_up(timeout=60)
+    up = time.monotonic() - t0
+    alice, bob = ln.alice(), ln.bob()
+
+    t0 = time.monotonic()
+    alice.send(message("bob@b.example", "iridium 1"))
+    bob.wait(r"<body>iridium 1</body>", 30)
+    there = time.monotonic() - t0
+    t0 = time.monotonic()
+    bob.send(message("alice@a.example", "iridium 2"))
+    alice.wait(r"<body>iridium 2</body>", 30)
+    back = time.monotonic() - t0
+    print("iridium: link up %.2f s after start; alice->bob %.2f s, "
+          "bob->alice %.2f s" % (up, there, back))
+    assert 1.5 <= there < 30 and 1.5 <= back < 30, (there, back)
+
+
+def test_outage_in_the_middle_of_a_burst(linked):
+    ln = linked(["--profile", "satcom-64k"]).start()
+    ln.wait_up()
+    alice, bob = ln.alice(), ln.bob()
+    ups = count_log(ln.a, "link b: up")
+
+    t0 = time.monotonic()
+    for i in range(200):
+        if i == 50:
+            assert ln.emu.ctl("down") == "ok"
+            down_at = time.monotonic()
+        alice.send(message("bob@b.example", "burst %d" % i, "m%d" % i))
+        time.sleep(0.01)
+    early = bob.collect("burst", 200, timeout=0,
+                        linger=max(0.1, 10 - (time.monotonic() - down_at)))
+    assert ln.emu.ctl("up") == "ok"
+    up_at = time.monotonic()
+    got = bob.collect("burst", 200, timeout=60)
+    done = bob.complete_at
+    st = ln.emu.stats()
+    print("outage: %d of 200 before the link came back, %d in %.1f s "
+          "after it; total %.1f s; dropped by the outage a->b %d, b->a %d"
+          % (len(early), len(got), done - up_at, done - t0,
+             st["a_to_b"]["dropped_outage"], st["b_to_a"]["dropped_outage"]))
+    assert got == list(range(200)), \
+        "missing %s, duplicated %s" % (
+            sorted(set(range(200)) - set(got)),
+            sorted({n for n in got if got.count(n) > 1}))
+    assert st["outages"] == 1
+    assert st["a_to_b"]["dropped_outage"] + st["b_to_a"]["dropped_outage"] \
+        > 0, st
+    # The link layer noticed the dead connection and made a new one.
+    assert count_log(ln.a, "link b: up") > ups, ln.a.log_text()
+
+
+def test_dictionary_mismatch_is_detected(linked, tmp_path):
+    da, db = tmp_path / "dict-a", tmp_path / "dict-b"
+    da.write_bytes((b"<message from='' to='' type='chat' id=''><body>"
+                    b"</body></message><presence/>" * 8)[:400])
+    db.write_bytes(bytes(range(256)) + b"something else entirely " * 6)
+    ln = linked(["--profile", "satcom-64k"], dicts=(str(da), str(db)))
+    ln.start()
+    bob = ln.bob()
+    alice = ln.alice()
+    alice.send(message("bob@b.example", "dict 1"))
+    wait_log(ln.b, "dictionary mismatch", timeout=20)
+    wait_log(ln.a, "dictionary mismatch", timeout=20)
+    # A few reconnection rounds: nothing may come through, garbled or not.
+    time.sleep(5)
+    bob._read(0.5)
+    assert "<message" not in bob.text(), bob.text()
+    for s in (ln.a, ln.b):
+        log = s.log_text()
+        assert "refused a stanza" not in log and "malformed" not in log
+        assert "stream error" not in log, log
+
+    # The same dictionary at both ends: the queued message goes through.
+    assert ln.b.stop() == 0
+    db.write_bytes(da.read_bytes())
+    start_server(ln.b)
+    bob = ln.bob()
+    m = bob.wait(r"<message[^>]*>.*?<body>dict 1</body>", 30)
+    assert "from='alice@a.example/home'" in m.group(0)
+
+
+def test_kill_9_of_the_sender_with_the_link_down(linked):
+    """Alice sends 100 messages; after 30 the link goes down; her server
+    acknowledges all 100 (XEP-0198) and is killed with SIGKILL while some
+    are in flight, some delivered but not acknowledged by B, the rest only
+    in A's durable queue.  A restarts, the link returns: Bob gets every
+    message once, in order."""
+    ln = linked(["--profile", "satcom-64k"]).start()
+    ln.wait_up()
+    alice, bob = ln.alice(sm=True), ln.bob()
+    for i in range(100):
+        if i == 30:
+            # Down once the first have reached Bob: the rest of the 30 are
+            # on the air, or delivered with B's acknowledgement lost.
+            bob.collect("kill", 10, timeout=10, linger=0)
+            assert ln.emu.ctl("down") == "ok"
+        alice.send(message("bob@b.example", "kill %d" % i, "k%d" % i))
+        time.sleep(0.005)
+    alice.send("<r xmlns='urn:xmpp:sm:3'/>")
+    alice.wait(r"<a [^>]*h='100'[^>]*/>", 15)
+    time.sleep(0.3)                 # the batch commits within a loop turn
+    before = len(bob.collect("kill", 100, timeout=0, linger=0.2))
+    ln.a.proc.send_signal(signal.SIGKILL)
+    ln.a.proc.wait(timeout=10)
+    alice.close()
+    ln.clients.remove(alice)
+
+    start_server(ln.a)
+    m = re.findall(r"link b: (\d+) stanzas queued from before",
+                   ln.a.log_text())
+    assert len(m) == 2, m
+    queued = int(m[-1])
+    time.sleep(1)
+    t0 = time.monotonic()
+    assert ln.emu.ctl("up") == "ok"
+    got = bob.collect("kill", 100, timeout=60)
+    print("kill -9: bob had %d before the kill, A restarted with %d queued; "
+          "all %d %.1f s after the link came back"
+          % (before, queued, len(got), bob.complete_at - t0))
+    assert got == list(range(100)), \
+        "missing %s, duplicated %s" % (
+            sorted(set(range(100)) - set(got)),
+            sorted({n for n in got if got.count(n) > 1}))
+    assert queued >= 100 - before, (queued, before)
+    # B dropped exactly what it had delivered before and got again.
+    assert ln.b.stop() == 0
+    st = links_json(ln.b)
+    assert st["stanzas_in"] == 100, st
+    assert st["duplicates_in"] >= queued - (100 - before), (st, queued,
+                                                            before)
+
+
+def test_sigterm_while_the_peer_is_unreachable(linked):
+    """Connects in flight over a dead link are cancelled at shutdown: the
+    server does not wait for the kernel's SYN retries (about 2 min)."""
+    ln = linked(["--profile", "satcom-64k"]).start()
+    ln.wait_up()
+    assert ln.emu.ctl("down") == "ok"
+    # Three keepalives (2 s) without a byte: both drop the connection and
+    # start reconnecting; those connects cannot complete while down.
+    wait_log(ln.a, "link b: connection closed", timeout=15)
+    wait_log(ln.b, "link a: connection closed", timeout=15)
+    time.sleep(1)
+    for s in (ln.a, ln.b):
+        s.proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    rcs = {}
+    for name, s in (("A", ln.a), ("B", ln.b)):
+        try:
+            rcs[name] = s.proc.wait(timeout=max(0.1, 10 - (time.monotonic()
+                                                           - t0)))
+        except subprocess.TimeoutExpired:
+            rcs[name] = "still running after 10 s"
+            s.proc.kill()
+            s.proc.wait()
+            s.proc = None           # reaped here: not the fixture's business
+    print("SIGTERM with the peer unreachable: %r" % rcs)
+    assert rcs == {"A": 0, "B": 0}, rcs
+
+
+def test_sigterm_while_connecting(linked):
+    """A connect that completes after SIGTERM does not bring the link up
+    (and keep the server waiting for the peer to close it)."""
+    # 2 s each way: A's connect takes 4 s.  B only listens, so the only
+    # connection is A's.
+    ln = linked(["--delay", "2s"], more=("", '    peer_initiate = "them",\n'))
+    ln.start()
+    time.sleep(1)                   # A's SYN is on its way
+    assert count_log(ln.a, "link b: up") == 0
+    ln.a.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = ln.a.proc.wait(timeout=6)
+    except subprocess.TimeoutExpired:
+        rc = "still running 6 s after SIGTERM"
+        ln.a.proc.kill()
+        ln.a.proc.wait()
+        ln.a.proc = None
+    log = ln.a.log_text()
+    late = log[log.index("SIGTERM: shutting down"):]
+    print("SIGTERM while connecting: %r; after it: %r"
+          % (rc, re.findall(r"link b: [^\n]*", late)))
+    assert "link b: up" not in late, late
+    assert rc == 0, rc
