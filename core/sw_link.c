@@ -23,6 +23,8 @@
 #define SW_LINK_ACK_DELAY_MS   200     /* batch acks for this long */
 #define SW_LINK_ACK_EVERY      16      /* or ack after this many */
 #define SW_LINK_TICK_MS        1000
+#define SW_LINK_SIMUL_MS       5000    /* opens closer than this are
+                                          simultaneous; later ones replace */
 
 typedef struct sw_link_item_mem_s {
     uint64_t  seq;
@@ -67,6 +69,7 @@ struct sw_link_s {
     double            backoff;
     uint64_t          last_rx;          /* loop ms of the last bytes in */
     uint64_t          last_tx;
+    uint64_t          conn_since;       /* loop ms the connection came */
 
     sw_link_stats_t   st;
     bool              ever_up;
@@ -126,6 +129,10 @@ const sw_option_t sw_peer_options[] = {
                 100, 3600LL * 1000, "1s", NULL, "first retry delay"),
     SW_PEER_OPT("peer_reconnect_max", SW_OPT_DURATION, reconnect_max, 0,
                 100, 3600LL * 1000, "30s", NULL, "longest retry delay"),
+    SW_PEER_OPT("peer_ack_timeout", SW_OPT_DURATION, ack_timeout, 0,
+                500, 3600LL * 1000, "10s", NULL, "a stanza unacknowledged "
+                "this long makes us open a fresh connection beside the "
+                "current one, which may be dead without TCP knowing"),
     SW_PEER_OPT("peer_tls", SW_OPT_BOOL, tls, 0, 0, 0, "false", NULL,
                 "TLS from the first byte, both certificates checked "
                 "against peer_tls_pin"),
@@ -744,7 +751,11 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
         l->connecting = false;
     }
     if (l->conn != NULL) {
-        bool keep_new = we_opened == sw_link_prefer_ours(l);
+        /* Two opens within a few seconds are simultaneous: both ends keep
+         * the same one.  A later one is a reconnect or a probe by an end
+         * that found the old connection dead: it replaces the old. */
+        bool keep_new = uv_now(sw_loop()) - l->conn_since > SW_LINK_SIMUL_MS
+                        || we_opened == sw_link_prefer_ours(l);
 
         if (!keep_new) {
             sw_log_info("link %s: simultaneous open: keeping the existing "
@@ -753,8 +764,7 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
             sw_conn_close(conn, false);
             return SW_DECLINED;
         }
-        sw_log_info("link %s: simultaneous open: switching to the new "
-                    "connection", l->name);
+        sw_log_info("link %s: switching to the new connection", l->name);
         sw_conn_set_data(l->conn, NULL);
         sw_conn_close(l->conn, false);
         l->conn = NULL;
@@ -791,7 +801,7 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
     first = l->q_n > 0 ? sw_link_q_at(l, 0)->seq : l->next_out;
     l->written = first - 1;
     l->backoff = l->conf.reconnect_min;
-    l->last_rx = l->last_tx = uv_now(sw_loop());
+    l->last_rx = l->last_tx = l->conn_since = uv_now(sw_loop());
     if (l->ever_up) {
         l->st.reconnects++;
     }
@@ -901,6 +911,22 @@ sw_link_write_stats(void)
     }
 }
 
+/* How long an ack may take before we suspect the connection: three
+ * measured round trips (at least 2 s), at most peer_ack_timeout. */
+static double
+sw_link_ack_timeout(const sw_link_t *l)
+{
+    double t = 3 * l->st.rtt;
+
+    if (l->st.rtt <= 0) {
+        return l->conf.ack_timeout;
+    }
+    if (t < 2.0) {
+        t = 2.0;
+    }
+    return t < l->conf.ack_timeout ? t : l->conf.ack_timeout;
+}
+
 static void
 sw_link_on_tick(uv_timer_t *t)
 {
@@ -917,6 +943,26 @@ sw_link_on_tick(uv_timer_t *t)
                 sw_link_connect(l);
             }
             continue;
+        }
+        if (l->q_n > 0 && sw_link_q_at(l, 0)->sent_at > 0
+            && !l->connecting && sw_link_may_open(l)
+            && now / 1000.0 - sw_link_q_at(l, 0)->sent_at
+               > sw_link_ack_timeout(l))
+        {
+            /*
+             * The notes' lesson (tcp-over-constrained-links.md): after an
+             * outage TCP resumes only at its next backed-off retransmission,
+             * up to a minute later.  A fresh connection gets through as
+             * soon as the link is back; the queue is resent on it.
+             */
+            sw_log_info("link %s: stanza %llu unacknowledged for %.0fs: "
+                        "probing with a new connection", l->name,
+                        (unsigned long long) sw_link_q_at(l, 0)->seq,
+                        now / 1000.0 - sw_link_q_at(l, 0)->sent_at);
+            l->connecting = true;
+            if (l->tp->connect(l) != SW_OK) {
+                l->connecting = false;
+            }
         }
         if (now - l->last_rx > (uint64_t) (3000 * l->conf.keepalive)) {
             sw_link_drop(l, "nothing received for three keepalive periods");

@@ -300,7 +300,7 @@ def test_satcom_messages_and_subscription(linked):
     # (doc/peer-links.md, "One connection").
     for s, peer in ((ln.a, "b"), (ln.b, "a")):
         ups = count_log(s, "link %s: up" % peer) \
-            - count_log(s, "link %s: simultaneous open: switching" % peer)
+            - count_log(s, "link %s: switching to the new connection" % peer)
         assert ups == 1, s.log_text()
         assert count_log(s, "link %s: connection closed" % peer) == 0, \
             s.log_text()

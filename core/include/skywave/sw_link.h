@@ -48,6 +48,7 @@ typedef struct sw_peer_conf_s {
     double             keepalive;
     double             reconnect_min;
     double             reconnect_max;
+    double             ack_timeout;     /* unacked this long: probe */
     bool               tls;             /* TLS from the first byte */
     const char        *tls_certificate; /* ours (unset: self-signed) */
     const char        *tls_key;
