@@ -765,6 +765,8 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
             return SW_DECLINED;
         }
         sw_log_info("link %s: switching to the new connection", l->name);
+        l->st.wire_out += sw_conn_bytes_out(l->conn);
+        l->st.wire_in += sw_conn_bytes_in(l->conn);
         sw_conn_set_data(l->conn, NULL);
         sw_conn_close(l->conn, false);
         l->conn = NULL;
