@@ -143,6 +143,9 @@ const sw_option_t sw_peer_options[] = {
                 "our private key (PEM)"),
     SW_PEER_OPT("peer_tls_pin", SW_OPT_STRING, tls_pin, 0, 0, 0, NULL, NULL,
                 "SHA-256 fingerprint of the peer's certificate (hex)"),
+    SW_PEER_OPT("peer_tls_ca", SW_OPT_PATH, tls_ca, 0, 0, 0, NULL, NULL,
+                "CA certificates (PEM): the peer's certificate must chain to "
+                "one and name its first peer_domains entry"),
     SW_OPTION_END
 };
 
@@ -649,8 +652,8 @@ sw_link_on_secured(sw_conn_t *c, void *ud)
     sw_link_t *l = ud;
 
     if (l != NULL) {
-        sw_log_info("link %s: up (%s, %s, peer certificate matches the "
-                    "pin)", l->name, sw_conn_peer(c), sw_conn_tls_desc(c));
+        sw_log_info("link %s: up (%s, %s, peer certificate verified)",
+                    l->name, sw_conn_peer(c), sw_conn_tls_desc(c));
     }
 }
 
@@ -1169,21 +1172,30 @@ sw_link_tls_setup(sw_link_t *l)
         }
     }
     fp = sw_tls_cert_fingerprint(cert);
-    if (l->conf.tls_pin == NULL) {
-        sw_log_error("link %s: peer_tls needs peer_tls_pin, the SHA-256 "
-                     "fingerprint of the peer's certificate (ours is %s)",
-                     l->name, fp ? fp : "unreadable");
+    if (l->conf.tls_pin == NULL && l->conf.tls_ca == NULL) {
+        sw_log_error("link %s: peer_tls needs peer_tls_pin (the SHA-256 "
+                     "fingerprint of the peer's certificate; ours is %s) or "
+                     "peer_tls_ca", l->name, fp ? fp : "unreadable");
         free(fp);
         return SW_ERROR;
     }
     l->tls = sw_tls_ctx_new(cert, key);
-    if (l->tls == NULL || sw_tls_ctx_pin_peer(l->tls, l->conf.tls_pin)
-                          != SW_OK)
+    if (l->tls == NULL) {
+        free(fp);
+        return SW_ERROR;
+    }
+    if (l->conf.tls_pin != NULL
+        && sw_tls_ctx_pin_peer(l->tls, l->conf.tls_pin) != SW_OK)
     {
-        if (l->tls != NULL) {
-            sw_log_error("link %s: peer_tls_pin is not a SHA-256 "
-                         "fingerprint (64 hex digits)", l->name);
-        }
+        sw_log_error("link %s: peer_tls_pin is not a SHA-256 fingerprint "
+                     "(64 hex digits)", l->name);
+        free(fp);
+        return SW_ERROR;
+    }
+    if (l->conf.tls_ca != NULL
+        && sw_tls_ctx_trust_ca(l->tls, l->conf.tls_ca, l->conf.domains[0])
+           != SW_OK)
+    {
         free(fp);
         return SW_ERROR;
     }

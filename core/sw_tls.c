@@ -37,7 +37,9 @@ struct sw_tls_ctx_s {
     gnutls_certificate_credentials_t  cred;
     gnutls_priority_t                 prio;
     unsigned char                     pin[32];    /* peer's SHA-256 */
-    bool                              pinned;
+    bool                              pinned;     /* verify the peer */
+    bool                              pin_set;    /* pin holds a value */
+    char                             *ca_name;    /* CA-checked peer name */
 };
 
 typedef struct sw_tls_s {
@@ -80,6 +82,27 @@ sw_tls_verify(gnutls_session_t session)
     unsigned char         fp[32];
     char                  hex[65];
 
+    if (ctx->ca_name != NULL) {
+        unsigned       status = 0;
+        gnutls_datum_t why = { NULL, 0 };
+
+        /* RFC 6125 name check plus the chain, against the trusted CAs */
+        if (gnutls_certificate_verify_peers3(session, ctx->ca_name, &status)
+                != 0
+            || status != 0)
+        {
+            gnutls_certificate_verification_status_print(
+                status, GNUTLS_CRT_X509, &why, 0);
+            sw_log_warn("conn %s: TLS: refused the peer's certificate for "
+                        "%s: %s", sw_conn_peer(t->layer.conn), ctx->ca_name,
+                        why.data ? (const char *) why.data : "not valid");
+            gnutls_free(why.data);
+            return GNUTLS_E_CERTIFICATE_ERROR;
+        }
+        if (!ctx->pin_set) {
+            return 0;
+        }
+    }
     certs = gnutls_certificate_get_peers(session, &n);
     if (certs == NULL || n == 0) {
         sw_log_warn("conn %s: TLS: the peer presented no certificate, and "
@@ -134,6 +157,25 @@ sw_tls_ctx_pin_peer(sw_tls_ctx_t *ctx, const char *sha256)
         return SW_ERROR;
     }
     ctx->pinned = true;
+    ctx->pin_set = true;
+    return SW_OK;
+}
+
+int
+sw_tls_ctx_trust_ca(sw_tls_ctx_t *ctx, const char *ca_file,
+                    const char *peer_name)
+{
+    int rc = gnutls_certificate_set_x509_trust_file(ctx->cred, ca_file,
+                                                    GNUTLS_X509_FMT_PEM);
+
+    if (rc <= 0) {
+        sw_log_error("TLS: no CA certificate loaded from %s: %s", ca_file,
+                     rc < 0 ? gnutls_strerror(rc) : "the file has none");
+        return SW_ERROR;
+    }
+    free(ctx->ca_name);
+    ctx->ca_name = sw_strdup(peer_name);
+    ctx->pinned = true;     /* "verify the peer" */
     return SW_OK;
 }
 
@@ -615,6 +657,7 @@ sw_tls_ctx_free(sw_tls_ctx_t *ctx)
     }
     gnutls_priority_deinit(ctx->prio);
     gnutls_certificate_free_credentials(ctx->cred);
+    free(ctx->ca_name);
     free(ctx);
 }
 

@@ -232,7 +232,7 @@ def test_tls_with_pinned_certificates(tmp_path):
             for c in (alice, bob):
                 await c.close()
         run_async(go())
-        assert "peer certificate matches the pin" in p.a.log_text()
+        assert "peer certificate verified" in p.a.log_text()
     finally:
         assert p.a.stop() == 0
         assert p.b.stop() == 0
@@ -254,6 +254,97 @@ def test_wrong_pinned_certificate_is_refused(tmp_path):
         # (In TLS 1.3 the client side finishes before the server has
         # checked its certificate, so B may briefly think the link is up;
         # A's alert closes it, and A's queue keeps the message.)
+        assert "link b: up" not in p.a.log_text()
+    finally:
+        assert p.a.stop() == 0
+        assert p.b.stop() == 0
+
+
+def test_expired_message_is_bounced_to_its_sender(tmp_path):
+    """The peer stays unreachable longer than peer_expire_message: the
+    sender gets <remote-server-timeout/> (RFC 6120 §8.3.3.17); presence
+    and chat states are never bounced."""
+    p = Pair(tmp_path)
+    cfg = open(p.a.cfg).read().replace(
+        "peer_reconnect_min", 'peer_expire_message = "2s",\n'
+        '    peer_reconnect_min')
+    open(p.a.cfg, "w").write(cfg)
+    p.a.start()                      # b never starts
+    try:
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<message to='bob@b.example' type='chat' id='x1'>"
+                   "<body>too late</body></message>")
+        text = alice.read_until(r"id='x1'.*?</message>", timeout=15)
+        assert "type='error'" in text
+        assert "<remote-server-timeout xmlns='urn:ietf:params:xml:ns:" \
+            "xmpp-stanzas'/>" in text
+        wait_log(p.a, "stanza 1 expired in the queue")
+    finally:
+        assert p.a.stop() == 0
+
+
+def make_ca_pair(directory, names):
+    """A CA and certificates it signed for names; returns (ca, {name:
+    (cert, key)}), made with certtool."""
+    import subprocess
+
+    def run(*args):
+        subprocess.run(["certtool"] + list(args), check=True,
+                       capture_output=True)
+    ca_key, ca, t = (str(directory / n) for n in ("ca.key", "ca.crt",
+                                                   "ca.tmpl"))
+    open(t, "w").write('cn = "Test CA"\nca\ncert_signing_key\n'
+                       'expiration_days = 30\n')
+    run("--generate-privkey", "--key-type", "ecdsa", "--outfile", ca_key)
+    run("--generate-self-signed", "--load-privkey", ca_key, "--template", t,
+        "--outfile", ca)
+    out = {}
+    for cn, dns in names:
+        key, crt, tt = (str(directory / (cn + ext))
+                        for ext in (".key", ".crt", ".tmpl"))
+        open(tt, "w").write('cn = "%s"\ndns_name = "%s"\ntls_www_server\n'
+                            'tls_www_client\nexpiration_days = 30\n'
+                            % (dns, dns))
+        run("--generate-privkey", "--key-type", "ecdsa", "--outfile", key)
+        run("--generate-certificate", "--load-privkey", key,
+            "--load-ca-certificate", ca, "--load-ca-privkey", ca_key,
+            "--template", tt, "--outfile", crt)
+        out[cn] = (crt, key)
+    return ca, out
+
+
+def ca_pair(tmp_path, b_name):
+    p = Pair(tmp_path)
+    ca, certs = make_ca_pair(tmp_path, [("a", "a.example"), ("b", b_name)])
+    for server, who in ((p.a, "a"), (p.b, "b")):
+        cfg = open(server.cfg).read().replace(
+            "peer_reconnect_min",
+            'peer_tls = true,\n    peer_tls_certificate = "%s",\n'
+            '    peer_tls_key = "%s",\n    peer_tls_ca = "%s",\n'
+            '    peer_reconnect_min' % (certs[who][0], certs[who][1], ca))
+        open(server.cfg, "w").write(cfg)
+    return p
+
+
+def test_tls_verified_by_a_ca(tmp_path):
+    p = ca_pair(tmp_path, "b.example")
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "link b: up")
+        assert "peer certificate verified" in p.a.log_text()
+    finally:
+        assert p.a.stop() == 0
+        assert p.b.stop() == 0
+
+
+def test_ca_signed_certificate_for_another_name_is_refused(tmp_path):
+    p = ca_pair(tmp_path, "evil.example")
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "refused the peer's certificate for b.example")
         assert "link b: up" not in p.a.log_text()
     finally:
         assert p.a.stop() == 0

@@ -89,6 +89,13 @@ void sw_tls_ctx_free(sw_tls_ctx_t *ctx);
  * SW_ERROR for a malformed fingerprint.
  */
 int sw_tls_ctx_pin_peer(sw_tls_ctx_t *ctx, const char *sha256);
+/*
+ * Verifies the peer against the CA certificates in ca_file (PEM): the
+ * chain, and that the certificate is for peer_name (RFC 6125).  Both ends
+ * present certificates.  Combined with a pin, both must hold.
+ */
+int sw_tls_ctx_trust_ca(sw_tls_ctx_t *ctx, const char *ca_file,
+                        const char *peer_name);
 /* SHA-256 fingerprint (hex) of a PEM certificate file; new, or NULL. */
 char *sw_tls_cert_fingerprint(const char *cert_file);
 /*

@@ -53,6 +53,7 @@ typedef struct sw_peer_conf_s {
     const char        *tls_certificate; /* ours (unset: self-signed) */
     const char        *tls_key;
     const char        *tls_pin;         /* the peer's SHA-256 */
+    const char        *tls_ca;          /* or: CAs for the peer's domain */
 } sw_peer_conf_t;
 
 typedef struct sw_transport_s {
