@@ -10,6 +10,7 @@ background tasks); its socket is opened inside the server's namespace
 (setns(2) around socket creation), so everything it sends and receives
 stays on that side, like a client on the server's own machine.
 """
+import asyncio
 import contextlib
 import ctypes
 import json
@@ -504,3 +505,68 @@ def test_sigterm_while_connecting(linked):
           % (rc, re.findall(r"link b: [^\n]*", late)))
     assert "link b: up" not in late, late
     assert rc == 0, rc
+
+
+def in_ns_thread(ns, coro_factory):
+    """Runs coro_factory() on its own asyncio loop in a thread that moved
+    itself into network namespace ns (setns is per thread), so each
+    slixmpp client reaches its own server's 127.0.0.1."""
+    import threading
+    from test_im import run_async
+    out = {}
+
+    def target():
+        fd = os.open("/run/netns/" + ns, os.O_RDONLY)
+        try:
+            _setns(fd)
+        finally:
+            os.close(fd)
+        try:
+            out["value"] = run_async(coro_factory())
+        except BaseException as e:      # reported by the caller
+            out["error"] = e
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    return t, out
+
+
+def test_iridium_with_slixmpp_clients(linked):
+    """slixmpp clients at each end of an Iridium link: a subscription
+    handshake, each other's presence, and a chat message."""
+    from test_im import Client
+    ln = linked(["--profile", "iridium"], keepalive="20s").start()
+    ln.wait_up(timeout=60)
+
+    async def bob_side():
+        bob = await Client(ln.b, "bob@b.example/ship").login()
+        await bob.expect_presence("subscribe", "alice@a.example", 60)
+        bob.c.send_presence(pto="alice@a.example", ptype="subscribed")
+        bob.c.send_presence(pto="alice@a.example", ptype="subscribe")
+        await bob.expect_presence("subscribed", "alice@a.example", 60)
+        m = await bob.expect(lambda s: s.name == "message"
+                             and s["body"] == "over iridium", "message", 60)
+        await bob.close()
+        return str(m["from"])
+
+    async def alice_side():
+        alice = await Client(ln.a, "alice@a.example/home").login()
+        await asyncio.sleep(1)          # bob is logging in too
+        alice.c.send_presence(pto="bob@b.example", ptype="subscribe")
+        await alice.expect_presence("subscribed", "bob@b.example", 60)
+        await alice.expect_presence("available", "bob@b.example/ship", 60)
+        await alice.expect_presence("subscribe", "bob@b.example", 60)
+        alice.c.send_presence(pto="bob@b.example", ptype="subscribed")
+        alice.c.send_message(mto="bob@b.example", mbody="over iridium",
+                             mtype="chat")
+        await asyncio.sleep(8)          # let it cross before logging out
+        await alice.close()
+
+    tb, rb = in_ns_thread(ln.emu.ns_b, bob_side)
+    ta, ra = in_ns_thread(ln.emu.ns_a, alice_side)
+    ta.join(180)
+    tb.join(180)
+    assert not ta.is_alive() and not tb.is_alive(), "clients hung"
+    for r in (ra, rb):
+        if "error" in r:
+            raise r["error"]
+    assert rb["value"] == "alice@a.example/home"
