@@ -7,7 +7,6 @@
  */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -478,43 +477,27 @@ test_part_prep(void **state)
     test_assert_str(sw_jid_resourceprep(pool, "\x01"), NULL);
 }
 
-/*
- * libidn, called directly, as the reference.  Debian's libtool does not put
- * libskywave's own libraries on the test's link line, but libidn is loaded
- * with libskywave, so its symbols are looked up at run time.
- */
-typedef int (*test_stringprep_pt)(char *in, size_t maxlen,
-                                  Stringprep_profile_flags flags,
-                                  const Stringprep_profile *profile);
-typedef int (*test_idna_pt)(const char *in, char **out, int flags);
-
 typedef enum {
     TEST_NODE = 0,
     TEST_LABEL,
     TEST_RESOURCE
 } test_part_e;
 
+/* libidn, called directly, as the reference. */
 static const char *
 test_reference(test_part_e part, const char *s, char *buf, size_t cap)
 {
-    test_stringprep_pt   prep;
-    test_idna_pt         to_ascii;
-    const void          *profile;
-    char                *ace;
-    int                  rc;
+    const Stringprep_profile  *profile;
+    char                      *ace;
+    int                        rc;
 
-    prep = (test_stringprep_pt) dlsym(RTLD_DEFAULT, "stringprep");
-    to_ascii = (test_idna_pt) dlsym(RTLD_DEFAULT, "idna_to_ascii_8z");
-    profile = dlsym(RTLD_DEFAULT, part == TEST_NODE ? "stringprep_xmpp_nodeprep"
-                    : part == TEST_LABEL ? "stringprep_nameprep"
-                    : "stringprep_xmpp_resourceprep");
-    assert_non_null(prep);
-    assert_non_null(to_ascii);
-    assert_non_null(profile);
+    profile = part == TEST_NODE ? stringprep_xmpp_nodeprep
+              : part == TEST_LABEL ? stringprep_nameprep
+              : stringprep_xmpp_resourceprep;
 
     assert_true(strlen(s) < cap);
     strcpy(buf, s);
-    if (prep(buf, cap, 0, profile) != STRINGPREP_OK || buf[0] == '\0') {
+    if (stringprep(buf, cap, 0, profile) != STRINGPREP_OK || buf[0] == '\0') {
         return NULL;
     }
     if (part != TEST_LABEL) {
@@ -523,7 +506,8 @@ test_reference(test_part_e part, const char *s, char *buf, size_t cap)
 
     /* a domain label also has to pass ToASCII with the STD3 rules */
     ace = NULL;
-    rc = to_ascii(buf, &ace, IDNA_ALLOW_UNASSIGNED | IDNA_USE_STD3_ASCII_RULES);
+    rc = idna_to_ascii_8z(buf, &ace,
+                          IDNA_ALLOW_UNASSIGNED | IDNA_USE_STD3_ASCII_RULES);
     if (rc != IDNA_SUCCESS || strlen(ace) > 63) {
         free(ace);
         return NULL;

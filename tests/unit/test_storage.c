@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include <gsasl.h>
+#include <sqlite3.h>
 
 #include <skywave/skywave.h>
 
@@ -62,36 +62,6 @@ test_log_release(void)
 
 /* ------------------------------------------------------------ SCRAM --- */
 
-/*
- * The test binary is not linked with GNU SASL itself (only the core
- * library is), but libgsasl is in the process through libskywave, so the
- * reference functions are looked up there.
- */
-typedef struct {
-    int  (*base64_from)(const char *in, size_t inlen, char **out,
-                        size_t *outlen);
-    int  (*secrets)(Gsasl_hash hash, const char *password,
-                    unsigned int iterations, const char *salt,
-                    size_t saltlen, char *salted, char *client_key,
-                    char *server_key, char *stored_key);
-    void (*free)(void *p);
-} test_gsasl_t;
-
-static test_gsasl_t  test_gsasl;
-
-static void
-test_gsasl_resolve(void)
-{
-    *(void **) &test_gsasl.base64_from = dlsym(RTLD_DEFAULT,
-                                               "gsasl_base64_from");
-    *(void **) &test_gsasl.secrets = dlsym(RTLD_DEFAULT,
-                                       "gsasl_scram_secrets_from_password");
-    *(void **) &test_gsasl.free = dlsym(RTLD_DEFAULT, "gsasl_free");
-    assert_non_null(test_gsasl.base64_from);
-    assert_non_null(test_gsasl.secrets);
-    assert_non_null(test_gsasl.free);
-}
-
 static void
 test_hex(char *dst, const char *src, size_t n)
 {
@@ -121,10 +91,10 @@ test_scram_make_verify(void **state)
         assert_int_equal(c.iterations, 4096);
         assert_int_equal(strlen(c.stored_key), cases[i].hex);
         assert_int_equal(strlen(c.server_key), cases[i].hex);
-        assert_int_equal(test_gsasl.base64_from(c.salt, strlen(c.salt), &salt,
-                                           &salt_len), GSASL_OK);
+        assert_int_equal(gsasl_base64_from(c.salt, strlen(c.salt),
+                                           &salt, &salt_len), GSASL_OK);
         assert_int_equal(salt_len, 16);
-        test_gsasl.free(salt);
+        gsasl_free(salt);
 
         assert_true(sw_scram_cred_verify(&c, "pencil"));
         assert_false(sw_scram_cred_verify(&c, "pencil "));
@@ -174,12 +144,12 @@ test_scram_matches_gsasl(void **state)
         assert_int_equal(sw_scram_cred_make(pool, cases[i].hash, "hunter2",
                                             5000, &c), SW_OK);
         assert_int_equal(c.iterations, 5000);
-        assert_int_equal(test_gsasl.base64_from(c.salt, strlen(c.salt), &salt,
-                                           &salt_len), GSASL_OK);
-        assert_int_equal(test_gsasl.secrets(
+        assert_int_equal(gsasl_base64_from(c.salt, strlen(c.salt),
+                                           &salt, &salt_len), GSASL_OK);
+        assert_int_equal(gsasl_scram_secrets_from_password(
                              cases[i].h, "hunter2", 5000, salt, salt_len,
                              salted, ck, sk, stk), GSASL_OK);
-        test_gsasl.free(salt);
+        gsasl_free(salt);
 
         test_hex(hex, stk, cases[i].len);
         assert_string_equal(c.stored_key, hex);
@@ -867,45 +837,29 @@ test_open_errors(void **state)
 
 /*
  * A second connection to the database, for what the service does not
- * show: schema surgery and what other readers see.  The test binary is
- * not linked with SQLite, so the library is opened here.
+ * show: schema surgery and what other readers see.
  */
 typedef struct {
-    void   *lib;
-    void   *db;
-    int   (*open)(const char *path, void **db);
-    int   (*exec)(void *db, const char *sql,
-                  int (*cb)(void *ud, int n, char **val, char **col),
-                  void *ud, char **err);
-    int   (*close)(void *db);
+    sqlite3  *db;
 } test_sqlite_t;
 
 static void
 test_sqlite_open(test_sqlite_t *q, const char *path)
 {
     memset(q, 0, sizeof(*q));
-    q->lib = dlopen("libsqlite3.so.0", RTLD_NOW | RTLD_LOCAL);
-    assert_non_null(q->lib);
-    *(void **) &q->open = dlsym(q->lib, "sqlite3_open");
-    *(void **) &q->exec = dlsym(q->lib, "sqlite3_exec");
-    *(void **) &q->close = dlsym(q->lib, "sqlite3_close");
-    assert_non_null(q->open);
-    assert_non_null(q->exec);
-    assert_non_null(q->close);
-    assert_int_equal(q->open(path, &q->db), 0);
+    assert_int_equal(sqlite3_open(path, &q->db), SQLITE_OK);
 }
 
 static void
 test_sqlite_close(test_sqlite_t *q)
 {
-    assert_int_equal(q->close(q->db), 0);
-    dlclose(q->lib);
+    assert_int_equal(sqlite3_close(q->db), SQLITE_OK);
 }
 
 static void
 test_sqlite_exec(test_sqlite_t *q, const char *sql)
 {
-    assert_int_equal(q->exec(q->db, sql, NULL, NULL, NULL), 0);
+    assert_int_equal(sqlite3_exec(q->db, sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
 static int
@@ -924,7 +878,8 @@ test_sqlite_int(test_sqlite_t *q, const char *sql)
 {
     long long  v = -1;
 
-    assert_int_equal(q->exec(q->db, sql, test_sqlite_int_cb, &v, NULL), 0);
+    assert_int_equal(sqlite3_exec(q->db, sql, test_sqlite_int_cb, &v, NULL),
+                     SQLITE_OK);
     return v;
 }
 
@@ -1314,7 +1269,6 @@ test_link_migration(void **state)
 int
 main(void)
 {
-    test_gsasl_resolve();
     sw_log_set_level(SW_LOG_WARN);
 
     const struct CMUnitTest tests[] = {
