@@ -280,10 +280,14 @@ def test_shutdown_closes_streams(tmp_path):
     s = Server(tmp_path)
     s.adduser("alice@example.net", "pw-alice")
     s.start()
-    raw = Raw(s.port)
-    raw.login("alice", "pw-alice")
-    assert s.stop() == 0
-    stream_error(raw, "system-shutdown")
+    try:
+        raw = Raw(s.port)
+        raw.login("alice", "pw-alice")
+        assert s.stop() == 0
+        stream_error(raw, "system-shutdown")
+    finally:
+        if s.proc.poll() is None:       # a failure above: do not leak it
+            s.proc.kill()
 
 
 def test_stream_management_resume_loses_and_duplicates_nothing(server):
