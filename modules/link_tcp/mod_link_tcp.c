@@ -133,6 +133,7 @@ mod_link_tcp_connect(sw_link_t *link)
     mod_link_tcp_conf_t    *conf = sw_module_conf(mc, sw_link_name(link));
     struct sockaddr_storage sa;
     mod_link_tcp_attempt_t *a;
+    double                  deadline;
     int                     rc;
 
     if (conf->address == NULL
@@ -162,8 +163,12 @@ mod_link_tcp_connect(sw_link_t *link)
     a->timer = sw_alloc(sizeof(*a->timer));
     uv_timer_init(sw_loop(), a->timer);
     a->timer->data = a;
+    deadline = sw_link_connect_deadline(link);
+    if (deadline <= 0 || deadline > conf->connect_timeout) {
+        deadline = conf->connect_timeout;
+    }
     uv_timer_start(a->timer, mod_link_tcp_on_deadline,
-                   (uint64_t) (conf->connect_timeout * 1000), 0);
+                   (uint64_t) (deadline * 1000), 0);
     return SW_OK;
 }
 

@@ -81,6 +81,14 @@ void sw_link_each(void (*fn)(sw_link_t *l, void *ud), void *ud);
 int sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened);
 /* A connection attempt failed: the link retries with backoff. */
 void sw_link_connect_failed(sw_link_t *l, const char *reason);
+/*
+ * How long a transport should let one connect attempt run: three measured
+ * round trips (at least 2 s) once the link has a measured RTT, so probes
+ * after an outage put a fresh SYN on the link every few seconds instead
+ * of following TCP's SYN back-off; 0 when nothing is measured yet (the
+ * transport's own default applies).
+ */
+double sw_link_connect_deadline(const sw_link_t *l);
 
 typedef struct sw_link_stats_s {
     bool     up;
