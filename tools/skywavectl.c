@@ -191,7 +191,9 @@ done:
     return rc;
 }
 
-/* Prints data_dir/links.json, which the server rewrites every 5 s. */
+/* Prints data_dir/links.json (rewritten by the server every 5 s) as a
+ * table: stanzas out/in, wire bytes each way and the compression ratio
+ * (XML bytes over wire bytes). */
 static int
 skywavectl_links(void)
 {
@@ -207,11 +209,43 @@ skywavectl_links(void)
                 "running with a Peer configured?)\n", path);
         return SW_ERROR;
     }
+    printf("%-16s %-4s %7s %9s %9s %6s %10s %10s %8s %6s %7s\n", "PEER",
+           "UP", "QUEUED", "OUT", "IN", "DUPS", "WIRE OUT", "WIRE IN",
+           "RATIO", "RECON", "RTT s");
+    /* The server writes one link per line (core/sw_link.c). */
     while (fgets(line, sizeof(line), fp) != NULL) {
-        fputs(line, stdout);
+        char               peer[128], up[8];
+        unsigned long long q, so, si, dup, bo, bi, wo, wi, rc;
+        double             rtt;
+
+        if (sscanf(line, " {\"peer\": \"%127[^\"]\", \"up\": %7[a-z], "
+                   "\"queued\": %llu, \"stanzas_out\": %llu, "
+                   "\"stanzas_in\": %llu, \"duplicates_in\": %llu, "
+                   "\"bytes_out\": %llu, \"bytes_in\": %llu, "
+                   "\"wire_out\": %llu, \"wire_in\": %llu, "
+                   "\"reconnects\": %llu, \"rtt\": %lf", peer, up, &q,
+                   &so, &si, &dup, &bo, &bi, &wo, &wi, &rc, &rtt) != 12)
+        {
+            continue;
+        }
+        printf("%-16s %-4s %7llu %9llu %9llu %6llu %10llu %10llu %7.1fx "
+               "%6llu %7.2f\n", peer, strcmp(up, "true") == 0 ? "yes" : "no",
+               q, so, si, dup, wo, wi,
+               wo + wi > 0 ? (double) (bo + bi) / (double) (wo + wi) : 0.0,
+               rc, rtt);
     }
     fclose(fp);
     return SW_OK;
+}
+
+/* Operators want the answer, not the server's info lines (the config
+ * may set log_level = "info"): warnings and errors only. */
+static void
+skywavectl_log(sw_log_level_e level, const char *line, void *ud)
+{
+    if (level <= SW_LOG_WARN) {
+        fprintf(stderr, "skywavectl: %s\n", line);
+    }
 }
 
 int
@@ -258,7 +292,7 @@ main(int argc, char **argv)
     }
     /* Commands act on the storage the server's config names: load the
      * config and its modules as the server would, without starting them. */
-    sw_log_set_level(SW_LOG_WARN);
+    sw_log_set_sink(skywavectl_log, NULL);
     rc = sw_server_init(config, NULL);
     if (rc == SW_OK && strcmp(cmd, "links") == 0) {
         rc = skywavectl_links();

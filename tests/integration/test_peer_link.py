@@ -349,3 +349,22 @@ def test_ca_signed_certificate_for_another_name_is_refused(tmp_path):
     finally:
         assert p.a.stop() == 0
         assert p.b.stop() == 0
+
+
+def test_skywavectl_links_prints_the_counters(pair):
+    from conftest import SKYWAVECTL, run, sw_env
+    wait_log(pair.a, "link b: up")
+    alice = Raw(pair.a.port, "a.example")
+    alice.login("alice", "pw-alice", "home")
+    alice.send("<message to='bob@b.example' type='chat' id='c1'>"
+               "<body>counted</body></message>")
+    wait_log(pair.b, "link a: up")
+    time.sleep(1)
+    assert pair.a.stop() == 0           # writes the counters on the way out
+    r = run([SKYWAVECTL, "-c", pair.a.cfg, "links"], sw_env())
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["PEER", "UP", "QUEUED"]
+    row = lines[1].split()
+    assert row[0] == "b" and int(row[3]) >= 1, r.stdout   # stanzas out
+    assert row[8].endswith("x")                            # ratio
