@@ -511,3 +511,31 @@ sw_conn_bytes_out(const sw_conn_t *c)
 {
     return c->bytes_out;
 }
+
+int
+sw_ip_addr(const char *ip, int port, struct sockaddr_storage *sa)
+{
+    int rc = strchr(ip, ':') != NULL
+             ? uv_ip6_addr(ip, port, (struct sockaddr_in6 *) sa)
+             : uv_ip4_addr(ip, port, (struct sockaddr_in *) sa);
+
+    return rc == 0 ? SW_OK : SW_ERROR;
+}
+
+int
+sw_tcp_listen(uv_tcp_t *tcp, const char *ip, int port, int backlog,
+              uv_connection_cb cb)
+{
+    struct sockaddr_storage sa;
+    int                     rc;
+
+    if (sw_ip_addr(ip, port, &sa) != SW_OK) {
+        return UV_EINVAL;
+    }
+    rc = uv_tcp_bind(tcp, (struct sockaddr *) &sa,
+                     sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    if (rc == 0) {
+        rc = uv_listen((uv_stream_t *) tcp, backlog, cb);
+    }
+    return rc;
+}

@@ -811,23 +811,11 @@ static int
 mod_c2s_listen(mod_c2s_t *c2s, const char *iface, int port, bool tls)
 {
     mod_c2s_listener_t *l;
-    struct sockaddr_storage addr;
-    unsigned            flags = 0;
     int                 rc;
 
     if (c2s->n_listeners == MOD_C2S_MAX_LISTENERS) {
         sw_log_error("c2s: too many listeners (at most %d)",
                      MOD_C2S_MAX_LISTENERS);
-        return SW_ERROR;
-    }
-    if (strchr(iface, ':') != NULL) {
-        rc = uv_ip6_addr(iface, port, (struct sockaddr_in6 *) &addr);
-        flags = UV_TCP_IPV6ONLY;
-    } else {
-        rc = uv_ip4_addr(iface, port, (struct sockaddr_in *) &addr);
-    }
-    if (rc != 0) {
-        sw_log_error("c2s: '%s' is not an IP address", iface);
         return SW_ERROR;
     }
     l = sw_calloc(1, sizeof(*l));
@@ -838,9 +826,10 @@ mod_c2s_listen(mod_c2s_t *c2s, const char *iface, int port, bool tls)
     uv_tcp_init(sw_loop(), &l->tcp);
     l->tcp.data = l;
     c2s->listeners[c2s->n_listeners++] = l;
-    rc = uv_tcp_bind(&l->tcp, (struct sockaddr *) &addr, flags);
-    if (rc == 0) {
-        rc = uv_listen((uv_stream_t *) &l->tcp, 128, mod_c2s_on_connection);
+    rc = sw_tcp_listen(&l->tcp, iface, port, 128, mod_c2s_on_connection);
+    if (rc == UV_EINVAL) {
+        sw_log_error("c2s: '%s' is not an IP address", iface);
+        return SW_ERROR;
     }
     if (rc != 0) {
         sw_log_error("c2s: cannot listen on %s: %s", l->desc,

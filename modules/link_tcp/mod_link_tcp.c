@@ -63,15 +63,6 @@ mod_link_tcp_free_handle(uv_handle_t *h)
     free(h);
 }
 
-static int
-mod_link_tcp_addr(const char *host, int port, struct sockaddr_storage *sa)
-{
-    if (strchr(host, ':') != NULL) {
-        return uv_ip6_addr(host, port, (struct sockaddr_in6 *) sa);
-    }
-    return uv_ip4_addr(host, port, (struct sockaddr_in *) sa);
-}
-
 /* Connections are handed to the link layer, which replaces these. */
 static void
 mod_link_tcp_closed(sw_conn_t *c, int error, const char *reason, void *ud)
@@ -137,7 +128,7 @@ mod_link_tcp_connect(sw_link_t *link)
     int                     rc;
 
     if (conf->address == NULL
-        || mod_link_tcp_addr(conf->address, (int) conf->peer_port, &sa) != 0)
+        || sw_ip_addr(conf->address, (int) conf->peer_port, &sa) != SW_OK)
     {
         sw_log_error("link %s: link_tcp_address is not set to an IP "
                      "address", sw_link_name(link));
@@ -198,7 +189,7 @@ mod_link_tcp_match(sw_link_t *l, void *ud)
         return;
     }
     /* compare in canonical form ("::1" and "0:0::1" are one address) */
-    if (mod_link_tcp_addr(conf->address, 0, &a) != 0) {
+    if (sw_ip_addr(conf->address, 0, &a) != SW_OK) {
         return;
     }
     if (a.ss_family == AF_INET6) {
@@ -264,26 +255,21 @@ mod_link_tcp_on_accept(uv_stream_t *server, int status)
 static int
 mod_link_tcp_listen(mod_link_tcp_t *t, const char *iface, int port)
 {
-    struct sockaddr_storage sa;
-    uv_tcp_t               *tcp;
-    int                     rc;
+    uv_tcp_t *tcp;
+    int       rc;
 
     if (t->n_listeners == MOD_LINK_TCP_MAX_LISTENERS) {
         sw_log_error("link_tcp: too many interfaces");
-        return SW_ERROR;
-    }
-    if (mod_link_tcp_addr(iface, port, &sa) != 0) {
-        sw_log_error("link_tcp: '%s' is not an IP address", iface);
         return SW_ERROR;
     }
     tcp = sw_alloc(sizeof(*tcp));
     uv_tcp_init(sw_loop(), tcp);
     tcp->data = t;
     t->listeners[t->n_listeners++] = tcp;
-    rc = uv_tcp_bind(tcp, (struct sockaddr *) &sa,
-                     sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-    if (rc == 0) {
-        rc = uv_listen((uv_stream_t *) tcp, 16, mod_link_tcp_on_accept);
+    rc = sw_tcp_listen(tcp, iface, port, 16, mod_link_tcp_on_accept);
+    if (rc == UV_EINVAL) {
+        sw_log_error("link_tcp: '%s' is not an IP address", iface);
+        return SW_ERROR;
     }
     if (rc != 0) {
         sw_log_error("link_tcp: cannot listen on %s port %d: %s", iface,

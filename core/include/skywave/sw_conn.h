@@ -30,6 +30,17 @@ typedef struct sw_conn_cb_s {
     void (*closed)(sw_conn_t *c, int error, const char *reason, void *ud);
 } sw_conn_cb_t;
 
+/* Parses an IPv4 or IPv6 literal (no brackets) with port into sa.
+ * SW_OK, or SW_ERROR when ip is not an address. */
+int sw_ip_addr(const char *ip, int port, struct sockaddr_storage *sa);
+/*
+ * Binds tcp (initialised on its loop) to ip:port and listens.  IPv6
+ * sockets are v6-only, so "0.0.0.0" and "::" can both be bound.  Returns
+ * 0, UV_EINVAL for a bad address, or the libuv error of bind/listen.
+ */
+int sw_tcp_listen(uv_tcp_t *tcp, const char *ip, int port, int backlog,
+                  uv_connection_cb cb);
+
 /* Wraps an accepted or connected handle (takes tcp, allocated with
  * sw_alloc and initialised on loop).  Starts reading. */
 sw_conn_t *sw_conn_new(uv_tcp_t *tcp, const sw_conn_cb_t *cb, void *ud);
