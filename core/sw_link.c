@@ -25,11 +25,12 @@
                                           simultaneous; later ones replace */
 
 typedef struct sw_link_item_mem_s {
-    uint64_t  seq;
-    int64_t   expires;
-    double    sent_at;              /* loop time of the last write */
-    char     *xml;
-    size_t    len;
+    uint64_t          seq;
+    int64_t           expires;
+    double            sent_at;      /* loop time of the last write */
+    char             *xml;
+    size_t            len;
+    sw_stanza_kind_e  kind;
 } sw_link_qitem_t;
 
 typedef struct sw_transport_reg_s sw_transport_reg_t;
@@ -56,6 +57,7 @@ struct sw_link_s {
 
     sw_link_qitem_t  *q;                /* unacknowledged, ascending seq */
     size_t            q_head, q_n, q_cap;
+    size_t            q_kind[SW_STANZA_OTHER + 1];  /* q_n by kind */
     uint64_t          next_out;         /* seq of the next new stanza */
     uint64_t          written;          /* last seq written on this conn */
     uint64_t          in_next;          /* seq of the next inbound stanza */
@@ -107,8 +109,19 @@ const sw_option_t sw_peer_options[] = {
                 "default", NULL, "preset DEFLATE dictionary: \"default\" "
                 "(built in), \"none\", or a file; both ends the same"),
     SW_PEER_OPT("peer_queue_max", SW_OPT_INT, queue_max, 0, 1, 10000000,
-                "100000", NULL, "stanzas waiting for the peer; more are "
-                "bounced with resource-constraint"),
+                "100000", NULL, "stanzas of all kinds waiting for the peer; "
+                "past it they are treated as past their own kind's bound"),
+    SW_PEER_OPT("peer_queue_max_message", SW_OPT_INT, queue_max_message, 0,
+                1, 10000000, "100000", NULL, "messages waiting for the "
+                "peer; more are bounced with resource-constraint"),
+    SW_PEER_OPT("peer_queue_max_presence", SW_OPT_INT, queue_max_presence,
+                0, 1, 10000000, "1000", NULL, "presence waiting for the "
+                "peer; past it a new presence replaces the waiting one from "
+                "the same sender to the same address, or is dropped "
+                "(subscription requests are bounced)"),
+    SW_PEER_OPT("peer_queue_max_iq", SW_OPT_INT, queue_max_iq, 0, 1,
+                10000000, "1000", NULL, "IQs waiting for the peer; more "
+                "requests are bounced with resource-constraint"),
     SW_PEER_OPT("peer_expire_message", SW_OPT_DURATION, expire_message, 0,
                 1000, 365LL * 86400 * 1000, "168h", NULL,
                 "a message not delivered by then is bounced"),
@@ -236,6 +249,32 @@ sw_link_q_at(sw_link_t *l, size_t i)
     return &l->q[(l->q_head + i) % l->q_cap];
 }
 
+/* A queued stanza's kind from its serialized form, which starts with
+ * the element's own name (no prolog, no prefix in jabber:server). */
+static sw_stanza_kind_e
+sw_link_kind_of(const char *xml)
+{
+    static const struct {
+        const char       *open;
+        sw_stanza_kind_e  kind;
+    } names[] = {
+        { "<message", SW_STANZA_MESSAGE },
+        { "<presence", SW_STANZA_PRESENCE },
+        { "<iq", SW_STANZA_IQ },
+    };
+    size_t i, n;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        n = strlen(names[i].open);
+        if (strncmp(xml, names[i].open, n) == 0 && xml[n] != '\0'
+            && strchr(" />", xml[n]) != NULL)
+        {
+            return names[i].kind;
+        }
+    }
+    return SW_STANZA_OTHER;
+}
+
 static void
 sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
                  size_t len)
@@ -260,7 +299,27 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     it->xml = xml;
     it->len = len;
     it->sent_at = 0;
+    it->kind = sw_link_kind_of(xml);
     l->q_n++;
+    l->q_kind[it->kind]++;
+}
+
+/* Takes item i out of the queue (memory only; storage is the caller's). */
+static void
+sw_link_q_remove(sw_link_t *l, size_t i)
+{
+    sw_link_qitem_t *it = sw_link_q_at(l, i);
+
+    l->q_kind[it->kind]--;
+    free(it->xml);
+    if (i == 0) {
+        l->q_head = (l->q_head + 1) % l->q_cap;
+    } else {
+        for (; i + 1 < l->q_n; i++) {
+            *sw_link_q_at(l, i) = *sw_link_q_at(l, i + 1);
+        }
+    }
+    l->q_n--;
 }
 
 /* Groups this loop turn's storage writes in one transaction.  Outside
@@ -296,9 +355,7 @@ sw_link_acked(sw_link_t *l, uint64_t h)
             l->st.rtt = l->st.rtt == 0 ? sample
                                        : 0.875 * l->st.rtt + 0.125 * sample;
         }
-        free(it->xml);
-        l->q_head = (l->q_head + 1) % l->q_cap;
-        l->q_n--;
+        sw_link_q_remove(l, 0);
         any = true;
     }
     if (any && s != NULL) {
@@ -327,6 +384,93 @@ sw_link_is_ephemeral(const sw_stanza_t *st)
                            NULL) != NULL;
 }
 
+/* Presence that only says how an entity is: the newest supersedes. */
+static bool
+sw_link_is_state(const sw_stanza_t *st)
+{
+    return st->kind == SW_STANZA_PRESENCE
+           && (st->type == NULL || strcmp(st->type, "unavailable") == 0);
+}
+
+/*
+ * Makes room for presence state st: takes out the oldest waiting
+ * presence state from the same sender to the same address that has not
+ * been written yet (one written may be delivered already).  The new one
+ * goes to the end of the queue, so order between the two entities holds
+ * (RFC 6120 §10.1); the gap it leaves is renumbered on the wire.
+ */
+static bool
+sw_link_fold(sw_link_t *l, const sw_stanza_t *st)
+{
+    sw_storage_t *s = sw_link_store();
+    size_t        i;
+
+    if (st->from == NULL || st->to == NULL) {
+        return false;
+    }
+    for (i = 0; i < l->q_n; i++) {
+        sw_link_qitem_t *it = sw_link_q_at(l, i);
+        sw_stanza_t     *old;
+        bool             same;
+
+        if (it->kind != SW_STANZA_PRESENCE || it->seq <= l->written) {
+            continue;
+        }
+        old = sw_stanza_parse(it->xml, it->len);
+        same = old != NULL && sw_link_is_state(old) && old->from != NULL
+               && old->to != NULL
+               && strcmp(old->from->full, st->from->full) == 0
+               && strcmp(old->to->full, st->to->full) == 0;
+        if (old != NULL) {
+            sw_stanza_unref(old);
+        }
+        if (same) {
+            if (s != NULL) {
+                sw_link_batch_begin();
+                s->link_queue_remove(s, l->name, it->seq);
+            }
+            sw_link_q_remove(l, i);
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The queue bounds (peer_queue_max, peer_queue_max_KIND).  Returns true
+ * when st was dealt with here (bounced or dropped) and is not queued.
+ */
+static bool
+sw_link_bounded(sw_link_t *l, sw_stanza_t *st)
+{
+    int64_t kind_max;
+
+    switch (st->kind) {
+    case SW_STANZA_PRESENCE: kind_max = l->conf.queue_max_presence; break;
+    case SW_STANZA_IQ:       kind_max = l->conf.queue_max_iq; break;
+    default:                 kind_max = l->conf.queue_max_message; break;
+    }
+    if (l->q_n < (size_t) l->conf.queue_max
+        && l->q_kind[st->kind] < (size_t) kind_max)
+    {
+        return false;
+    }
+    if (sw_link_is_state(st)) {
+        if (sw_link_fold(l, st)) {
+            return false;
+        }
+        sw_log_info("link %s: queue full: dropped presence from %s", l->name,
+                    st->from ? st->from->full : "(none)");
+        return true;
+    }
+    sw_log_warn("link %s: queue full (%zu stanzas, %zu %s)", l->name, l->q_n,
+                l->q_kind[st->kind], sw_stanza_kind_name(st->kind));
+    /* RFC 6120 §8.3.3.18; the router never answers an error or a result */
+    sw_route_bounce(sw_stanza_ref(st), "resource-constraint",
+                    "the link to that server is backed up");
+    return true;
+}
+
 static void sw_link_connect(sw_link_t *l);
 
 /* route/remote: stanzas for a domain a peer speaks for. */
@@ -347,10 +491,7 @@ sw_link_route(void *data, void *ud)
     if (sw_link_is_ephemeral(st) && l->conn == NULL) {
         return SW_OK;
     }
-    if (l->q_n >= (size_t) l->conf.queue_max) {
-        sw_log_warn("link %s: queue full (%zu stanzas)", l->name, l->q_n);
-        sw_route_bounce(sw_stanza_ref(st), "resource-constraint",
-                        "the link to that server is backed up");
+    if (sw_link_bounded(l, st)) {
         return SW_OK;
     }
     sw_buf_init(&b);
@@ -849,13 +990,8 @@ sw_link_expire(sw_link_t *l, int64_t now)
         }
         sw_log_info("link %s: stanza %llu expired in the queue", l->name,
                     (unsigned long long) it->seq);
-        /* remove it: shift the rest down */
-        free(it->xml);
-        for (; i + 1 < l->q_n; i++) {
-            *sw_link_q_at(l, i) = *sw_link_q_at(l, i + 1);
-        }
-        l->q_n--;
-        i = (size_t) -1;    /* rescan from the start */
+        sw_link_q_remove(l, i);
+        i--;                /* item i is the next one now */
         if (st != NULL) {
             if (st->kind == SW_STANZA_PRESENCE) {
                 sw_stanza_unref(st);    /* old state: just drop it */

@@ -368,3 +368,73 @@ def test_skywavectl_links_prints_the_counters(pair):
     row = lines[1].split()
     assert row[0] == "b" and int(row[3]) >= 1, r.stdout   # stanzas out
     assert row[8].endswith("x")                            # ratio
+
+
+def test_queue_bounds_per_kind(tmp_path):
+    """With the peer unreachable, A's queue holds at most 3 messages and 3
+    presences for it (peer_queue_max_message/_presence): the fourth
+    message is bounced with resource-constraint; a fourth presence from
+    alice to bob replaces her oldest waiting one, and one to carol, with
+    nothing of hers to replace, is dropped.  A is then killed (-9) and
+    restarted pointing at B: what was kept, and only that, reaches bob,
+    in order."""
+    p = Pair(tmp_path)
+    dead_port = free_port()
+    b_port = re.search(r"link_tcp_peer_port = (\d+)",
+                       open(p.a.cfg).read()).group(1)
+    cfg_a = open(p.a.cfg).read().replace(
+        "link_tcp_peer_port = %s" % b_port,
+        "link_tcp_peer_port = %d" % dead_port).replace(
+        "peer_reconnect_min", 'peer_queue_max_message = 3,\n'
+        '    peer_queue_max_presence = 3,\n    peer_reconnect_min')
+    open(p.a.cfg, "w").write(cfg_a)
+    cfg_b = open(p.b.cfg).read().replace(
+        "peer_reconnect_min", 'peer_initiate = "them",\n'
+        '    peer_reconnect_min')
+    open(p.b.cfg, "w").write(cfg_b)
+    p.a.start()
+    p.b.start()
+    try:
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
+        alice.read_until(r"<enabled[^>]*/>")
+        for i in range(4):
+            alice.send("<message to='bob@b.example' type='chat' id='q%d'>"
+                       "<body>msg %d</body></message>" % (i, i))
+        text = alice.read_until(r"id='q3'.*?</message>")
+        assert "type='error'" in text
+        assert "<resource-constraint xmlns='urn:ietf:params:xml:ns:" \
+            "xmpp-stanzas'/>" in text
+        for show in ("away", "dnd", "xa", "chat"):
+            alice.send("<presence to='bob@b.example'><show>%s</show>"
+                       "</presence>" % show)
+        alice.send("<presence to='carol@b.example'><show>away</show>"
+                   "</presence>")
+        alice.send("<r xmlns='urn:xmpp:sm:3'/>")
+        alice.read_until(r"<a [^>]*h='9'[^>]*/>")
+        wait_log(p.a, "link b: queue full: dropped presence from "
+                 "alice@a.example/home")
+        # kill -9: no unavailable presence for the directed ones
+        p.a.proc.send_signal(signal.SIGKILL)
+        p.a.proc.wait(timeout=10)
+        open(p.a.cfg, "w").write(cfg_a.replace(
+            "link_tcp_peer_port = %d" % dead_port,
+            "link_tcp_peer_port = %s" % b_port))
+        p.a.start()
+        wait_log(p.a, "6 stanzas queued from before")
+        text = bob.read_until(r"<show>chat</show>", timeout=20)
+        got = re.findall(r"<body>(msg \d)</body>|<show>(\w+)</show>", text)
+        assert [m or s for m, s in got] == [
+            "msg 0", "msg 1", "msg 2", "dnd", "xa", "chat"]
+        time.sleep(1)
+        bob.send("<iq type='get' id='ping1'><ping xmlns='urn:xmpp:ping'/>"
+                 "</iq>")
+        rest = bob.read_until(r"id='ping1'")
+        assert "<show>" not in rest and "<body>" not in rest, rest
+    finally:
+        for s in (p.a, p.b):
+            assert s.stop() in (0, None)

@@ -41,7 +41,7 @@ typedef struct sw_peer_conf_s {
     bool               compression;
     int64_t            compression_level;
     const char        *dictionary;      /* "default", "none" or a file */
-    int64_t            queue_max;       /* stanzas */
+    int64_t            queue_max;       /* stanzas of all kinds */
     double             expire_message;  /* seconds in the queue */
     double             expire_presence;
     double             expire_iq;
@@ -54,6 +54,10 @@ typedef struct sw_peer_conf_s {
     const char        *tls_key;
     const char        *tls_pin;         /* the peer's SHA-256 */
     const char        *tls_ca;          /* or: CAs for the peer's domain */
+    /* bounds per kind (added last: earlier fields keep their offsets) */
+    int64_t            queue_max_message;
+    int64_t            queue_max_presence;
+    int64_t            queue_max_iq;
 } sw_peer_conf_t;
 
 typedef struct sw_transport_s {
