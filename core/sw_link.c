@@ -895,10 +895,12 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
         l->connecting = false;
     }
     if (l->conn != NULL) {
-        /* Two opens within a few seconds are simultaneous: both ends keep
-         * the same one.  A later one is a reconnect or a probe by an end
-         * that found the old connection dead: it replaces the old. */
-        bool keep_new = uv_now(sw_loop()) - l->conn_since > SW_LINK_SIMUL_MS
+        /* Opens by both ends within a few seconds are simultaneous: both
+         * ends keep the same one.  A later one, or a second one by the
+         * same end, is a reconnect or a probe by an end that found the
+         * old connection dead: it replaces the old. */
+        bool keep_new = we_opened == l->we_opened
+                        || uv_now(sw_loop()) - l->conn_since > SW_LINK_SIMUL_MS
                         || we_opened == sw_link_prefer_ours(l);
 
         if (!keep_new) {

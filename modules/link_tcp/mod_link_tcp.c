@@ -6,9 +6,12 @@
  */
 #include "config.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <skywave/skywave.h>
 #include <skywave/sw_link.h>
@@ -21,6 +24,7 @@ typedef struct {
     const char        *address;         /* the peer's (Peer scope) */
     int64_t            peer_port;
     double             connect_timeout;
+    bool               fastopen;
 } mod_link_tcp_conf_t;
 
 typedef struct mod_link_tcp_attempt_s mod_link_tcp_attempt_t;
@@ -117,6 +121,34 @@ mod_link_tcp_on_connect(uv_connect_t *req, int status)
     free(a);
 }
 
+/*
+ * TCP Fast Open (RFC 7413): once the peer's kernel has given ours a
+ * cookie, a new connection carries its first bytes (the <link/> hello
+ * and the queue) in the SYN, and the peer delivers them before the
+ * handshake completes: one round trip less after every outage.  With
+ * TCP_FASTOPEN_CONNECT connect() returns at once and the SYN leaves
+ * with the first write; the link layer's probing (an overdue ack opens
+ * a fresh connection) replaces the connect deadline.  Without a cookie
+ * the SYN asks for one and the handshake is the usual one.
+ */
+static void
+mod_link_tcp_fastopen_connect(sw_link_t *link, uv_tcp_t *tcp)
+{
+#ifdef TCP_FASTOPEN_CONNECT
+    uv_os_fd_t fd;
+    int        on = 1;
+
+    if (uv_fileno((uv_handle_t *) tcp, &fd) == 0
+        && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on,
+                      sizeof(on)) == 0)
+    {
+        return;
+    }
+#endif
+    sw_log_debug("link %s: no TCP Fast Open on this system",
+                 sw_link_name(link));
+}
+
 static int
 mod_link_tcp_connect(sw_link_t *link)
 {
@@ -138,7 +170,10 @@ mod_link_tcp_connect(sw_link_t *link)
     a->link = link;
     a->t = mc->data;
     a->tcp = sw_alloc(sizeof(*a->tcp));
-    uv_tcp_init(sw_loop(), a->tcp);
+    uv_tcp_init_ex(sw_loop(), a->tcp, sa.ss_family);
+    if (conf->fastopen) {
+        mod_link_tcp_fastopen_connect(link, a->tcp);
+    }
     a->req.data = a;
     rc = uv_tcp_connect(&a->req, a->tcp, (struct sockaddr *) &sa,
                         mod_link_tcp_on_connect);
@@ -252,8 +287,45 @@ mod_link_tcp_on_accept(uv_stream_t *server, int status)
     sw_link_attach(m.found, sw_conn_new(tcp, &mod_link_tcp_cb, NULL), false);
 }
 
+/* The accepting side of TCP Fast Open: the kernel answers cookie
+ * requests and hands over data that came in a SYN with a valid cookie.
+ * Linux does so only with bit 2 of net.ipv4.tcp_fastopen set. */
+static void
+mod_link_tcp_fastopen_listen(uv_tcp_t *tcp, const char *iface)
+{
+#ifdef TCP_FASTOPEN
+    uv_os_fd_t fd;
+    int        qlen = 16, mode = 0;
+    FILE      *fp;
+
+    if (uv_fileno((uv_handle_t *) tcp, &fd) != 0
+        || setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen))
+           != 0)
+    {
+        sw_log_warn("link_tcp: no TCP Fast Open on %s", iface);
+        return;
+    }
+    fp = fopen("/proc/sys/net/ipv4/tcp_fastopen", "r");
+    if (fp != NULL) {
+        if (fscanf(fp, "%i", &mode) != 1) {
+            mode = 0;
+        }
+        fclose(fp);
+        if ((mode & 2) == 0) {
+            sw_log_warn("link_tcp: link_tcp_fastopen is on but the kernel "
+                        "accepts no Fast Open connections "
+                        "(net.ipv4.tcp_fastopen = %d; set it to %d)", mode,
+                        mode | 3);
+        }
+    }
+#else
+    sw_log_warn("link_tcp: no TCP Fast Open on %s", iface);
+#endif
+}
+
 static int
-mod_link_tcp_listen(mod_link_tcp_t *t, const char *iface, int port)
+mod_link_tcp_listen(mod_link_tcp_t *t, const char *iface, int port,
+                    bool fastopen)
 {
     uv_tcp_t *tcp;
     int       rc;
@@ -277,6 +349,9 @@ mod_link_tcp_listen(mod_link_tcp_t *t, const char *iface, int port)
         return SW_ERROR;
     }
     sw_log_info("link_tcp: listening on %s port %d", iface, port);
+    if (fastopen) {
+        mod_link_tcp_fastopen_listen(tcp, iface);
+    }
     return SW_OK;
 }
 
@@ -301,7 +376,9 @@ mod_link_tcp_start(sw_module_ctx_t *mc)
         return SW_OK;
     }
     for (i = conf->interfaces; i != NULL && *i != NULL; i++) {
-        if (mod_link_tcp_listen(t, *i, (int) conf->port) != SW_OK) {
+        if (mod_link_tcp_listen(t, *i, (int) conf->port, conf->fastopen)
+            != SW_OK)
+        {
             return SW_ERROR;
         }
     }
@@ -351,6 +428,11 @@ static const sw_option_t mod_link_tcp_options[] = {
       SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 500, 600000, "10s", NULL,
       "give up a connect attempt after this long and let the link retry "
       "(more than one round trip of the slowest link)" },
+    { "link_tcp_fastopen", SW_OPT_BOOL,
+      offsetof(mod_link_tcp_conf_t, fastopen),
+      SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 0, 0, "false", NULL,
+      "TCP Fast Open: the first stanzas of a new connection ride in its "
+      "SYN (accepting them needs net.ipv4.tcp_fastopen = 3)" },
     { "link_tcp_peer_port", SW_OPT_INT,
       offsetof(mod_link_tcp_conf_t, peer_port), SW_SCOPE_PEER, 0, 1, 65535,
       "5270", NULL, "the peer's port" },

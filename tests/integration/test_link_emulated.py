@@ -144,8 +144,8 @@ def message(to, body, mid=None):
 
 
 def peer_config(my_addr, peer_addr, peer_name, peer_domain, dictionary=None,
-                keepalive="2s", more=""):
-    return ('link_tcp_interfaces = { "%s" }\n'
+                keepalive="2s", more="", top=""):
+    return (top + 'link_tcp_interfaces = { "%s" }\n'
             'link_tcp_port = %d\n'
             'Peer "%s" {\n'
             '    peer_domains = { "%s" },\n'
@@ -198,7 +198,7 @@ class Setup:
     and server B (b.example, bob) in namespace B, peers of each other."""
 
     def __init__(self, tmp_path, emu_args, keepalive="2s", dicts=None,
-                 more=("", "")):
+                 more=("", ""), top=""):
         self.emu = Emu(tmp_path, list(emu_args))
         mods = ("c2s", "im", "server", "link_tcp")
         dicts = dicts or (None, None)
@@ -206,10 +206,10 @@ class Setup:
         (tmp_path / "b").mkdir()
         self.a = Server(tmp_path / "a", hosts=("a.example",), modules=mods,
                         extra=peer_config(ADDR_A, ADDR_B, "b", "b.example",
-                                          dicts[0], keepalive, more[0]))
+                                          dicts[0], keepalive, more[0], top))
         self.b = Server(tmp_path / "b", hosts=("b.example",), modules=mods,
                         extra=peer_config(ADDR_B, ADDR_A, "a", "a.example",
-                                          dicts[1], keepalive, more[1]))
+                                          dicts[1], keepalive, more[1], top))
         self.a.wrapper = ["ip", "netns", "exec", self.emu.ns_a]
         self.b.wrapper = ["ip", "netns", "exec", self.emu.ns_b]
         self.a.adduser("alice@a.example", "pw-alice")
@@ -371,6 +371,53 @@ def test_outage_in_the_middle_of_a_burst(linked):
         > 0, st
     # The link layer noticed the dead connection and made a new one.
     assert count_log(ln.a, "link b: up") > ups, ln.a.log_text()
+
+
+def tcp_ext(ns, name):
+    """A TcpExt counter of /proc/net/netstat inside namespace NS."""
+    out = subprocess.run(["ip", "netns", "exec", ns, "cat",
+                          "/proc/net/netstat"], check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    for head, vals in zip(out[::2], out[1::2]):
+        if head.startswith("TcpExt:"):
+            return int(dict(zip(head.split()[1:],
+                                vals.split()[1:]))[name])
+    raise AssertionError("no TcpExt in /proc/net/netstat")
+
+
+def test_tcp_fast_open_carries_the_queue_in_the_syn(linked):
+    """link_tcp_fastopen at both ends (and net.ipv4.tcp_fastopen = 3 in
+    both namespaces): the first connection gets A a cookie; after B
+    restarts, A's new connection carries the hello and the message queued
+    meanwhile in its SYN, and B's kernel accepts it (TCPFastOpenPassive),
+    one round trip before the handshake completes."""
+    ln = linked(["--profile", "satcom-64k"],
+                top="link_tcp_fastopen = true\n")
+    for ns in (ln.emu.ns_a, ln.emu.ns_b):
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                        "net.ipv4.tcp_fastopen=3"], check=True)
+    ln.start()
+    ln.wait_up()
+    alice, bob = ln.alice(), ln.bob()
+    alice.send(message("bob@b.example", "tfo 1"))
+    bob.wait(r"<body>tfo 1</body>", 20)
+    assert "accepts no Fast Open" not in ln.b.log_text()
+    before = tcp_ext(ln.emu.ns_b, "TCPFastOpenPassive")
+
+    bob.close()
+    ln.clients.remove(bob)
+    assert ln.b.stop() == 0
+    alice.send(message("bob@b.example", "tfo 2"))
+    wait_log(ln.a, "link b: connection closed")
+    start_server(ln.b)
+    bob = ln.bob()
+    bob.wait(r"<body>tfo 2</body>", 30)
+    after = tcp_ext(ln.emu.ns_b, "TCPFastOpenPassive")
+    active = tcp_ext(ln.emu.ns_a, "TCPFastOpenActive")
+    print("Fast Open: B accepted %d connections with data in the SYN, "
+          "A sent %d" % (after - before, active))
+    assert after > before, (before, after)
+    assert active >= 1
 
 
 def test_dictionary_mismatch_is_detected(linked, tmp_path):
