@@ -513,6 +513,27 @@ sw_conn_bytes_out(const sw_conn_t *c)
 }
 
 int
+sw_conn_tcp_stalled(const sw_conn_t *c)
+{
+#if defined(TCP_INFO) && defined(__linux__)
+    struct tcp_info ti;
+    socklen_t       len = sizeof(ti);
+    uv_os_fd_t      fd;
+
+    if (uv_fileno((const uv_handle_t *) c->tcp, &fd) != 0
+        || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    {
+        return -1;
+    }
+    /* tcpi_retransmits: timeouts since the last ACK that moved on */
+    return ti.tcpi_unacked > 0 && ti.tcpi_retransmits > 0;
+#else
+    (void) c;
+    return -1;
+#endif
+}
+
+int
 sw_ip_addr(const char *ip, int port, struct sockaddr_storage *sa)
 {
     int rc = strchr(ip, ':') != NULL

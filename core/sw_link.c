@@ -23,6 +23,8 @@
 #define SW_LINK_TICK_MS        1000
 #define SW_LINK_SIMUL_MS       5000    /* opens closer than this are
                                           simultaneous; later ones replace */
+#define SW_LINK_RTT_WINDOW_MS  300000  /* the path RTT is the least sample
+                                          of the last one or two windows */
 
 typedef struct sw_link_item_mem_s {
     uint64_t          seq;
@@ -72,6 +74,9 @@ struct sw_link_s {
 
     sw_link_stats_t   st;
     bool              ever_up;
+    double            rtt_min;          /* least ack RTT: the path's own */
+    double            rtt_min_next;     /* ... of the current window */
+    uint64_t          rtt_window;       /* loop ms the window started */
 };
 
 static sw_link_t          *sw_links;
@@ -338,6 +343,31 @@ sw_link_batch_begin(void)
     uv_check_start(&sw_link_batch, sw_link_on_batch);
 }
 
+/*
+ * A round trip measured from an ack.  The smoothed value (counters) has
+ * the queueing of a busy link in it; timers use the least recent sample,
+ * the path's own round trip, as BBR's min-RTT filter does.
+ */
+static void
+sw_link_rtt_sample(sw_link_t *l, double sample)
+{
+    uint64_t now = uv_now(sw_loop());
+
+    l->st.rtt = l->st.rtt == 0 ? sample : 0.875 * l->st.rtt + 0.125 * sample;
+    if (now - l->rtt_window > SW_LINK_RTT_WINDOW_MS) {
+        /* a new window: forget samples older than the last one */
+        l->rtt_min = l->rtt_min_next > 0 ? l->rtt_min_next : l->rtt_min;
+        l->rtt_min_next = 0;
+        l->rtt_window = now;
+    }
+    if (l->rtt_min_next == 0 || sample < l->rtt_min_next) {
+        l->rtt_min_next = sample;
+    }
+    if (l->rtt_min == 0 || sample < l->rtt_min) {
+        l->rtt_min = sample;
+    }
+}
+
 /* The peer handled everything up to h (XEP-0198 style). */
 static void
 sw_link_acked(sw_link_t *l, uint64_t h)
@@ -350,10 +380,7 @@ sw_link_acked(sw_link_t *l, uint64_t h)
         sw_link_qitem_t *it = sw_link_q_at(l, 0);
 
         if (it->seq == h && it->sent_at > 0) {
-            double sample = now - it->sent_at;
-
-            l->st.rtt = l->st.rtt == 0 ? sample
-                                       : 0.875 * l->st.rtt + 0.125 * sample;
+            sw_link_rtt_sample(l, now - it->sent_at);
         }
         sw_link_q_remove(l, 0);
         any = true;
@@ -857,9 +884,9 @@ sw_link_schedule_retry(sw_link_t *l)
 double
 sw_link_connect_deadline(const sw_link_t *l)
 {
-    double t = 3 * l->st.rtt;
+    double t = 3 * l->rtt_min;
 
-    if (l->st.rtt <= 0) {
+    if (l->rtt_min <= 0) {
         return 0;
     }
     return t < 2.0 ? 2.0 : t;
@@ -1055,13 +1082,13 @@ sw_link_write_stats(void)
 }
 
 /* How long an ack may take before we suspect the connection: three
- * measured round trips (at least 2 s), at most peer_ack_timeout. */
+ * path round trips (at least 2 s), at most peer_ack_timeout. */
 static double
 sw_link_ack_timeout(const sw_link_t *l)
 {
-    double t = 3 * l->st.rtt;
+    double t = 3 * l->rtt_min;
 
-    if (l->st.rtt <= 0) {
+    if (l->rtt_min <= 0) {
         return l->conf.ack_timeout;
     }
     if (t < 2.0) {
@@ -1090,13 +1117,17 @@ sw_link_on_tick(uv_timer_t *t)
         if (l->q_n > 0 && sw_link_q_at(l, 0)->sent_at > 0
             && !l->connecting && sw_link_may_open(l)
             && now / 1000.0 - sw_link_q_at(l, 0)->sent_at
-               > sw_link_ack_timeout(l))
+               > sw_link_ack_timeout(l)
+            && sw_conn_tcp_stalled(l->conn) != 0)
         {
             /*
              * The notes' lesson (tcp-over-constrained-links.md): after an
              * outage TCP resumes only at its next backed-off retransmission,
              * up to a minute later.  A fresh connection gets through as
-             * soon as the link is back; the queue is resent on it.
+             * soon as the link is back; the queue is resent on it.  Only
+             * when TCP itself has timed out, though: on a slow link that
+             * still delivers (HF, half duplex, a long queue) probes would
+             * take its capacity and every one would fail.
              */
             sw_log_info("link %s: stanza %llu unacknowledged for %.0fs: "
                         "probing with a new connection", l->name,

@@ -66,6 +66,14 @@ void sw_conn_set_callbacks(sw_conn_t *c, const sw_conn_cb_t *cb, void *ud);
 const char *sw_conn_peer(const sw_conn_t *c);
 uint64_t sw_conn_bytes_in(const sw_conn_t *c);   /* at the socket */
 uint64_t sw_conn_bytes_out(const sw_conn_t *c);
+/*
+ * Whether TCP itself finds the path dead: data the peer has not
+ * acknowledged and a retransmission timeout since the last
+ * acknowledgement (the kernel is in its back-off).  On a slow but live
+ * link that does not happen, however late a reply is.  Returns 1
+ * stalled, 0 not, -1 unknown (no TCP_INFO here).
+ */
+int sw_conn_tcp_stalled(const sw_conn_t *c);
 
 /*
  * TLS.  server true: accept a handshake with ctx's certificate.  Bytes

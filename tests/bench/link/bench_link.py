@@ -82,6 +82,11 @@ PROFILES = {
 }
 
 
+# skywave-tfo: the same with link_tcp_fastopen (and net.ipv4.tcp_fastopen
+# = 3 in both namespaces)
+SYSTEMS = ("skywave", "skywave-tfo", "prosody")
+
+
 def floor_seconds(p, stanza_len):
     """Least possible time from link-up to delivery: one TCP handshake
     round trip (40-byte SYN and SYN-ACK), the one-way delay, the stanza's
@@ -320,8 +325,13 @@ USERS = {"a": [("alice", "pw-alice-1"), ("carol", "pw-carol-1")],
 class SkywavePair:
     name = "skywave"
 
-    def __init__(self, work, emu, certs, bundle, tree):
+    def __init__(self, work, emu, certs, bundle, tree, fastopen=False):
         self.tree, self.emu, self.procs, self.dirs = tree, emu, {}, {}
+        if fastopen:
+            # TCP Fast Open: the kernel of each namespace must accept it
+            for ns in (emu.ns_a, emu.ns_b):
+                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                                "net.ipv4.tcp_fastopen=3"], check=True)
         self.env = dict(os.environ)
         self.env["SKYWAVE_MODULE_PATH"] = os.path.join(tree, "modules")
         for side, other in (("a", "b"), ("b", "a")):
@@ -337,13 +347,14 @@ class SkywavePair:
                     'c2s_port = 5222\nc2s_direct_tls_port = 0\n'
                     'c2s_certificate = "%s"\nc2s_key = "%s"\n'
                     'link_tcp_interfaces = { "%s" }\nlink_tcp_port = 5270\n'
+                    'link_tcp_fastopen = %s\n'
                     'Peer "%s" {\n    peer_domains = { "%s" },\n'
                     '    link_tcp_address = "%s",\n'
                     '    link_tcp_peer_port = 5270,\n}\n'
                     'VirtualHost "%s"\n'
                     % (ADDR[side], certs[side][0], certs[side][1],
-                       ADDR[side], other, DOMAIN[other], ADDR[other],
-                       DOMAIN[side]))
+                       ADDR[side], "true" if fastopen else "false", other,
+                       DOMAIN[other], ADDR[other], DOMAIN[side]))
             for user, pw in USERS[side]:
                 r = subprocess.run(
                     [os.path.join(tree, "skywavectl"), "-c",
@@ -655,7 +666,7 @@ async def run_one(pair, emu, sniff, prof, nmsg, args, res):
         await after_outage(emu, sniff, prof, alice, bob, res, args.outage,
                            args.timeout)
     await c2s_over_link(emu, sniff, alice, res, args.timeout)
-    if pair.name == "skywave":
+    if pair.name.startswith("skywave"):
         await asyncio.sleep(5.5)        # links.json is rewritten every 5 s
         lc = pair.link_counters()
         if lc:
@@ -670,7 +681,7 @@ async def run_one(pair, emu, sniff, prof, nmsg, args, res):
 def bench(system, profile, args, work, certs, bundle):
     prof = PROFILES[profile]
     res = {"system": system, "profile": profile}
-    tag = "%s%s" % (system[0], profile[0])
+    tag = "%s%s" % (system[-1] if system != "prosody" else "p", profile[0])
     d = os.path.join(work, "%s-%s" % (system, profile))
     os.makedirs(d)
     emu = pair = sniff = None
@@ -679,8 +690,10 @@ def bench(system, profile, args, work, certs, bundle):
         emu = Emu(args.linkemu, d, tag, ["--profile", profile])
         sniff = Sniffer(emu.ns_a, DEV, ADDR["a"])
         sniff.start()
-        if system == "skywave":
-            pair = SkywavePair(d, emu, certs, bundle, args.tree)
+        if system.startswith("skywave"):
+            pair = SkywavePair(d, emu, certs, bundle, args.tree,
+                               fastopen=system == "skywave-tfo")
+            pair.name = system
             nmsg = min(args.messages, prof["skywave_messages"])
         else:
             pair = ProsodyPair(d, emu, certs, bundle)
@@ -792,7 +805,7 @@ def main():
     ap.add_argument("--tree", default=TOP)
     ap.add_argument("--profiles", default="satcom-64k,iridium",
                     help="comma-separated: %s" % ",".join(PROFILES))
-    ap.add_argument("--only", choices=("skywave", "prosody"))
+    ap.add_argument("--only", choices=SYSTEMS)
     ap.add_argument("--messages", type=int, default=100)
     ap.add_argument("--outage", type=float, default=20,
                     help="seconds the link is down (message sent half-way)")
@@ -816,7 +829,7 @@ def main():
           % (args.profiles, args.messages, work), flush=True)
     rows = []
     for profile in args.profiles.split(","):
-        for system in ("skywave", "prosody"):
+        for system in SYSTEMS:
             if args.only and args.only != system:
                 continue
             rows.append(bench(system, profile, args, work, certs, bundle))
