@@ -420,6 +420,29 @@ def test_tcp_fast_open_carries_the_queue_in_the_syn(linked):
     assert active >= 1
 
 
+def test_hf_half_duplex_link_is_left_to_work(linked):
+    """hf-ip without its loss: 1200 bit/s, half duplex, 3 s turnarounds.
+    Acks take longer than peer_ack_timeout while the link works; the link
+    layer must not take that for an outage (TCP has not timed out), or
+    its probes take the channel from the traffic (each SYN costs two
+    turnarounds).  Ten messages arrive in order, with no probe."""
+    ln = linked(["--profile", "hf-ip", "--loss", "0"], keepalive="120s")
+    ln.start()
+    ln.wait_up(timeout=90)
+    alice, bob = ln.alice(), ln.bob()
+    t0 = time.monotonic()
+    for i in range(10):
+        alice.send(message("bob@b.example", "hf %d" % i))
+    got = bob.collect("hf", 10, timeout=120, linger=0.5)
+    print("hf-ip: 10 messages in %.1f s" % (bob.complete_at - t0))
+    assert got == list(range(10)), got
+    # the acks for them, then a quiet moment in which a probe would start
+    time.sleep(12)
+    for s in (ln.a, ln.b):
+        assert count_log(s, "probing with a new connection") == 0, \
+            s.log_text()
+
+
 def test_dictionary_mismatch_is_detected(linked, tmp_path):
     da, db = tmp_path / "dict-a", tmp_path / "dict-b"
     da.write_bytes((b"<message from='' to='' type='chat' id=''><body>"
