@@ -40,6 +40,9 @@ struct sw_tls_ctx_s {
     bool                              pinned;     /* verify the peer */
     bool                              pin_set;    /* pin holds a value */
     char                             *ca_name;    /* CA-checked peer name */
+    bool                              resumable;  /* tickets both ways */
+    gnutls_datum_t                    ticket_key; /* ours, as a server */
+    gnutls_datum_t                    resume;     /* last ticket, client */
 };
 
 typedef struct sw_tls_s {
@@ -53,6 +56,7 @@ typedef struct sw_tls_s {
     unsigned                          server:1;
     unsigned                          handshaken:1;
     unsigned                          bye_sent:1;
+    unsigned                          ticket:1;   /* one came: keep it */
     char                              desc[64];
 } sw_tls_t;
 
@@ -298,8 +302,45 @@ sw_tls_set_desc(sw_tls_t *t)
 
     proto = gnutls_protocol_get_name(gnutls_protocol_get_version(t->session));
     cipher = gnutls_cipher_get_name(gnutls_cipher_get(t->session));
-    snprintf(t->desc, sizeof(t->desc), "%s/%s", proto ? proto : "TLS",
-             cipher ? cipher : "?");
+    snprintf(t->desc, sizeof(t->desc), "%s/%s%s", proto ? proto : "TLS",
+             cipher ? cipher : "?",
+             gnutls_session_is_resumed(t->session) ? ", resumed" : "");
+}
+
+/*
+ * TLS 1.3 sends tickets after the handshake (RFC 8446 §4.6.1).  The hook
+ * only notes one came: gnutls_session_get_data2() called in it would read
+ * on from the transport itself, swallowing application records into
+ * GnuTLS's buffers behind our back.  sw_tls_keep_ticket() takes it after
+ * the record layer has returned.
+ */
+static int
+sw_tls_on_ticket(gnutls_session_t session, unsigned htype, unsigned when,
+                 unsigned incoming, const gnutls_datum_t *msg)
+{
+    sw_tls_t *t = gnutls_transport_get_ptr(session);
+
+    (void) htype;
+    (void) when;
+    (void) incoming;
+    (void) msg;
+    t->ticket = 1;
+    return 0;
+}
+
+/* Keeps the newest ticket, so the next connection made with this
+ * context resumes. */
+static void
+sw_tls_keep_ticket(sw_tls_t *t)
+{
+    sw_tls_ctx_t   *ctx = gnutls_session_get_ptr(t->session);
+    gnutls_datum_t  data = { NULL, 0 };
+
+    t->ticket = 0;
+    if (ctx != NULL && gnutls_session_get_data2(t->session, &data) == 0) {
+        gnutls_free(ctx->resume.data);
+        ctx->resume = data;
+    }
 }
 
 static int
@@ -355,6 +396,8 @@ sw_tls_process(sw_tls_t *t)
     }
 
     while (sw_conn_reading(c)) {
+        size_t left = t->cur_len + t->in.len;
+
         n = gnutls_record_recv(t->session, buf, sizeof(buf));
         if (n > 0) {
             sw_conn_layer_up(&t->layer, buf, (size_t) n);
@@ -366,6 +409,15 @@ sw_tls_process(sw_tls_t *t)
             return SW_DONE;
         }
         if (n == GNUTLS_E_AGAIN) {
+            /* Also what a post-handshake message (a TLS 1.3 ticket, a
+             * key update) returns: records behind it wait in our
+             * buffers, so go on until the ciphertext is used up. */
+            if ((t->cur_len + t->in.len > 0
+                 && t->cur_len + t->in.len < left)
+                || gnutls_record_check_pending(t->session) > 0)
+            {
+                continue;
+            }
             break;
         }
         if (gnutls_error_is_fatal((int) n)) {
@@ -374,6 +426,9 @@ sw_tls_process(sw_tls_t *t)
         }
         /* Non-fatal: warning alerts, a renegotiation request (refused by
          * ignoring it), post-handshake messages.  Go on. */
+    }
+    if (t->ticket) {
+        sw_tls_keep_ticket(t);
     }
     return SW_OK;
 }
@@ -461,6 +516,35 @@ sw_tls_get(const sw_conn_t *c)
     return (sw_tls_t *) sw_conn_find_layer(c, SW_LAYER_TLS);
 }
 
+/*
+ * Resumption (RFC 8446 §2.2): a server issues tickets sealed with the
+ * context's key; a client offers the last ticket it got.  A resumed
+ * handshake carries no certificates: it proves the peer is the one that
+ * passed the full check when the ticket was issued.  A peer that does
+ * not take the ticket (restarted, key changed) gets a full handshake.
+ */
+static int
+sw_tls_resumption(sw_tls_t *t, sw_tls_ctx_t *ctx, bool server)
+{
+    if (server) {
+        return gnutls_session_ticket_enable_server(t->session,
+                                                   &ctx->ticket_key);
+    }
+    gnutls_handshake_set_hook_function(t->session,
+                                       GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
+                                       GNUTLS_HOOK_POST, sw_tls_on_ticket);
+    if (ctx->resume.size > 0
+        && gnutls_session_set_data(t->session, ctx->resume.data,
+                                   ctx->resume.size) != GNUTLS_E_SUCCESS)
+    {
+        /* stale or damaged: forget it, a full handshake follows */
+        gnutls_free(ctx->resume.data);
+        ctx->resume.data = NULL;
+        ctx->resume.size = 0;
+    }
+    return GNUTLS_E_SUCCESS;
+}
+
 /* ---------------------------------------------------------- public API --- */
 
 int
@@ -509,15 +593,18 @@ sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
     if (ctx != NULL) {
         cred = ctx->cred;
         rc = gnutls_priority_set(t->session, ctx->prio);
+        gnutls_session_set_ptr(t->session, ctx);
         if (rc == GNUTLS_E_SUCCESS && ctx->pinned) {
             /* Both ends present and check certificates; the check runs
              * inside the handshake, so nothing is sent to a wrong peer. */
-            gnutls_session_set_ptr(t->session, ctx);
             gnutls_session_set_verify_function(t->session, sw_tls_verify);
             if (server) {
                 gnutls_certificate_server_set_request(t->session,
                                                       GNUTLS_CERT_REQUIRE);
             }
+        }
+        if (rc == GNUTLS_E_SUCCESS && ctx->resumable) {
+            rc = sw_tls_resumption(t, ctx, server);
         }
     } else {
         /* A client with nothing to present and, without a CA to check
@@ -649,12 +736,34 @@ failed:
     return NULL;
 }
 
+int
+sw_tls_ctx_resumable(sw_tls_ctx_t *ctx)
+{
+    int rc;
+
+    if (ctx->resumable) {
+        return SW_OK;
+    }
+    rc = gnutls_session_ticket_key_generate(&ctx->ticket_key);
+    if (rc != GNUTLS_E_SUCCESS) {
+        sw_log_error("TLS: no session ticket key: %s", gnutls_strerror(rc));
+        return SW_ERROR;
+    }
+    ctx->resumable = true;
+    return SW_OK;
+}
+
 void
 sw_tls_ctx_free(sw_tls_ctx_t *ctx)
 {
     if (ctx == NULL) {
         return;
     }
+    if (ctx->ticket_key.data != NULL) {
+        gnutls_memset(ctx->ticket_key.data, 0, ctx->ticket_key.size);
+        gnutls_free(ctx->ticket_key.data);
+    }
+    gnutls_free(ctx->resume.data);
     gnutls_priority_deinit(ctx->prio);
     gnutls_certificate_free_credentials(ctx->cred);
     free(ctx->ca_name);

@@ -109,6 +109,13 @@ void sw_tls_ctx_free(sw_tls_ctx_t *ctx);
  */
 int sw_tls_ctx_pin_peer(sw_tls_ctx_t *ctx, const char *sha256);
 /*
+ * TLS 1.3 session resumption for the connections made with ctx: as a
+ * server it issues tickets (sealed with a key made here, for the life of
+ * the process), as a client it keeps the newest ticket and offers it on
+ * the next connection, which then carries no certificates.
+ */
+int sw_tls_ctx_resumable(sw_tls_ctx_t *ctx);
+/*
  * Verifies the peer against the CA certificates in ca_file (PEM): the
  * chain, and that the certificate is for peer_name (RFC 6125).  Both ends
  * present certificates.  Combined with a pin, both must hold.
