@@ -33,6 +33,17 @@
 /* Largest plaintext in one record (RFC 8446 §5.1). */
 #define SW_TLS_RECORD_MAX  16384
 
+/* 0-RTT: what a resuming client may send before the handshake, and how
+ * many tickets the server remembers against replay. */
+#define SW_TLS_EARLY_MAX   16384
+#define SW_TLS_SEEN_MAX    1024
+
+typedef struct sw_tls_seen_s {
+    time_t          expires;
+    size_t          len;
+    unsigned char  *key;
+} sw_tls_seen_t;
+
 struct sw_tls_ctx_s {
     gnutls_certificate_credentials_t  cred;
     gnutls_priority_t                 prio;
@@ -43,6 +54,9 @@ struct sw_tls_ctx_s {
     bool                              resumable;  /* tickets both ways */
     gnutls_datum_t                    ticket_key; /* ours, as a server */
     gnutls_datum_t                    resume;     /* last ticket, client */
+    gnutls_anti_replay_t              anti_replay;
+    sw_tls_seen_t                    *seen;       /* its memory */
+    size_t                            n_seen;
 };
 
 typedef struct sw_tls_s {
@@ -57,6 +71,10 @@ typedef struct sw_tls_s {
     unsigned                          handshaken:1;
     unsigned                          bye_sent:1;
     unsigned                          ticket:1;   /* one came: keep it */
+    unsigned                          deferred:1; /* client: starts at the
+                                                     first flush, with its
+                                                     data as 0-RTT */
+    size_t                            zero_rtt;   /* early_out sent so */
     char                              desc[64];
 } sw_tls_t;
 
@@ -302,9 +320,11 @@ sw_tls_set_desc(sw_tls_t *t)
 
     proto = gnutls_protocol_get_name(gnutls_protocol_get_version(t->session));
     cipher = gnutls_cipher_get_name(gnutls_cipher_get(t->session));
-    snprintf(t->desc, sizeof(t->desc), "%s/%s%s", proto ? proto : "TLS",
+    snprintf(t->desc, sizeof(t->desc), "%s/%s%s%s", proto ? proto : "TLS",
              cipher ? cipher : "?",
-             gnutls_session_is_resumed(t->session) ? ", resumed" : "");
+             gnutls_session_is_resumed(t->session) ? ", resumed" : "",
+             gnutls_session_get_flags(t->session) & GNUTLS_SFLAGS_EARLY_DATA
+             ? ", 0-RTT" : "");
 }
 
 /*
@@ -343,6 +363,51 @@ sw_tls_keep_ticket(sw_tls_t *t)
     }
 }
 
+/*
+ * A server hands up early data (0-RTT) as it comes, before the client's
+ * Finished: that is its point.  It is sealed with a key from the ticket
+ * the peer got in a fully verified handshake, and replay is refused by
+ * the ticket memory (links are also immune: sequence numbers).
+ */
+static void
+sw_tls_early_up(sw_tls_t *t)
+{
+    char     buf[SW_TLS_RECORD_MAX];
+    ssize_t  n;
+
+    if (!t->server) {
+        return;
+    }
+    while (sw_conn_reading(t->layer.conn)
+           && (n = gnutls_record_recv_early_data(t->session, buf,
+                                                 sizeof(buf))) > 0)
+    {
+        sw_conn_layer_up(&t->layer, buf, (size_t) n);
+    }
+}
+
+static int sw_tls_process(sw_tls_t *t);
+
+/* A resuming client's first flush: what was written so far rides in the
+ * first flight as early data (RFC 8446 §2.3), then the handshake. */
+static int
+sw_tls_start_deferred(sw_tls_t *t)
+{
+    size_t   max = gnutls_record_get_max_early_data_size(t->session);
+    size_t   n = t->early_out.len < max ? t->early_out.len : max;
+    ssize_t  sent;
+
+    t->deferred = 0;
+    if (n > 0) {
+        sent = gnutls_record_send_early_data(t->session, t->early_out.data,
+                                             n);
+        if (sent > 0) {
+            t->zero_rtt = (size_t) sent;
+        }
+    }
+    return sw_tls_process(t);
+}
+
 static int
 sw_tls_handshake(sw_tls_t *t)
 {
@@ -355,6 +420,7 @@ sw_tls_handshake(sw_tls_t *t)
             break;
         }
         if (rc == GNUTLS_E_AGAIN) {
+            sw_tls_early_up(t);
             return SW_AGAIN;
         }
         if (gnutls_error_is_fatal(rc)) {
@@ -365,9 +431,20 @@ sw_tls_handshake(sw_tls_t *t)
     }
 
     t->handshaken = 1;
+    sw_tls_early_up(t);
     sw_tls_set_desc(t);
     sw_log_debug("conn %s: %s", sw_conn_peer(c), t->desc);
 
+    if (t->zero_rtt > 0) {
+        if (gnutls_session_get_flags(t->session) & GNUTLS_SFLAGS_EARLY_DATA) {
+            sw_buf_consume(&t->early_out, t->zero_rtt);
+        } else {
+            /* refused (RFC 8446 §4.2.10): it all goes again now */
+            sw_log_debug("conn %s: the peer refused early data",
+                         sw_conn_peer(c));
+        }
+        t->zero_rtt = 0;
+    }
     /* What the user wrote during the handshake goes first. */
     if (t->early_out.len > 0) {
         rc = sw_tls_send(t, t->early_out.data, t->early_out.len);
@@ -448,7 +525,7 @@ sw_tls_on_read(sw_layer_t *l, const char *data, size_t len)
         }
     }
 
-    rc = sw_tls_process(t);
+    rc = t->deferred ? sw_tls_start_deferred(t) : sw_tls_process(t);
 
     /* Keep what GnuTLS did not read (a partial record, or the rest while
      * paused); the read buffer is borrowed. */
@@ -478,6 +555,11 @@ sw_tls_write(sw_layer_t *l, const char *data, size_t len)
 static int
 sw_tls_flush(sw_layer_t *l)
 {
+    sw_tls_t  *t = (sw_tls_t *) l;
+
+    if (t->deferred && sw_tls_start_deferred(t) == SW_ERROR) {
+        return SW_ERROR;
+    }
     if (l->below != NULL && l->below->flush != NULL) {
         return l->below->flush(l->below);
     }
@@ -527,6 +609,8 @@ static int
 sw_tls_resumption(sw_tls_t *t, sw_tls_ctx_t *ctx, bool server)
 {
     if (server) {
+        gnutls_anti_replay_enable(t->session, ctx->anti_replay);
+        gnutls_record_set_max_early_data_size(t->session, SW_TLS_EARLY_MAX);
         return gnutls_session_ticket_enable_server(t->session,
                                                    &ctx->ticket_key);
     }
@@ -541,6 +625,8 @@ sw_tls_resumption(sw_tls_t *t, sw_tls_ctx_t *ctx, bool server)
         gnutls_free(ctx->resume.data);
         ctx->resume.data = NULL;
         ctx->resume.size = 0;
+    } else if (ctx->resume.size > 0) {
+        t->deferred = 1;
     }
     return GNUTLS_E_SUCCESS;
 }
@@ -582,7 +668,9 @@ sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
 
     rc = gnutls_init(&t->session,
                      (server ? GNUTLS_SERVER : GNUTLS_CLIENT)
-                     | GNUTLS_NONBLOCK);
+                     | GNUTLS_NONBLOCK
+                     | (ctx != NULL && ctx->resumable
+                        ? GNUTLS_ENABLE_EARLY_DATA : 0));
     if (rc != GNUTLS_E_SUCCESS) {
         sw_log_error("conn %s: gnutls_init: %s", sw_conn_peer(c),
                      gnutls_strerror(rc));
@@ -639,8 +727,12 @@ sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
 
     sw_conn_push_layer(c, &t->layer);
 
-    /* A client speaks first (ClientHello); a server may already hold the
-     * start of one. */
+    /* A client speaks first (ClientHello) -- a resuming one at its first
+     * flush, with what it wrote by then; a server may already hold the
+     * start of a ClientHello. */
+    if (t->deferred) {
+        return SW_OK;
+    }
     return sw_tls_on_read(&t->layer, early, early_len) == SW_ERROR
            ? SW_ERROR : SW_OK;
 }
@@ -736,6 +828,52 @@ failed:
     return NULL;
 }
 
+/*
+ * GnuTLS's anti-replay memory for 0-RTT (RFC 8446 §8.2): a ClientHello
+ * seen before within its window is refused early data (a full handshake
+ * follows, nothing is lost).
+ */
+static int
+sw_tls_seen_add(void *ptr, time_t expires, const gnutls_datum_t *key,
+                const gnutls_datum_t *data)
+{
+    sw_tls_ctx_t *ctx = ptr;
+    time_t        now = time(NULL);
+    size_t        i, j;
+
+    (void) data;
+    for (i = j = 0; i < ctx->n_seen; i++) {
+        sw_tls_seen_t *e = &ctx->seen[i];
+
+        if (e->expires < now) {
+            free(e->key);
+            continue;
+        }
+        if (e->len == key->size && memcmp(e->key, key->data, e->len) == 0) {
+            /* keep the rest as they are: entries i.. stay */
+            for (; i < ctx->n_seen; i++) {
+                ctx->seen[j++] = ctx->seen[i];
+            }
+            ctx->n_seen = j;
+            return GNUTLS_E_DB_ENTRY_EXISTS;
+        }
+        ctx->seen[j++] = *e;
+    }
+    ctx->n_seen = j;
+    if (ctx->n_seen == SW_TLS_SEEN_MAX) {
+        return GNUTLS_E_DB_ENTRY_EXISTS;    /* full: no 0-RTT for now */
+    }
+    if (ctx->seen == NULL) {
+        ctx->seen = sw_calloc(SW_TLS_SEEN_MAX, sizeof(*ctx->seen));
+    }
+    ctx->seen[ctx->n_seen].expires = expires;
+    ctx->seen[ctx->n_seen].len = key->size;
+    ctx->seen[ctx->n_seen].key = sw_alloc(key->size);
+    memcpy(ctx->seen[ctx->n_seen].key, key->data, key->size);
+    ctx->n_seen++;
+    return 0;
+}
+
 int
 sw_tls_ctx_resumable(sw_tls_ctx_t *ctx)
 {
@@ -745,10 +883,15 @@ sw_tls_ctx_resumable(sw_tls_ctx_t *ctx)
         return SW_OK;
     }
     rc = gnutls_session_ticket_key_generate(&ctx->ticket_key);
+    if (rc == GNUTLS_E_SUCCESS) {
+        rc = gnutls_anti_replay_init(&ctx->anti_replay);
+    }
     if (rc != GNUTLS_E_SUCCESS) {
-        sw_log_error("TLS: no session ticket key: %s", gnutls_strerror(rc));
+        sw_log_error("TLS: no session tickets: %s", gnutls_strerror(rc));
         return SW_ERROR;
     }
+    gnutls_anti_replay_set_add_function(ctx->anti_replay, sw_tls_seen_add);
+    gnutls_anti_replay_set_ptr(ctx->anti_replay, ctx);
     ctx->resumable = true;
     return SW_OK;
 }
@@ -756,6 +899,8 @@ sw_tls_ctx_resumable(sw_tls_ctx_t *ctx)
 void
 sw_tls_ctx_free(sw_tls_ctx_t *ctx)
 {
+    size_t i;
+
     if (ctx == NULL) {
         return;
     }
@@ -764,6 +909,13 @@ sw_tls_ctx_free(sw_tls_ctx_t *ctx)
         gnutls_free(ctx->ticket_key.data);
     }
     gnutls_free(ctx->resume.data);
+    if (ctx->anti_replay != NULL) {
+        gnutls_anti_replay_deinit(ctx->anti_replay);
+    }
+    for (i = 0; i < ctx->n_seen; i++) {
+        free(ctx->seen[i].key);
+    }
+    free(ctx->seen);
     gnutls_priority_deinit(ctx->prio);
     gnutls_certificate_free_credentials(ctx->cred);
     free(ctx->ca_name);

@@ -446,8 +446,9 @@ def test_hf_half_duplex_link_is_left_to_work(linked):
 def test_tls_session_resumed_after_an_outage(linked, tmp_path):
     """Pinned TLS on the link, opened by A (B only accepts).  After an
     outage A's probe connection resumes the TLS 1.3 session with the
-    ticket B gave it (no certificates cross the link again), and the
-    message queued during the outage arrives."""
+    ticket B gave it (no certificates cross the link again) and sends the
+    hello and the message queued during the outage as early data (0-RTT)
+    in its first flight."""
     from test_peer_link import make_cert
     ca, ka, fa = make_cert(tmp_path, "a.example")
     cb, kb, fb = make_cert(tmp_path, "b.example")
@@ -475,8 +476,10 @@ def test_tls_session_resumed_after_an_outage(linked, tmp_path):
     print("TLS resumption: %d bytes b->a after the outage" %
           (after["b_to_a"]["bytes"] - before["b_to_a"]["bytes"]))
     ups = [ln_ for ln_ in ln.a.log_text().splitlines() if "link b: up" in ln_]
-    assert ", resumed, peer verified" in ups[-1], ups
+    assert ", resumed, 0-RTT, peer verified" in ups[-1], ups
     assert ", resumed" not in ups[0], ups
+    # B took the hello and the queue as early data, before A's Finished
+    wait_log(ln.b, ", resumed, 0-RTT, peer verified")
 
 
 def test_dictionary_mismatch_is_detected(linked, tmp_path):
