@@ -399,10 +399,13 @@ sw_tls_start_deferred(sw_tls_t *t)
 
     t->deferred = 0;
     if (n > 0) {
+        /* GnuTLS 3.7 returns 0 once it holds all of it, later ones n */
         sent = gnutls_record_send_early_data(t->session, t->early_out.data,
                                              n);
-        if (sent > 0) {
-            t->zero_rtt = (size_t) sent;
+        if (sent == 0 || sent == (ssize_t) n) {
+            t->zero_rtt = n;
+            sw_log_debug("conn %s: TLS: %zu bytes as early data",
+                         sw_conn_peer(t->layer.conn), n);
         }
     }
     return sw_tls_process(t);
@@ -440,8 +443,8 @@ sw_tls_handshake(sw_tls_t *t)
             sw_buf_consume(&t->early_out, t->zero_rtt);
         } else {
             /* refused (RFC 8446 §4.2.10): it all goes again now */
-            sw_log_debug("conn %s: the peer refused early data",
-                         sw_conn_peer(c));
+            sw_log_info("conn %s: TLS: the peer refused early data (%zu "
+                        "bytes): sent again", sw_conn_peer(c), t->zero_rtt);
         }
         t->zero_rtt = 0;
     }

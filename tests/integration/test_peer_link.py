@@ -238,6 +238,55 @@ def test_tls_with_pinned_certificates(tmp_path):
         assert p.b.stop() == 0
 
 
+def test_tls_ticket_refused_after_a_restart(tmp_path):
+    """A opens the link and keeps B's TLS ticket.  B restarts (a new
+    ticket key): A's next connection offers the old ticket and its queue
+    as early data, B refuses both, a full handshake follows and A sends
+    the queue again inside it: the message arrives once."""
+    p = tls_pair(tmp_path)
+    cfg = open(p.b.cfg).read().replace(
+        "peer_reconnect_min", 'peer_initiate = "them",\n'
+        '    peer_reconnect_min')
+    open(p.b.cfg, "w").write(cfg)
+    p.a.start()
+    p.b.start()
+    try:
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<message to='bob@b.example' type='chat'>"
+                   "<body>before</body></message>")
+        bob.read_until(r"<body>before</body>")
+        time.sleep(0.5)                     # the ticket follows
+        assert p.b.stop() == 0
+        wait_log(p.a, "link b: connection closed")
+        alice.send("<message to='bob@b.example' type='chat'>"
+                   "<body>after</body></message>")
+        p.b.start()
+        deadline = time.time() + 15
+        while p.b.log_text().count(" started (pid") < 2:
+            assert time.time() < deadline, "B did not start again"
+            time.sleep(0.05)
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        text = bob.read_until(r"<body>after</body>", timeout=15)
+        time.sleep(0.5)
+        bob.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        rest = bob.read_until(r"id='p1'")
+        assert text.count("<body>after</body>") == 1
+        assert "<body>after</body>" not in rest
+        ups = [ln for ln in p.a.log_text().splitlines()
+               if "link b: up" in ln]
+        assert len(ups) >= 2 and ", resumed" not in ups[-1], ups
+        assert "TLS: the peer refused early data" in p.a.log_text()
+    finally:
+        assert p.a.stop() == 0
+        assert p.b.stop() == 0
+
+
 def test_wrong_pinned_certificate_is_refused(tmp_path):
     p = tls_pair(tmp_path, pin_for_b="00" * 32)
     p.a.start()
