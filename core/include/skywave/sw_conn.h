@@ -78,7 +78,9 @@ int sw_conn_tcp_stalled(const sw_conn_t *c);
 /*
  * TLS.  server true: accept a handshake with ctx's certificate.  Bytes
  * already read but not consumed above (rare: a client that pipelines its
- * ClientHello after <starttls/>) are passed in early/early_len.
+ * ClientHello after <starttls/>) are passed in early/early_len.  A client
+ * whose ctx holds a ticket (sw_tls_ctx_resumable) sends its ClientHello at
+ * the first sw_conn_flush(), with what was written by then as early data.
  */
 int sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
                       const char *server_name,
