@@ -497,6 +497,11 @@ sw_conn_set_callbacks(sw_conn_t *c, const sw_conn_cb_t *cb, void *ud)
 const char *
 sw_conn_peer(const sw_conn_t *c)
 {
+    if (c->peer[0] == '?') {
+        /* not connected yet when made (TCP Fast Open defers the SYN to
+         * the first write): ask again */
+        sw_conn_set_peer((sw_conn_t *) c);
+    }
     return c->peer;
 }
 

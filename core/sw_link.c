@@ -809,7 +809,7 @@ sw_link_on_secured(sw_conn_t *c, void *ud)
     sw_link_t *l = ud;
 
     if (l != NULL) {
-        sw_log_info("link %s: up (%s, %s, peer certificate verified)",
+        sw_log_info("link %s: up (%s, %s, peer verified)",
                     l->name, sw_conn_peer(c), sw_conn_tls_desc(c));
     }
 }
@@ -1348,7 +1348,7 @@ sw_link_tls_setup(sw_link_t *l)
         return SW_ERROR;
     }
     l->tls = sw_tls_ctx_new(cert, key);
-    if (l->tls == NULL) {
+    if (l->tls == NULL || sw_tls_ctx_resumable(l->tls) != SW_OK) {
         free(fp);
         return SW_ERROR;
     }

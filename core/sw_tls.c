@@ -33,6 +33,17 @@
 /* Largest plaintext in one record (RFC 8446 §5.1). */
 #define SW_TLS_RECORD_MAX  16384
 
+/* 0-RTT: what a resuming client may send before the handshake, and how
+ * many tickets the server remembers against replay. */
+#define SW_TLS_EARLY_MAX   16384
+#define SW_TLS_SEEN_MAX    1024
+
+typedef struct sw_tls_seen_s {
+    time_t          expires;
+    size_t          len;
+    unsigned char  *key;
+} sw_tls_seen_t;
+
 struct sw_tls_ctx_s {
     gnutls_certificate_credentials_t  cred;
     gnutls_priority_t                 prio;
@@ -40,6 +51,12 @@ struct sw_tls_ctx_s {
     bool                              pinned;     /* verify the peer */
     bool                              pin_set;    /* pin holds a value */
     char                             *ca_name;    /* CA-checked peer name */
+    bool                              resumable;  /* tickets both ways */
+    gnutls_datum_t                    ticket_key; /* ours, as a server */
+    gnutls_datum_t                    resume;     /* last ticket, client */
+    gnutls_anti_replay_t              anti_replay;
+    sw_tls_seen_t                    *seen;       /* its memory */
+    size_t                            n_seen;
 };
 
 typedef struct sw_tls_s {
@@ -53,6 +70,11 @@ typedef struct sw_tls_s {
     unsigned                          server:1;
     unsigned                          handshaken:1;
     unsigned                          bye_sent:1;
+    unsigned                          ticket:1;   /* one came: keep it */
+    unsigned                          deferred:1; /* client: starts at the
+                                                     first flush, with its
+                                                     data as 0-RTT */
+    size_t                            zero_rtt;   /* early_out sent so */
     char                              desc[64];
 } sw_tls_t;
 
@@ -298,8 +320,95 @@ sw_tls_set_desc(sw_tls_t *t)
 
     proto = gnutls_protocol_get_name(gnutls_protocol_get_version(t->session));
     cipher = gnutls_cipher_get_name(gnutls_cipher_get(t->session));
-    snprintf(t->desc, sizeof(t->desc), "%s/%s", proto ? proto : "TLS",
-             cipher ? cipher : "?");
+    snprintf(t->desc, sizeof(t->desc), "%s/%s%s%s", proto ? proto : "TLS",
+             cipher ? cipher : "?",
+             gnutls_session_is_resumed(t->session) ? ", resumed" : "",
+             gnutls_session_get_flags(t->session) & GNUTLS_SFLAGS_EARLY_DATA
+             ? ", 0-RTT" : "");
+}
+
+/*
+ * TLS 1.3 sends tickets after the handshake (RFC 8446 §4.6.1).  The hook
+ * only notes one came: gnutls_session_get_data2() called in it would read
+ * on from the transport itself, swallowing application records into
+ * GnuTLS's buffers behind our back.  sw_tls_keep_ticket() takes it after
+ * the record layer has returned.
+ */
+static int
+sw_tls_on_ticket(gnutls_session_t session, unsigned htype, unsigned when,
+                 unsigned incoming, const gnutls_datum_t *msg)
+{
+    sw_tls_t *t = gnutls_transport_get_ptr(session);
+
+    (void) htype;
+    (void) when;
+    (void) incoming;
+    (void) msg;
+    t->ticket = 1;
+    return 0;
+}
+
+/* Keeps the newest ticket, so the next connection made with this
+ * context resumes. */
+static void
+sw_tls_keep_ticket(sw_tls_t *t)
+{
+    sw_tls_ctx_t   *ctx = gnutls_session_get_ptr(t->session);
+    gnutls_datum_t  data = { NULL, 0 };
+
+    t->ticket = 0;
+    if (ctx != NULL && gnutls_session_get_data2(t->session, &data) == 0) {
+        gnutls_free(ctx->resume.data);
+        ctx->resume = data;
+    }
+}
+
+/*
+ * A server hands up early data (0-RTT) as it comes, before the client's
+ * Finished: that is its point.  It is sealed with a key from the ticket
+ * the peer got in a fully verified handshake, and replay is refused by
+ * the ticket memory (links are also immune: sequence numbers).
+ */
+static void
+sw_tls_early_up(sw_tls_t *t)
+{
+    char     buf[SW_TLS_RECORD_MAX];
+    ssize_t  n;
+
+    if (!t->server) {
+        return;
+    }
+    while (sw_conn_reading(t->layer.conn)
+           && (n = gnutls_record_recv_early_data(t->session, buf,
+                                                 sizeof(buf))) > 0)
+    {
+        sw_conn_layer_up(&t->layer, buf, (size_t) n);
+    }
+}
+
+static int sw_tls_process(sw_tls_t *t);
+
+/* A resuming client's first flush: what was written so far rides in the
+ * first flight as early data (RFC 8446 §2.3), then the handshake. */
+static int
+sw_tls_start_deferred(sw_tls_t *t)
+{
+    size_t   max = gnutls_record_get_max_early_data_size(t->session);
+    size_t   n = t->early_out.len < max ? t->early_out.len : max;
+    ssize_t  sent;
+
+    t->deferred = 0;
+    if (n > 0) {
+        /* GnuTLS 3.7 returns 0 once it holds all of it, later ones n */
+        sent = gnutls_record_send_early_data(t->session, t->early_out.data,
+                                             n);
+        if (sent == 0 || sent == (ssize_t) n) {
+            t->zero_rtt = n;
+            sw_log_debug("conn %s: TLS: %zu bytes as early data",
+                         sw_conn_peer(t->layer.conn), n);
+        }
+    }
+    return sw_tls_process(t);
 }
 
 static int
@@ -314,6 +423,7 @@ sw_tls_handshake(sw_tls_t *t)
             break;
         }
         if (rc == GNUTLS_E_AGAIN) {
+            sw_tls_early_up(t);
             return SW_AGAIN;
         }
         if (gnutls_error_is_fatal(rc)) {
@@ -324,9 +434,20 @@ sw_tls_handshake(sw_tls_t *t)
     }
 
     t->handshaken = 1;
+    sw_tls_early_up(t);
     sw_tls_set_desc(t);
     sw_log_debug("conn %s: %s", sw_conn_peer(c), t->desc);
 
+    if (t->zero_rtt > 0) {
+        if (gnutls_session_get_flags(t->session) & GNUTLS_SFLAGS_EARLY_DATA) {
+            sw_buf_consume(&t->early_out, t->zero_rtt);
+        } else {
+            /* refused (RFC 8446 §4.2.10): it all goes again now */
+            sw_log_info("conn %s: TLS: the peer refused early data (%zu "
+                        "bytes): sent again", sw_conn_peer(c), t->zero_rtt);
+        }
+        t->zero_rtt = 0;
+    }
     /* What the user wrote during the handshake goes first. */
     if (t->early_out.len > 0) {
         rc = sw_tls_send(t, t->early_out.data, t->early_out.len);
@@ -355,6 +476,8 @@ sw_tls_process(sw_tls_t *t)
     }
 
     while (sw_conn_reading(c)) {
+        size_t left = t->cur_len + t->in.len;
+
         n = gnutls_record_recv(t->session, buf, sizeof(buf));
         if (n > 0) {
             sw_conn_layer_up(&t->layer, buf, (size_t) n);
@@ -366,6 +489,15 @@ sw_tls_process(sw_tls_t *t)
             return SW_DONE;
         }
         if (n == GNUTLS_E_AGAIN) {
+            /* Also what a post-handshake message (a TLS 1.3 ticket, a
+             * key update) returns: records behind it wait in our
+             * buffers, so go on until the ciphertext is used up. */
+            if ((t->cur_len + t->in.len > 0
+                 && t->cur_len + t->in.len < left)
+                || gnutls_record_check_pending(t->session) > 0)
+            {
+                continue;
+            }
             break;
         }
         if (gnutls_error_is_fatal((int) n)) {
@@ -374,6 +506,9 @@ sw_tls_process(sw_tls_t *t)
         }
         /* Non-fatal: warning alerts, a renegotiation request (refused by
          * ignoring it), post-handshake messages.  Go on. */
+    }
+    if (t->ticket) {
+        sw_tls_keep_ticket(t);
     }
     return SW_OK;
 }
@@ -393,7 +528,7 @@ sw_tls_on_read(sw_layer_t *l, const char *data, size_t len)
         }
     }
 
-    rc = sw_tls_process(t);
+    rc = t->deferred ? sw_tls_start_deferred(t) : sw_tls_process(t);
 
     /* Keep what GnuTLS did not read (a partial record, or the rest while
      * paused); the read buffer is borrowed. */
@@ -423,6 +558,11 @@ sw_tls_write(sw_layer_t *l, const char *data, size_t len)
 static int
 sw_tls_flush(sw_layer_t *l)
 {
+    sw_tls_t  *t = (sw_tls_t *) l;
+
+    if (t->deferred && sw_tls_start_deferred(t) == SW_ERROR) {
+        return SW_ERROR;
+    }
     if (l->below != NULL && l->below->flush != NULL) {
         return l->below->flush(l->below);
     }
@@ -459,6 +599,39 @@ static sw_tls_t *
 sw_tls_get(const sw_conn_t *c)
 {
     return (sw_tls_t *) sw_conn_find_layer(c, SW_LAYER_TLS);
+}
+
+/*
+ * Resumption (RFC 8446 §2.2): a server issues tickets sealed with the
+ * context's key; a client offers the last ticket it got.  A resumed
+ * handshake carries no certificates: it proves the peer is the one that
+ * passed the full check when the ticket was issued.  A peer that does
+ * not take the ticket (restarted, key changed) gets a full handshake.
+ */
+static int
+sw_tls_resumption(sw_tls_t *t, sw_tls_ctx_t *ctx, bool server)
+{
+    if (server) {
+        gnutls_anti_replay_enable(t->session, ctx->anti_replay);
+        gnutls_record_set_max_early_data_size(t->session, SW_TLS_EARLY_MAX);
+        return gnutls_session_ticket_enable_server(t->session,
+                                                   &ctx->ticket_key);
+    }
+    gnutls_handshake_set_hook_function(t->session,
+                                       GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
+                                       GNUTLS_HOOK_POST, sw_tls_on_ticket);
+    if (ctx->resume.size > 0
+        && gnutls_session_set_data(t->session, ctx->resume.data,
+                                   ctx->resume.size) != GNUTLS_E_SUCCESS)
+    {
+        /* stale or damaged: forget it, a full handshake follows */
+        gnutls_free(ctx->resume.data);
+        ctx->resume.data = NULL;
+        ctx->resume.size = 0;
+    } else if (ctx->resume.size > 0) {
+        t->deferred = 1;
+    }
+    return GNUTLS_E_SUCCESS;
 }
 
 /* ---------------------------------------------------------- public API --- */
@@ -498,7 +671,9 @@ sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
 
     rc = gnutls_init(&t->session,
                      (server ? GNUTLS_SERVER : GNUTLS_CLIENT)
-                     | GNUTLS_NONBLOCK);
+                     | GNUTLS_NONBLOCK
+                     | (ctx != NULL && ctx->resumable
+                        ? GNUTLS_ENABLE_EARLY_DATA : 0));
     if (rc != GNUTLS_E_SUCCESS) {
         sw_log_error("conn %s: gnutls_init: %s", sw_conn_peer(c),
                      gnutls_strerror(rc));
@@ -509,15 +684,18 @@ sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
     if (ctx != NULL) {
         cred = ctx->cred;
         rc = gnutls_priority_set(t->session, ctx->prio);
+        gnutls_session_set_ptr(t->session, ctx);
         if (rc == GNUTLS_E_SUCCESS && ctx->pinned) {
             /* Both ends present and check certificates; the check runs
              * inside the handshake, so nothing is sent to a wrong peer. */
-            gnutls_session_set_ptr(t->session, ctx);
             gnutls_session_set_verify_function(t->session, sw_tls_verify);
             if (server) {
                 gnutls_certificate_server_set_request(t->session,
                                                       GNUTLS_CERT_REQUIRE);
             }
+        }
+        if (rc == GNUTLS_E_SUCCESS && ctx->resumable) {
+            rc = sw_tls_resumption(t, ctx, server);
         }
     } else {
         /* A client with nothing to present and, without a CA to check
@@ -552,8 +730,12 @@ sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
 
     sw_conn_push_layer(c, &t->layer);
 
-    /* A client speaks first (ClientHello); a server may already hold the
-     * start of one. */
+    /* A client speaks first (ClientHello) -- a resuming one at its first
+     * flush, with what it wrote by then; a server may already hold the
+     * start of a ClientHello. */
+    if (t->deferred) {
+        return SW_OK;
+    }
     return sw_tls_on_read(&t->layer, early, early_len) == SW_ERROR
            ? SW_ERROR : SW_OK;
 }
@@ -649,12 +831,94 @@ failed:
     return NULL;
 }
 
+/*
+ * GnuTLS's anti-replay memory for 0-RTT (RFC 8446 §8.2): a ClientHello
+ * seen before within its window is refused early data (a full handshake
+ * follows, nothing is lost).
+ */
+static int
+sw_tls_seen_add(void *ptr, time_t expires, const gnutls_datum_t *key,
+                const gnutls_datum_t *data)
+{
+    sw_tls_ctx_t *ctx = ptr;
+    time_t        now = time(NULL);
+    size_t        i, j;
+
+    (void) data;
+    for (i = j = 0; i < ctx->n_seen; i++) {
+        sw_tls_seen_t *e = &ctx->seen[i];
+
+        if (e->expires < now) {
+            free(e->key);
+            continue;
+        }
+        if (e->len == key->size && memcmp(e->key, key->data, e->len) == 0) {
+            /* keep the rest as they are: entries i.. stay */
+            for (; i < ctx->n_seen; i++) {
+                ctx->seen[j++] = ctx->seen[i];
+            }
+            ctx->n_seen = j;
+            return GNUTLS_E_DB_ENTRY_EXISTS;
+        }
+        ctx->seen[j++] = *e;
+    }
+    ctx->n_seen = j;
+    if (ctx->n_seen == SW_TLS_SEEN_MAX) {
+        return GNUTLS_E_DB_ENTRY_EXISTS;    /* full: no 0-RTT for now */
+    }
+    if (ctx->seen == NULL) {
+        ctx->seen = sw_calloc(SW_TLS_SEEN_MAX, sizeof(*ctx->seen));
+    }
+    ctx->seen[ctx->n_seen].expires = expires;
+    ctx->seen[ctx->n_seen].len = key->size;
+    ctx->seen[ctx->n_seen].key = sw_alloc(key->size);
+    memcpy(ctx->seen[ctx->n_seen].key, key->data, key->size);
+    ctx->n_seen++;
+    return 0;
+}
+
+int
+sw_tls_ctx_resumable(sw_tls_ctx_t *ctx)
+{
+    int rc;
+
+    if (ctx->resumable) {
+        return SW_OK;
+    }
+    rc = gnutls_session_ticket_key_generate(&ctx->ticket_key);
+    if (rc == GNUTLS_E_SUCCESS) {
+        rc = gnutls_anti_replay_init(&ctx->anti_replay);
+    }
+    if (rc != GNUTLS_E_SUCCESS) {
+        sw_log_error("TLS: no session tickets: %s", gnutls_strerror(rc));
+        return SW_ERROR;
+    }
+    gnutls_anti_replay_set_add_function(ctx->anti_replay, sw_tls_seen_add);
+    gnutls_anti_replay_set_ptr(ctx->anti_replay, ctx);
+    ctx->resumable = true;
+    return SW_OK;
+}
+
 void
 sw_tls_ctx_free(sw_tls_ctx_t *ctx)
 {
+    size_t i;
+
     if (ctx == NULL) {
         return;
     }
+    if (ctx->ticket_key.data != NULL) {
+        gnutls_memset(ctx->ticket_key.data, 0, ctx->ticket_key.size);
+        gnutls_free(ctx->ticket_key.data);
+    }
+    gnutls_free(ctx->resume.data);
+    if (ctx->anti_replay != NULL) {
+        gnutls_anti_replay_deinit(ctx->anti_replay);
+    }
+    for (i = 0; i < ctx->n_seen; i++) {
+        free(ctx->seen[i].key);
+    }
+    free(ctx->seen);
     gnutls_priority_deinit(ctx->prio);
     gnutls_certificate_free_credentials(ctx->cred);
     free(ctx->ca_name);

@@ -443,6 +443,45 @@ def test_hf_half_duplex_link_is_left_to_work(linked):
             s.log_text()
 
 
+def test_tls_session_resumed_after_an_outage(linked, tmp_path):
+    """Pinned TLS on the link, opened by A (B only accepts).  After an
+    outage A's probe connection resumes the TLS 1.3 session with the
+    ticket B gave it (no certificates cross the link again) and sends the
+    hello and the message queued during the outage as early data (0-RTT)
+    in its first flight."""
+    from test_peer_link import make_cert
+    ca, ka, fa = make_cert(tmp_path, "a.example")
+    cb, kb, fb = make_cert(tmp_path, "b.example")
+    tls = ('    peer_tls = true,\n    peer_tls_certificate = "%s",\n'
+           '    peer_tls_key = "%s",\n    peer_tls_pin = "%s",\n')
+    ln = linked(["--profile", "satcom-64k"],
+                more=(tls % (ca, ka, fb),
+                      tls % (cb, kb, fa) + '    peer_initiate = "them",\n'))
+    ln.start()
+    ln.wait_up()
+    alice, bob = ln.alice(), ln.bob()
+    alice.send(message("bob@b.example", "tls 1"))
+    bob.wait(r"<body>tls 1</body>", 20)
+    assert ", resumed" not in ln.a.log_text()
+    time.sleep(1)               # the ticket follows the handshake
+
+    assert ln.emu.ctl("down") == "ok"
+    alice.send(message("bob@b.example", "tls 2"))
+    wait_log(ln.a, "probing with a new connection", timeout=30)
+    before = ln.emu.stats()
+    assert ln.emu.ctl("up") == "ok"
+    bob.wait(r"<body>tls 2</body>", 30)
+    wait_log(ln.a, "link b: up", count=2)
+    after = ln.emu.stats()
+    print("TLS resumption: %d bytes b->a after the outage" %
+          (after["b_to_a"]["bytes"] - before["b_to_a"]["bytes"]))
+    ups = [ln_ for ln_ in ln.a.log_text().splitlines() if "link b: up" in ln_]
+    assert ", resumed, 0-RTT, peer verified" in ups[-1], ups
+    assert ", resumed" not in ups[0], ups
+    # B took the hello and the queue as early data, before A's Finished
+    wait_log(ln.b, ", resumed, 0-RTT, peer verified")
+
+
 def test_dictionary_mismatch_is_detected(linked, tmp_path):
     da, db = tmp_path / "dict-a", tmp_path / "dict-b"
     da.write_bytes((b"<message from='' to='' type='chat' id=''><body>"

@@ -78,7 +78,9 @@ int sw_conn_tcp_stalled(const sw_conn_t *c);
 /*
  * TLS.  server true: accept a handshake with ctx's certificate.  Bytes
  * already read but not consumed above (rare: a client that pipelines its
- * ClientHello after <starttls/>) are passed in early/early_len.
+ * ClientHello after <starttls/>) are passed in early/early_len.  A client
+ * whose ctx holds a ticket (sw_tls_ctx_resumable) sends its ClientHello at
+ * the first sw_conn_flush(), with what was written by then as early data.
  */
 int sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
                       const char *server_name,
@@ -108,6 +110,13 @@ void sw_tls_ctx_free(sw_tls_ctx_t *ctx);
  * SW_ERROR for a malformed fingerprint.
  */
 int sw_tls_ctx_pin_peer(sw_tls_ctx_t *ctx, const char *sha256);
+/*
+ * TLS 1.3 session resumption for the connections made with ctx: as a
+ * server it issues tickets (sealed with a key made here, for the life of
+ * the process), as a client it keeps the newest ticket and offers it on
+ * the next connection, which then carries no certificates.
+ */
+int sw_tls_ctx_resumable(sw_tls_ctx_t *ctx);
 /*
  * Verifies the peer against the CA certificates in ca_file (PEM): the
  * chain, and that the certificate is for peer_name (RFC 6125).  Both ends

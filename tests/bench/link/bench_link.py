@@ -83,8 +83,9 @@ PROFILES = {
 
 
 # skywave-tfo: the same with link_tcp_fastopen (and net.ipv4.tcp_fastopen
-# = 3 in both namespaces)
-SYSTEMS = ("skywave", "skywave-tfo", "prosody")
+# = 3 in both namespaces); skywave-tls: with peer_tls and pinned
+# certificates (resumed TLS 1.3 sessions on reconnects)
+SYSTEMS = ("skywave", "skywave-tfo", "skywave-tls", "prosody")
 
 
 def floor_seconds(p, stanza_len):
@@ -318,6 +319,16 @@ def make_certs(work):
     return out, bundle
 
 
+def peer_tls(certs, side, other):
+    """Peer options for TLS from the first byte, the other side's
+    certificate pinned by its SHA-256."""
+    der = ssl.PEM_cert_to_DER_cert(open(certs[other][0]).read())
+    return ('    peer_tls = true,\n    peer_tls_certificate = "%s",\n'
+            '    peer_tls_key = "%s",\n    peer_tls_pin = "%s",\n'
+            % (certs[side][0], certs[side][1],
+               hashlib.sha256(der).hexdigest()))
+
+
 USERS = {"a": [("alice", "pw-alice-1"), ("carol", "pw-carol-1")],
          "b": [("bob", "pw-bob-1")]}
 
@@ -325,7 +336,8 @@ USERS = {"a": [("alice", "pw-alice-1"), ("carol", "pw-carol-1")],
 class SkywavePair:
     name = "skywave"
 
-    def __init__(self, work, emu, certs, bundle, tree, fastopen=False):
+    def __init__(self, work, emu, certs, bundle, tree, fastopen=False,
+                 tls=False):
         self.tree, self.emu, self.procs, self.dirs = tree, emu, {}, {}
         if fastopen:
             # TCP Fast Open: the kernel of each namespace must accept it
@@ -350,11 +362,13 @@ class SkywavePair:
                     'link_tcp_fastopen = %s\n'
                     'Peer "%s" {\n    peer_domains = { "%s" },\n'
                     '    link_tcp_address = "%s",\n'
-                    '    link_tcp_peer_port = 5270,\n}\n'
+                    '    link_tcp_peer_port = 5270,\n%s}\n'
                     'VirtualHost "%s"\n'
                     % (ADDR[side], certs[side][0], certs[side][1],
                        ADDR[side], "true" if fastopen else "false", other,
-                       DOMAIN[other], ADDR[other], DOMAIN[side]))
+                       DOMAIN[other], ADDR[other],
+                       peer_tls(certs, side, other) if tls else "",
+                       DOMAIN[side]))
             for user, pw in USERS[side]:
                 r = subprocess.run(
                     [os.path.join(tree, "skywavectl"), "-c",
@@ -692,7 +706,8 @@ def bench(system, profile, args, work, certs, bundle):
         sniff.start()
         if system.startswith("skywave"):
             pair = SkywavePair(d, emu, certs, bundle, args.tree,
-                               fastopen=system == "skywave-tfo")
+                               fastopen=system == "skywave-tfo",
+                               tls=system == "skywave-tls")
             pair.name = system
             nmsg = min(args.messages, prof["skywave_messages"])
         else:
