@@ -363,6 +363,13 @@ sw_tls_keep_ticket(sw_tls_t *t)
     }
 }
 
+/* Ciphertext we hold that GnuTLS has not pulled yet. */
+static size_t
+sw_tls_unread(const sw_tls_t *t)
+{
+    return t->cur_len + t->in.len;
+}
+
 /*
  * A server hands up early data (0-RTT) as it comes, before the client's
  * Finished: that is its point.  It is sealed with a key from the ticket
@@ -418,12 +425,19 @@ sw_tls_handshake(sw_tls_t *t)
     int         rc;
 
     for ( ;; ) {
+        size_t left = sw_tls_unread(t);
+
         rc = gnutls_handshake(t->session);
         if (rc == GNUTLS_E_SUCCESS) {
             break;
         }
         if (rc == GNUTLS_E_AGAIN) {
             sw_tls_early_up(t);
+            /* Also what skipping a record returns (early data sealed
+             * with a ticket we cannot open): go on while it reads. */
+            if (sw_tls_unread(t) > 0 && sw_tls_unread(t) < left) {
+                continue;
+            }
             return SW_AGAIN;
         }
         if (gnutls_error_is_fatal(rc)) {
@@ -476,7 +490,7 @@ sw_tls_process(sw_tls_t *t)
     }
 
     while (sw_conn_reading(c)) {
-        size_t left = t->cur_len + t->in.len;
+        size_t left = sw_tls_unread(t);
 
         n = gnutls_record_recv(t->session, buf, sizeof(buf));
         if (n > 0) {
@@ -492,8 +506,7 @@ sw_tls_process(sw_tls_t *t)
             /* Also what a post-handshake message (a TLS 1.3 ticket, a
              * key update) returns: records behind it wait in our
              * buffers, so go on until the ciphertext is used up. */
-            if ((t->cur_len + t->in.len > 0
-                 && t->cur_len + t->in.len < left)
+            if ((sw_tls_unread(t) > 0 && sw_tls_unread(t) < left)
                 || gnutls_record_check_pending(t->session) > 0)
             {
                 continue;
