@@ -63,6 +63,24 @@ def wait_log(server, text, timeout=15):
         time.sleep(0.05)
 
 
+def add_peer_options(server, text):
+    """Adds option lines (TEXT, "name = value,\n" each) to the Peer section
+    of SERVER's config; returns the new config text."""
+    cfg = open(server.cfg).read().replace(
+        "    peer_reconnect_min", "    " + text + "    peer_reconnect_min")
+    open(server.cfg, "w").write(cfg)
+    return cfg
+
+
+def online(server, jid, password, resource):
+    """A raw client logged in and available (initial presence)."""
+    local, host = jid.split("@")
+    c = Raw(server.port, host)
+    c.login(local, password, resource)
+    c.send("<presence/>")
+    return c
+
+
 def test_messages_presence_and_iq_across_the_link(pair):
     async def go():
         alice = await Client(pair.a, "alice@a.example/home").login()
@@ -244,16 +262,11 @@ def test_tls_ticket_refused_after_a_restart(tmp_path):
     as early data, B refuses both, a full handshake follows and A sends
     the queue again inside it: the message arrives once."""
     p = tls_pair(tmp_path)
-    cfg = open(p.b.cfg).read().replace(
-        "peer_reconnect_min", 'peer_initiate = "them",\n'
-        '    peer_reconnect_min')
-    open(p.b.cfg, "w").write(cfg)
+    add_peer_options(p.b, 'peer_initiate = "them",\n')
     p.a.start()
     p.b.start()
     try:
-        bob = Raw(p.b.port, "b.example")
-        bob.login("bob", "pw-bob", "ship")
-        bob.send("<presence/>")
+        bob = online(p.b, "bob@b.example", "pw-bob", "ship")
         alice = Raw(p.a.port, "a.example")
         alice.login("alice", "pw-alice", "home")
         alice.send("<message to='bob@b.example' type='chat'>"
@@ -269,9 +282,7 @@ def test_tls_ticket_refused_after_a_restart(tmp_path):
         while p.b.log_text().count(" started (pid") < 2:
             assert time.time() < deadline, "B did not start again"
             time.sleep(0.05)
-        bob = Raw(p.b.port, "b.example")
-        bob.login("bob", "pw-bob", "ship")
-        bob.send("<presence/>")
+        bob = online(p.b, "bob@b.example", "pw-bob", "ship")
         text = bob.read_until(r"<body>after</body>", timeout=15)
         time.sleep(0.5)
         bob.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
@@ -431,22 +442,16 @@ def test_queue_bounds_per_kind(tmp_path):
     dead_port = free_port()
     b_port = re.search(r"link_tcp_peer_port = (\d+)",
                        open(p.a.cfg).read()).group(1)
-    cfg_a = open(p.a.cfg).read().replace(
-        "link_tcp_peer_port = %s" % b_port,
-        "link_tcp_peer_port = %d" % dead_port).replace(
-        "peer_reconnect_min", 'peer_queue_max_message = 3,\n'
-        '    peer_queue_max_presence = 3,\n    peer_reconnect_min')
-    open(p.a.cfg, "w").write(cfg_a)
-    cfg_b = open(p.b.cfg).read().replace(
-        "peer_reconnect_min", 'peer_initiate = "them",\n'
-        '    peer_reconnect_min')
-    open(p.b.cfg, "w").write(cfg_b)
+    cfg = open(p.a.cfg).read().replace("link_tcp_peer_port = %s" % b_port,
+                                       "link_tcp_peer_port = %d" % dead_port)
+    open(p.a.cfg, "w").write(cfg)
+    cfg_a = add_peer_options(p.a, 'peer_queue_max_message = 3,\n'
+                             '    peer_queue_max_presence = 3,\n')
+    add_peer_options(p.b, 'peer_initiate = "them",\n')
     p.a.start()
     p.b.start()
     try:
-        bob = Raw(p.b.port, "b.example")
-        bob.login("bob", "pw-bob", "ship")
-        bob.send("<presence/>")
+        bob = online(p.b, "bob@b.example", "pw-bob", "ship")
         alice = Raw(p.a.port, "a.example")
         alice.login("alice", "pw-alice", "home")
         alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
