@@ -38,6 +38,14 @@
 #define SW_TLS_EARLY_MAX   16384
 #define SW_TLS_SEEN_MAX    1024
 
+/*
+ * The anti-replay window (RFC 8446 §8.2): how far the server's view of a
+ * ticket's age may run ahead of the client's.  That gap is the ticket's
+ * trip to the client plus the ClientHello's trip back, queueing included:
+ * seconds on Iridium, more on HF, where GnuTLS's 10 s refused 0-RTT.
+ */
+#define SW_TLS_REPLAY_WINDOW_MS  300000
+
 typedef struct sw_tls_seen_s {
     time_t          expires;
     size_t          len;
@@ -906,6 +914,7 @@ sw_tls_ctx_resumable(sw_tls_ctx_t *ctx)
         sw_log_error("TLS: no session tickets: %s", gnutls_strerror(rc));
         return SW_ERROR;
     }
+    gnutls_anti_replay_set_window(ctx->anti_replay, SW_TLS_REPLAY_WINDOW_MS);
     gnutls_anti_replay_set_add_function(ctx->anti_replay, sw_tls_seen_add);
     gnutls_anti_replay_set_ptr(ctx->anti_replay, ctx);
     ctx->resumable = true;
