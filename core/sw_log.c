@@ -47,6 +47,37 @@ sw_log(sw_log_level_e level, const char *fmt, ...)
 }
 
 void
+sw_log_rl(sw_log_rl_t *rl, sw_log_level_e level, const char *fmt, ...)
+{
+    char     line[2048];
+    time_t   now = time(NULL);
+    va_list  ap;
+
+    if (level > sw_log_level && sw_log_sink == NULL) {
+        return;
+    }
+    if (now - rl->window >= 60) {
+        rl->window = now;
+        rl->count = 0;
+    }
+    if (rl->count >= SW_LOG_RL_BURST) {
+        rl->suppressed++;
+        return;
+    }
+    rl->count++;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (rl->suppressed != 0) {
+        sw_log(level, "%s (and %u more like it suppressed)", line,
+               rl->suppressed);
+        rl->suppressed = 0;
+    } else {
+        sw_log(level, "%s", line);
+    }
+}
+
+void
 sw_log_set_level(sw_log_level_e level)
 {
     sw_log_level = level;

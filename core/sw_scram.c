@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <gsasl.h>
+#include <gnutls/crypto.h>
 
 #include <skywave/sw_log.h>
 #include <skywave/sw_module.h>
@@ -157,6 +158,76 @@ sw_scram_cred_make(sw_pool_t *pool, const char *hash, const char *password,
     out->stored_key = sw_pool_strdup(pool, stored);
     out->server_key = sw_pool_strdup(pool, server);
     gsasl_free(b64);
+    return SW_OK;
+}
+
+/* HMAC-SHA-256(secret, label NUL hash NUL host NUL user), first n bytes. */
+static int
+sw_scram_decoy_bytes(const void *secret, size_t secret_len, const char *label,
+                     const char *hash, const char *host, const char *user,
+                     unsigned char *out, size_t n)
+{
+    gnutls_hmac_hd_t  h;
+    unsigned char     mac[32];
+    const char       *parts[4] = { label, hash, host, user };
+    size_t            i;
+
+    if (n > sizeof(mac)
+        || gnutls_hmac_init(&h, GNUTLS_MAC_SHA256, secret, secret_len) < 0)
+    {
+        return SW_ERROR;
+    }
+    for (i = 0; i < 4; i++) {
+        const char *p = parts[i] ? parts[i] : "";
+
+        gnutls_hmac(h, p, strlen(p) + 1);
+    }
+    gnutls_hmac_deinit(h, mac);
+    memcpy(out, mac, n);
+    memset(mac, 0, sizeof(mac));
+    return SW_OK;
+}
+
+int
+sw_scram_cred_decoy(sw_pool_t *pool, const void *secret, size_t secret_len,
+                    const char *hash, const char *host, const char *user,
+                    sw_scram_cred_t *out)
+{
+    Gsasl_hash     h;
+    unsigned char  salt[SW_SCRAM_SALT_LEN], key[GSASL_HASH_MAX_SIZE];
+    char           hex[2 * GSASL_HASH_MAX_SIZE + 1];
+    char          *b64;
+    size_t         b64_len, hlen;
+
+    if (sw_scram_hash_parse(hash, &h) != SW_OK || secret == NULL) {
+        return SW_ERROR;
+    }
+    hlen = gsasl_hash_length(h);
+    if (sw_scram_decoy_bytes(secret, secret_len, "salt", hash, host, user,
+                             salt, sizeof(salt)) != SW_OK
+        || gsasl_base64_to((char *) salt, sizeof(salt), &b64, &b64_len)
+           != GSASL_OK)
+    {
+        return SW_ERROR;
+    }
+    out->hash = h == GSASL_HASH_SHA1 ? "SHA-1" : "SHA-256";
+    out->iterations = SW_SCRAM_DEF_ITERATIONS;
+    out->salt = sw_pool_strndup(pool, b64, b64_len);
+    gsasl_free(b64);
+    if (sw_scram_decoy_bytes(secret, secret_len, "stored", hash, host, user,
+                             key, hlen) != SW_OK)
+    {
+        return SW_ERROR;
+    }
+    sw_scram_hex(hex, key, hlen);
+    out->stored_key = sw_pool_strdup(pool, hex);
+    if (sw_scram_decoy_bytes(secret, secret_len, "server", hash, host, user,
+                             key, hlen) != SW_OK)
+    {
+        return SW_ERROR;
+    }
+    sw_scram_hex(hex, key, hlen);
+    out->server_key = sw_pool_strdup(pool, hex);
     return SW_OK;
 }
 

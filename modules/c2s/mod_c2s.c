@@ -7,11 +7,15 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <gnutls/crypto.h>
 
 #include "mod_c2s.h"
 
@@ -491,6 +495,7 @@ mod_c2s_release(mod_c2s_t *c2s)
 {
     sw_tls_ctx_free(c2s->tls);
     mod_c2s_sasl_free(c2s);
+    mod_c2s_guard_free(c2s);
     sw_buf_free(&c2s->out);
     free(c2s);
 }
@@ -575,6 +580,7 @@ mod_c2s_detach(mod_c2s_conn_t *c, const char *cond, const char *text)
     sw_conn_set_data(conn, NULL);
     sw_conn_close(conn, true);
     c->conn = NULL;
+    mod_c2s_guard_disconnect(c->c2s, c->addr);
     if (c->xs != NULL) {
         sw_xmlstream_free(c->xs);
         c->xs = NULL;
@@ -586,6 +592,8 @@ mod_c2s_adopt(mod_c2s_conn_t *sess, mod_c2s_conn_t *shell)
 {
     sess->conn = shell->conn;
     sess->xs = shell->xs;
+    sess->addr = shell->addr ? sw_pool_strdup(sess->sess.pool, shell->addr)
+                             : NULL;
     sw_conn_set_data(sess->conn, sess);
     sw_xmlstream_set_data(sess->xs, sess);
     sess->secured = shell->secured;
@@ -676,6 +684,7 @@ mod_c2s_on_closed(sw_conn_t *conn, int error, const char *reason, void *ud)
     sw_log_info("c2s %llu (%s): closed%s%s", (unsigned long long) c->sess.id,
                 sw_conn_peer(conn), reason ? ": " : "", reason ? reason : "");
     c->conn = NULL;
+    mod_c2s_guard_disconnect(c->c2s, c->addr);
     if (!c->sess_ended && c->state == MOD_C2S_BOUND && c->sm_resumable
         && !c->clean_close && !c->c2s->stopping)
     {
@@ -711,6 +720,25 @@ static const sw_xmlstream_cb_t mod_c2s_xs_cb = {
     .error = mod_c2s_on_error,
 };
 
+/* The peer's address without the port, in pool ("?" when unknown). */
+static const char *
+mod_c2s_addr_of(sw_pool_t *pool, uv_tcp_t *tcp)
+{
+    struct sockaddr_storage ss;
+    int                     len = sizeof(ss);
+    char                    ip[INET6_ADDRSTRLEN];
+
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *) &ss, &len) != 0) {
+        return "?";
+    }
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *) &ss, ip, sizeof(ip));
+    } else {
+        uv_ip4_name((struct sockaddr_in *) &ss, ip, sizeof(ip));
+    }
+    return sw_pool_strdup(pool, ip);
+}
+
 static void
 mod_c2s_on_connection(uv_stream_t *server, int status)
 {
@@ -719,6 +747,8 @@ mod_c2s_on_connection(uv_stream_t *server, int status)
     mod_c2s_conn_t     *c;
     uv_tcp_t           *tcp;
     sw_xml_limits_t     lim;
+    sw_pool_t          *pool;
+    const char         *addr;
 
     if (status < 0) {
         sw_log_warn("c2s %s: accept: %s", l->desc, uv_strerror(status));
@@ -734,12 +764,20 @@ mod_c2s_on_connection(uv_stream_t *server, int status)
         uv_close((uv_handle_t *) tcp, mod_c2s_timer_free);
         return;
     }
+    pool = sw_pool_new(256);
+    addr = mod_c2s_addr_of(pool, tcp);
+    if (mod_c2s_guard_connect(c2s, addr) != SW_OK) {
+        sw_pool_free(pool);
+        uv_close((uv_handle_t *) tcp, mod_c2s_timer_free);
+        return;
+    }
     uv_tcp_nodelay(tcp, 1);
     c = sw_calloc(1, sizeof(*c));
+    c->addr = addr;
     c->c2s = c2s;
     c->sess.vt = &mod_c2s_session_vt;
     c->sess.transport = c;
-    c->sess.pool = sw_pool_new(256);
+    c->sess.pool = pool;
     c->sess.id = ++c2s->next_id;
     sw_owner_init(&c->sess.owner, "c2s session");
     sw_server_xml_limits(&lim);
@@ -896,6 +934,54 @@ mod_c2s_tls_setup(mod_c2s_t *c2s)
     return c2s->tls ? SW_OK : SW_ERROR;
 }
 
+/*
+ * The secret decoy credentials derive from (RFC 5802 §9), kept in
+ * data_dir so that an unknown name gets the same salt after a restart.
+ */
+static int
+mod_c2s_decoy_setup(mod_c2s_t *c2s)
+{
+    const sw_core_conf_t *core = sw_core_conf();
+    char                  path[4096];
+    ssize_t               n;
+    int                   fd;
+
+    snprintf(path, sizeof(path), "%s/c2s-sasl-decoy.key",
+             core->data_dir ? core->data_dir : ".");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, c2s->decoy_secret, sizeof(c2s->decoy_secret));
+        close(fd);
+        if (n == (ssize_t) sizeof(c2s->decoy_secret)) {
+            return SW_OK;
+        }
+        sw_log_error("c2s: %s is damaged (%zd bytes; remove it to make a "
+                     "new one)", path, n);
+        return SW_ERROR;
+    }
+    if (gnutls_rnd(GNUTLS_RND_KEY, c2s->decoy_secret,
+                   sizeof(c2s->decoy_secret)) < 0)
+    {
+        sw_log_error("c2s: no random bytes for %s", path);
+        return SW_ERROR;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0
+        || write(fd, c2s->decoy_secret, sizeof(c2s->decoy_secret))
+           != (ssize_t) sizeof(c2s->decoy_secret)
+        || fsync(fd) != 0)
+    {
+        sw_log_error("c2s: cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        return SW_ERROR;
+    }
+    close(fd);
+    return SW_OK;
+}
+
 static int
 mod_c2s_load(sw_module_ctx_t *mc)
 {
@@ -941,7 +1027,8 @@ mod_c2s_start(sw_module_ctx_t *mc)
     mod_c2s_t          *c2s = mc->data;
     const char *const  *i;
 
-    if (mod_c2s_tls_setup(c2s) != SW_OK) {
+    if (mod_c2s_tls_setup(c2s) != SW_OK || mod_c2s_decoy_setup(c2s) != SW_OK)
+    {
         return SW_ERROR;
     }
     for (i = c2s->conf->interfaces; i != NULL && *i != NULL; i++) {
@@ -1051,6 +1138,24 @@ static const sw_option_t mod_c2s_options[] = {
     { "c2s_sasl_attempts", SW_OPT_INT, offsetof(mod_c2s_conf_t, sasl_attempts),
       SW_SCOPE_GLOBAL, 0, 1, 100, "3", NULL,
       "failed authentications before the stream is closed" },
+    { "c2s_auth_ban_failures", SW_OPT_INT,
+      offsetof(mod_c2s_conf_t, auth_ban_failures), SW_SCOPE_GLOBAL,
+      SW_OPT_RELOADABLE, 0, 1000000, "20", NULL,
+      "failed authentications from one address within c2s_auth_ban_time "
+      "that ban it for c2s_auth_ban_time (0: never ban)" },
+    { "c2s_auth_ban_time", SW_OPT_DURATION,
+      offsetof(mod_c2s_conf_t, auth_ban_time), SW_SCOPE_GLOBAL,
+      SW_OPT_RELOADABLE, 1000, 604800000, "1h", NULL,
+      "how long failures are counted, and how long a ban lasts" },
+    { "c2s_max_connections", SW_OPT_INT,
+      offsetof(mod_c2s_conf_t, max_connections), SW_SCOPE_GLOBAL,
+      SW_OPT_RELOADABLE, 0, 10000000, "100000", NULL,
+      "client connections open at once, in all (0: no limit)" },
+    { "c2s_max_connections_per_address", SW_OPT_INT,
+      offsetof(mod_c2s_conf_t, max_connections_per_address), SW_SCOPE_GLOBAL,
+      SW_OPT_RELOADABLE, 0, 10000000, "100", NULL,
+      "client connections open at once from one source address (0: no "
+      "limit)" },
     SW_OPTION_END
 };
 

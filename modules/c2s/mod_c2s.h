@@ -26,6 +26,10 @@ typedef struct mod_c2s_conf_s {
     const char *const *mechanisms;
     int64_t            sasl_attempts;
     int64_t            resume_timeout;
+    int64_t            auth_ban_failures;
+    double             auth_ban_time;
+    int64_t            max_connections;
+    int64_t            max_connections_per_address;
 } mod_c2s_conf_t;
 
 typedef struct mod_c2s_s      mod_c2s_t;
@@ -55,6 +59,10 @@ struct mod_c2s_s {
     uint64_t            next_id;
     bool                stopping;
     sw_buf_t            out;        /* serialization scratch */
+    sw_hash_t          *addrs;      /* address -> mod_c2s_addr_t (guard) */
+    uint64_t            n_conns;    /* open connections */
+    sw_log_rl_t         rl_limit;   /* refused connections */
+    unsigned char       decoy_secret[32];   /* RFC 5802 §9 decoys */
 };
 
 typedef enum mod_c2s_state_e {
@@ -78,6 +86,7 @@ struct mod_c2s_conn_s {
     bool              reset_pending;    /* after SASL success */
     const char       *host;         /* VirtualHost (in sess.pool) */
     const char       *user;         /* authenticated node */
+    const char       *addr;         /* source address, no port */
     Gsasl_session    *sasl;
     const char       *sasl_hash;    /* "SHA-1", "SHA-256" for SCRAM */
     int               sasl_failures;
@@ -113,6 +122,15 @@ void mod_c2s_sasl_features(mod_c2s_conn_t *c, sw_xml_t *features);
 /* Handles <auth/>, <response/>, <abort/>. */
 void mod_c2s_sasl_element(mod_c2s_conn_t *c, sw_xml_t *el);
 void mod_c2s_sasl_end(mod_c2s_conn_t *c);
+
+/* mod_c2s_guard.c: limits per source address */
+/* SW_OK, or SW_DECLINED (logged): close the new connection. */
+int mod_c2s_guard_connect(mod_c2s_t *c2s, const char *addr);
+void mod_c2s_guard_disconnect(mod_c2s_t *c2s, const char *addr);
+void mod_c2s_guard_failure(mod_c2s_t *c2s, const char *addr);
+bool mod_c2s_guard_banned(mod_c2s_t *c2s, const char *addr);
+void mod_c2s_guard_free(mod_c2s_t *c2s);
+const char *mod_c2s_guard_addr(sw_pool_t *pool, const char *peer);
 
 /* mod_c2s_sm.c */
 void mod_c2s_sm_element(mod_c2s_conn_t *c, sw_xml_t *el);

@@ -12,47 +12,63 @@
 
 #include "mod_c2s.h"
 
-/* Per-connection SASL scratch, in the session pool. */
+/*
+ * The credential looked up for the exchange under way, in the session
+ * pool.  SCRAM asks for four properties, so it is kept; but only for the
+ * authentication identity and hash it was looked up for, and it dies with
+ * the exchange (mod_c2s_sasl_end): a restarted <auth/> names another user.
+ */
 typedef struct {
     sw_scram_cred_t cred;
-    bool            looked_up;
-    bool            found;
+    const char     *user;       /* nodeprep'd authid */
+    const char     *hash;
+    bool            found;      /* false: a decoy (RFC 5802 §9) */
 } mod_c2s_sasl_cred_t;
 
+/*
+ * The stored credential of the exchange's authid, or a decoy for an
+ * account that does not exist, so that the exchange runs to its end the
+ * same way (same salt every time for a name, same iteration count, same
+ * work) and fails like a wrong password.  NULL when there is no usable
+ * authid or the decoy cannot be made.
+ */
 static mod_c2s_sasl_cred_t *
 mod_c2s_sasl_lookup(mod_c2s_conn_t *c, Gsasl_session *s, const char *hash)
 {
-    static mod_c2s_sasl_cred_t none;
-    mod_c2s_sasl_cred_t       *mc;
-    sw_storage_t              *st;
-    const char                *authid = gsasl_property_fast(s, GSASL_AUTHID);
-    const char                *user;
+    mod_c2s_sasl_cred_t *mc = c->sasl_cred;
+    sw_storage_t        *st;
+    const char          *authid = gsasl_property_fast(s, GSASL_AUTHID);
+    const char          *user;
 
-    /* Cached for the exchange: SCRAM asks for four properties. */
-    mc = c->sasl_cred;
-    if (mc == NULL) {
-        mc = sw_pool_calloc(c->sess.pool, sizeof(*mc));
-        c->sasl_cred = mc;
-    }
-    if (mc->looked_up) {
-        return mc->found ? mc : &none;
-    }
-    mc->looked_up = true;
-    st = sw_storage();
-    if (authid == NULL || st == NULL) {
-        return &none;
+    if (authid == NULL) {
+        return NULL;
     }
     user = sw_jid_nodeprep(c->sess.pool, authid);
     if (user == NULL) {
-        return &none;
+        return NULL;
     }
-    if (st->user_get_cred(st, c->host, user, hash, c->sess.pool, &mc->cred)
-        == SW_OK)
+    if (mc != NULL && strcmp(mc->user, user) == 0
+        && strcmp(mc->hash, hash) == 0)
     {
-        mc->found = true;
         return mc;
     }
-    return &none;
+    mc = sw_pool_calloc(c->sess.pool, sizeof(*mc));
+    mc->user = user;
+    mc->hash = hash;
+    st = sw_storage();
+    if (st != NULL
+        && st->user_get_cred(st, c->host, user, hash, c->sess.pool, &mc->cred)
+           == SW_OK)
+    {
+        mc->found = true;
+    } else if (sw_scram_cred_decoy(c->sess.pool, c->c2s->decoy_secret,
+                                   sizeof(c->c2s->decoy_secret), hash,
+                                   c->host, user, &mc->cred) != SW_OK)
+    {
+        return NULL;
+    }
+    c->sasl_cred = mc;
+    return mc;
 }
 
 static int
@@ -111,7 +127,7 @@ mod_c2s_sasl_cb(Gsasl *ctx, Gsasl_session *s, Gsasl_property prop)
             return GSASL_NO_CALLBACK;
         }
         cr = mod_c2s_sasl_lookup(c, s, c->sasl_hash);
-        if (!cr->found) {
+        if (cr == NULL) {
             return GSASL_NO_CALLBACK;
         }
         if (prop == GSASL_SCRAM_ITER) {
@@ -130,8 +146,11 @@ mod_c2s_sasl_cb(Gsasl *ctx, Gsasl_session *s, Gsasl_property prop)
     case GSASL_VALIDATE_SIMPLE: {
         const char *pw = gsasl_property_fast(s, GSASL_PASSWORD);
 
+        /* A decoy costs the same key derivation as a real account. */
         cr = mod_c2s_sasl_lookup(c, s, "SHA-256");
-        if (cr->found && pw != NULL && sw_scram_cred_verify(&cr->cred, pw)) {
+        if (cr != NULL && pw != NULL && sw_scram_cred_verify(&cr->cred, pw)
+            && cr->found)
+        {
             return GSASL_OK;
         }
         return GSASL_AUTHENTICATION_ERROR;
@@ -184,6 +203,8 @@ mod_c2s_sasl_end(mod_c2s_conn_t *c)
         gsasl_finish(c->sasl);
         c->sasl = NULL;
     }
+    /* What was looked up belongs to the exchange that ended. */
+    c->sasl_cred = NULL;
 }
 
 /* Is mech offered on this connection right now? */
@@ -266,7 +287,7 @@ mod_c2s_sasl_fail(mod_c2s_conn_t *c, const char *cond)
     mod_c2s_conf_t *conf = c->c2s->conf;
 
     mod_c2s_sasl_end(c);
-    c->sasl_cred = NULL;
+    mod_c2s_guard_failure(c->c2s, c->addr);
     sw_log_info("c2s %llu (%s): authentication failed: %s",
                 (unsigned long long) c->sess.id, sw_conn_peer(c->conn), cond);
     mod_c2s_sasl_reply(c, "failure", cond, NULL);
@@ -280,9 +301,10 @@ static void
 mod_c2s_sasl_step(mod_c2s_conn_t *c, const char *in)
 {
     char       *out = NULL;
-    const char *authid, *authzid;
-    const char *user;
-    int         rc;
+    const char          *authid, *authzid;
+    const char          *user;
+    mod_c2s_sasl_cred_t *cr;
+    int                  rc;
 
     rc = gsasl_step64(c->sasl, in, &out);
     if (rc == GSASL_NEEDS_MORE) {
@@ -303,7 +325,15 @@ mod_c2s_sasl_step(mod_c2s_conn_t *c, const char *in)
     authid = gsasl_property_fast(c->sasl, GSASL_AUTHID);
     authzid = gsasl_property_fast(c->sasl, GSASL_AUTHZID);
     user = authid ? sw_jid_nodeprep(c->sess.pool, authid) : NULL;
-    if (user == NULL) {
+    cr = c->sasl_cred;
+    /*
+     * Whatever the mechanism said, the identity that succeeds must be the
+     * one whose stored credential this exchange checked: never a decoy,
+     * never a credential looked up for another name.
+     */
+    if (user == NULL || cr == NULL || !cr->found
+        || strcmp(cr->user, user) != 0)
+    {
         gsasl_free(out);
         mod_c2s_sasl_fail(c, "not-authorized");
         return;
@@ -328,7 +358,6 @@ mod_c2s_sasl_step(mod_c2s_conn_t *c, const char *in)
                 (unsigned long long) c->sess.id, sw_conn_peer(c->conn), user,
                 c->host, gsasl_mechanism_name(c->sasl));
     mod_c2s_sasl_end(c);
-    c->sasl_cred = NULL;
     c->authed = true;
     c->user = user;
     /* The client now opens a new stream over the same connection. */
@@ -345,6 +374,13 @@ mod_c2s_sasl_element(mod_c2s_conn_t *c, sw_xml_t *el)
 
     if (strcmp(el->name, "auth") == 0) {
         mech = sw_xml_attr(el, "mechanism");
+        if (mod_c2s_guard_banned(c->c2s, c->addr)) {
+            /* RFC 6120 §13.7.2 (ejabberd's mod_fail2ban does the same) */
+            mod_c2s_stream_error(c, "policy-violation",
+                                 "too many failed authentications from "
+                                 "your address; try again later");
+            return;
+        }
         if (!c->secured && conf->require_encryption) {
             mod_c2s_sasl_fail(c, "encryption-required");   /* §6.5.3 */
             return;

@@ -142,6 +142,18 @@ sw_storage_t *sw_storage(void);
  */
 int sw_scram_cred_make(sw_pool_t *pool, const char *hash, const char *password,
                        unsigned iterations, sw_scram_cred_t *out);
+/*
+ * A decoy credential for an account that does not exist (RFC 5802 §9):
+ * salt and keys derived from secret, the host and the user, so the same
+ * name always gets the same salt, with the default iteration count.  A
+ * server that runs the exchange on it to the end answers an unknown
+ * account exactly as a wrong password, in content and in time.
+ * Strings in pool.  SW_OK or SW_ERROR.
+ */
+int sw_scram_cred_decoy(sw_pool_t *pool, const void *secret,
+                        size_t secret_len, const char *hash,
+                        const char *host, const char *user,
+                        sw_scram_cred_t *out);
 /* Checks password against a stored credential (for SASL PLAIN). */
 bool sw_scram_cred_verify(const sw_scram_cred_t *cred, const char *password);
 
