@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,17 @@
                                           simultaneous; later ones replace */
 #define SW_LINK_RTT_WINDOW_MS  300000  /* the path RTT is the least sample
                                           of the last one or two windows */
+/*
+ * Sequence numbers.  Each run starts numbering at least at the clock's
+ * base (ms since 2020 x 1024), so a database restored from a backup, or
+ * recreated, never numbers new stanzas with numbers the peer has already
+ * delivered: a run would have to number more than 1024 stanzas a
+ * millisecond to overtake the next run's base.  Numbers a peer sends are
+ * bounded by SW_LINK_SEQ_MAX, far above any base, far below overflow.
+ */
+#define SW_LINK_SEQ_EPOCH      1577836800LL     /* 2020-01-01T00:00:00Z */
+#define SW_LINK_SEQ_PER_MS     1024
+#define SW_LINK_SEQ_MAX        (1ULL << 62)
 
 typedef struct sw_link_item_mem_s {
     uint64_t          seq;
@@ -61,6 +73,9 @@ struct sw_link_s {
     size_t            q_head, q_n, q_cap;
     size_t            q_kind[SW_STANZA_OTHER + 1];  /* q_n by kind */
     uint64_t          next_out;         /* seq of the next new stanza */
+    uint64_t          run_base;         /* next_out when this run began */
+    uint64_t          sent_max;         /* highest seq ever written (or
+                                           loaded: may have been written) */
     uint64_t          written;          /* last seq written on this conn */
     uint64_t          in_next;          /* seq of the next inbound stanza */
     uint64_t          in_delivered;     /* last inbound seq delivered */
@@ -90,6 +105,8 @@ static sw_owner_t          sw_link_owner;
 static char                sw_link_local[256];  /* our first VirtualHost */
 
 static void sw_link_on_batch(uv_check_t *h);
+static void sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
+    SW_PRINTF(2, 3);
 
 static const char *const sw_link_initiate_names[] = {
     "both", "us", "them", NULL
@@ -602,6 +619,9 @@ sw_link_output(sw_link_t *l)
         sw_link_write(l, it->xml, it->len);
         it->sent_at = now;
         l->written = it->seq;
+        if (it->seq > l->sent_max) {
+            l->sent_max = it->seq;
+        }
         l->st.stanzas_out++;
     }
     sw_conn_flush(l->conn);
@@ -645,18 +665,30 @@ sw_link_on_batch(uv_check_t *h)
 
 /* ------------------------------------------------------------ input --- */
 
-static bool
-sw_link_parse_u64(const sw_xml_t *el, const char *name, uint64_t *out)
+/*
+ * A sequence number attribute: SW_OK with *out set, SW_DECLINED when
+ * absent, SW_ERROR when not plain decimal digits within SW_LINK_SEQ_MAX
+ * ("-1", "+5", " 7", "18446744073709551615" are all refused; strtoull
+ * alone takes "-1" for 2^64 - 1).
+ */
+static int
+sw_link_parse_seq(const sw_xml_t *el, const char *name, uint64_t *out)
 {
     const char *s = sw_xml_attr(el, name);
     char       *end;
 
-    if (s == NULL || *s == '\0') {
-        return false;
+    if (s == NULL) {
+        return SW_DECLINED;
+    }
+    if (*s < '0' || *s > '9') {
+        return SW_ERROR;
     }
     errno = 0;
     *out = strtoull(s, &end, 10);
-    return *end == '\0' && errno == 0;
+    if (*end != '\0' || errno != 0 || *out > SW_LINK_SEQ_MAX) {
+        return SW_ERROR;
+    }
+    return SW_OK;
 }
 
 static bool
@@ -669,11 +701,18 @@ static void
 sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
 {
     sw_storage_t *s = sw_link_store();
-    uint64_t      seq = l->in_next++;
+    uint64_t      seq = l->in_next;
     sw_stanza_t  *st;
     sw_host_t    *h;
     const char   *err = NULL;
 
+    if (seq > SW_LINK_SEQ_MAX) {
+        sw_pool_free(pool);
+        sw_link_protocol_error(l, "stanza number beyond %llu",
+                               (unsigned long long) SW_LINK_SEQ_MAX);
+        return;
+    }
+    l->in_next++;
     if (seq <= l->in_delivered) {
         /* sent again after a reconnect: we have it already */
         l->st.duplicates_in++;
@@ -718,6 +757,130 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     sw_route(st);
 }
 
+static void sw_link_drop(sw_link_t *l, const char *why);
+
+/*
+ * The peer broke the link protocol: log, close the connection and read
+ * nothing more from it.  The queue stays as it is; what it holds is sent
+ * again on the next connection.
+ */
+static void
+sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
+{
+    char    why[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    sw_log_error("link %s: protocol error: %s; closing the connection, "
+                 "%zu stanzas stay queued", l->name, why, l->q_n);
+    l->st.protocol_errors++;
+    if (l->xs != NULL) {
+        sw_xmlstream_pause(l->xs);
+    }
+    sw_link_drop(l, "protocol error");
+}
+
+/*
+ * An acknowledgement from the peer, checked before it deletes anything:
+ * a number we never sent is a protocol error, except a number from
+ * before this run that we have no record of, which means our own
+ * database went back (restored from a backup, or recreated) while the
+ * peer delivered those stanzas: logged loudly, and honoured.
+ */
+static int
+sw_link_take_ack(sw_link_t *l, uint64_t h, const char *what)
+{
+    if (h > l->sent_max) {
+        if (h >= l->run_base) {
+            sw_link_protocol_error(l, "%s acknowledges stanza %llu, but we "
+                                   "have sent only up to %llu", what,
+                                   (unsigned long long) h,
+                                   (unsigned long long) l->sent_max);
+            return SW_ERROR;
+        }
+        sw_log_error("link %s: the peer has delivered our stanzas up to "
+                     "%llu, beyond the %llu we know of: our database went "
+                     "back (restored from a backup or recreated); "
+                     "numbering goes on from %llu", l->name,
+                     (unsigned long long) h,
+                     (unsigned long long) l->sent_max,
+                     (unsigned long long) l->next_out);
+        l->sent_max = h;
+    }
+    sw_link_acked(l, h);
+    return SW_OK;
+}
+
+/*
+ * <link seq='S' next='N' ack='A'/>: the hello at the start of each
+ * connection ("my first stanza here is S, my next new one N, I have
+ * delivered yours up to A"), or with seq alone, a renumbering after a gap.
+ */
+static void
+sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
+{
+    uint64_t    seq, next = 0, ack = 0;
+    int         has_next, has_ack;
+    sw_storage_t *s;
+
+    if (sw_link_parse_seq(el, "seq", &seq) != SW_OK || seq == 0
+        || (has_next = sw_link_parse_seq(el, "next", &next)) == SW_ERROR
+        || (has_ack = sw_link_parse_seq(el, "ack", &ack)) == SW_ERROR)
+    {
+        sw_link_protocol_error(l, "malformed <link/> (seq '%s', next '%s', "
+                               "ack '%s')",
+                               sw_xml_attr(el, "seq") ?: "",
+                               sw_xml_attr(el, "next") ?: "",
+                               sw_xml_attr(el, "ack") ?: "");
+        return;
+    }
+    if (has_ack != SW_OK) {
+        /* a renumbering after a gap moves forward only */
+        if (seq < l->in_next) {
+            sw_link_protocol_error(l, "<link seq='%llu'/> goes back from "
+                                   "%llu", (unsigned long long) seq,
+                                   (unsigned long long) l->in_next);
+            return;
+        }
+        l->in_next = seq;
+        return;
+    }
+    if (has_next == SW_OK && next < seq) {
+        sw_link_protocol_error(l, "<link/> says seq %llu but next %llu",
+                               (unsigned long long) seq,
+                               (unsigned long long) next);
+        return;
+    }
+    if (has_next == SW_OK && l->in_delivered >= next) {
+        /*
+         * We delivered numbers the peer has not given out yet: its
+         * numbering went back (its database restored or recreated on a
+         * build without clock-based numbering, or its clock and its
+         * database both went back).  Take its numbering from what it
+         * sends now; whatever it sends again that we had is delivered a
+         * second time, which is better than dropping what is new.
+         */
+        sw_log_error("link %s: the peer's numbering went back: its next "
+                     "stanza is %llu but we delivered up to %llu; "
+                     "resynchronising at %llu (stanzas it sends again may "
+                     "be delivered twice)", l->name,
+                     (unsigned long long) next,
+                     (unsigned long long) l->in_delivered,
+                     (unsigned long long) seq);
+        l->in_delivered = seq - 1;
+        l->in_acked = l->in_delivered;
+        s = sw_link_store();
+        if (s != NULL) {
+            sw_link_batch_begin();
+            s->link_state_set(s, l->name, l->next_out, l->in_delivered);
+        }
+    }
+    l->in_next = seq;
+    sw_link_take_ack(l, ack, "the peer's <link/>");
+}
+
 static void
 sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
 {
@@ -726,16 +889,14 @@ sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
 
     if (el->ns != NULL && strcmp(el->ns, SW_NS_LINK) == 0) {
         if (strcmp(el->name, "link") == 0) {
-            if (sw_link_parse_u64(el, "seq", &v)) {
-                l->in_next = v;
+            sw_link_on_hello(l, el);
+        } else if (strcmp(el->name, "a") == 0) {
+            if (sw_link_parse_seq(el, "h", &v) != SW_OK) {
+                sw_link_protocol_error(l, "malformed <a h='%s'/>",
+                                       sw_xml_attr(el, "h") ?: "");
+            } else {
+                sw_link_take_ack(l, v, "<a/>");
             }
-            if (sw_link_parse_u64(el, "ack", &v)) {
-                sw_link_acked(l, v);
-            }
-        } else if (strcmp(el->name, "a") == 0 && sw_link_parse_u64(el, "h",
-                                                                    &v))
-        {
-            sw_link_acked(l, v);
         }
         sw_pool_free(pool);
     } else {
@@ -745,8 +906,6 @@ sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
         uv_check_start(&sw_link_batch, sw_link_on_batch);
     }
 }
-
-static void sw_link_drop(sw_link_t *l, const char *why);
 
 static void
 sw_link_on_close(void *ud)
@@ -914,7 +1073,7 @@ sw_link_prefer_ours(const sw_link_t *l)
 int
 sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
 {
-    char            hello[160];
+    char            hello[200];
     sw_xml_limits_t lim;
     uint64_t        first;
 
@@ -987,7 +1146,8 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
                 : "they opened", l->q_n, (unsigned long long) first);
     /* Everything at once: the hello, then the queue; nothing waits. */
     snprintf(hello, sizeof(hello), "<link xmlns='" SW_NS_LINK
-             "' seq='%llu' ack='%llu'/>", (unsigned long long) first,
+             "' seq='%llu' next='%llu' ack='%llu'/>",
+             (unsigned long long) first, (unsigned long long) l->next_out,
              (unsigned long long) l->in_delivered);
     sw_link_write(l, hello, strlen(hello));
     l->in_acked = l->in_delivered;
@@ -1063,7 +1223,8 @@ sw_link_write_stats(void)
                 "\"stanzas_in\": %llu, \"duplicates_in\": %llu, "
                 "\"bytes_out\": %llu, \"bytes_in\": %llu, "
                 "\"wire_out\": %llu, \"wire_in\": %llu, "
-                "\"reconnects\": %llu, \"rtt\": %.3f}",
+                "\"reconnects\": %llu, \"protocol_errors\": %llu, "
+                "\"rtt\": %.3f}",
                 l == sw_links ? "" : ",", l->name, st.up ? "true" : "false",
                 (unsigned long long) st.queued,
                 (unsigned long long) st.stanzas_out,
@@ -1073,7 +1234,8 @@ sw_link_write_stats(void)
                 (unsigned long long) st.bytes_in,
                 (unsigned long long) st.wire_out,
                 (unsigned long long) st.wire_in,
-                (unsigned long long) st.reconnects, st.rtt);
+                (unsigned long long) st.reconnects,
+                (unsigned long long) st.protocol_errors, st.rtt);
     }
     fprintf(fp, "\n]}\n");
     if (fclose(fp) == 0) {
@@ -1259,6 +1421,19 @@ sw_links_configure(sw_config_t *cfg)
     return rc;
 }
 
+/* The least first number of a run: see SW_LINK_SEQ_PER_MS. */
+static uint64_t
+sw_link_seq_base(void)
+{
+    struct timespec ts;
+    int64_t         ms;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ms = ((int64_t) ts.tv_sec - SW_LINK_SEQ_EPOCH) * 1000
+         + ts.tv_nsec / 1000000;
+    return ms > 0 ? (uint64_t) ms * SW_LINK_SEQ_PER_MS : 1;
+}
+
 /* After the modules loaded (transports registered): check transports,
  * load the durable state. */
 static int
@@ -1268,6 +1443,7 @@ sw_link_load(sw_link_t *l)
     sw_pool_t      *pool;
     sw_link_item_t *items;
     size_t          n = 0, i;
+    uint64_t        base;
 
     l->tp = sw_transport_find(l->conf.transport);
     if (l->tp == NULL) {
@@ -1297,9 +1473,12 @@ sw_link_load(sw_link_t *l)
             l->next_out = items[i].seq + 1;
         }
     }
-    if (l->next_out == 0) {
-        l->next_out = 1;
+    l->sent_max = l->next_out > 0 ? l->next_out - 1 : 0;
+    base = sw_link_seq_base();
+    if (l->next_out < base) {
+        l->next_out = base;
     }
+    l->run_base = l->next_out;
     sw_pool_free(pool);
     sw_log_info("link %s: %zu stanzas queued from before; next out %llu, "
                 "delivered in %llu", l->name, n,

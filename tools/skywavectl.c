@@ -209,13 +209,13 @@ skywavectl_links(void)
                 "running with a Peer configured?)\n", path);
         return SW_ERROR;
     }
-    printf("%-16s %-4s %7s %9s %9s %6s %10s %10s %8s %6s %7s\n", "PEER",
-           "UP", "QUEUED", "OUT", "IN", "DUPS", "WIRE OUT", "WIRE IN",
-           "RATIO", "RECON", "RTT s");
+    printf("%-16s %-4s %7s %9s %9s %6s %10s %10s %8s %6s %6s %7s\n",
+           "PEER", "UP", "QUEUED", "OUT", "IN", "DUPS", "WIRE OUT", "WIRE IN",
+           "RATIO", "RECON", "ERRORS", "RTT s");
     /* The server writes one link per line (core/sw_link.c). */
     while (fgets(line, sizeof(line), fp) != NULL) {
         char               peer[128], up[8];
-        unsigned long long q, so, si, dup, bo, bi, wo, wi, rc;
+        unsigned long long q, so, si, dup, bo, bi, wo, wi, rc, pe;
         double             rtt;
 
         if (sscanf(line, " {\"peer\": \"%127[^\"]\", \"up\": %7[a-z], "
@@ -223,16 +223,17 @@ skywavectl_links(void)
                    "\"stanzas_in\": %llu, \"duplicates_in\": %llu, "
                    "\"bytes_out\": %llu, \"bytes_in\": %llu, "
                    "\"wire_out\": %llu, \"wire_in\": %llu, "
-                   "\"reconnects\": %llu, \"rtt\": %lf", peer, up, &q,
-                   &so, &si, &dup, &bo, &bi, &wo, &wi, &rc, &rtt) != 12)
+                   "\"reconnects\": %llu, \"protocol_errors\": %llu, "
+                   "\"rtt\": %lf", peer, up, &q, &so, &si, &dup, &bo, &bi,
+                   &wo, &wi, &rc, &pe, &rtt) != 13)
         {
             continue;
         }
         printf("%-16s %-4s %7llu %9llu %9llu %6llu %10llu %10llu %7.1fx "
-               "%6llu %7.2f\n", peer, strcmp(up, "true") == 0 ? "yes" : "no",
-               q, so, si, dup, wo, wi,
+               "%6llu %6llu %7.2f\n", peer,
+               strcmp(up, "true") == 0 ? "yes" : "no", q, so, si, dup, wo, wi,
                wo + wi > 0 ? (double) (bo + bi) / (double) (wo + wi) : 0.0,
-               rc, rtt);
+               rc, pe, rtt);
     }
     fclose(fp);
     return SW_OK;

@@ -89,12 +89,13 @@ class Server:
         cmd = list(self.wrapper) + cmd
         env = sw_env()
         env["SKYWAVE_NO_DLCLOSE"] = "1"
+        before = len(self.log_text())   # a restart: its own "started"
         self.proc = subprocess.Popen(cmd, env=env)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("skywaved exited: %s" % self.log_text())
-            if "started" in self.log_text():
+            if "started" in self.log_text()[before:]:
                 return self
             time.sleep(0.05)
         raise RuntimeError("skywaved did not start: %s" % self.log_text())

@@ -104,6 +104,7 @@ typedef struct sw_link_stats_s {
     uint64_t wire_out;          /* at the socket */
     uint64_t wire_in;
     uint64_t reconnects;        /* connections after the first */
+    uint64_t protocol_errors;   /* connections closed for bad link data */
     uint64_t queued;            /* unacknowledged */
     double   rtt;               /* seconds, from acks (smoothed); 0 unknown */
 } sw_link_stats_t;

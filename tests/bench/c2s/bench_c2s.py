@@ -106,6 +106,8 @@ class Skywave:
                     'log_level = "warn"\nmodules = { "c2s", "server" }\n'
                     'c2s_interfaces = { "127.0.0.1" }\n'
                     'c2s_port = %d\nc2s_direct_tls_port = 0\n'
+                    # every client comes from 127.0.0.1
+                    'c2s_max_connections_per_address = 0\n'
                     'c2s_certificate = "%s"\nc2s_key = "%s"\n'
                     'VirtualHost "%s"\n' % (self.port, cert, key, HOST))
         self.env = dict(os.environ)

@@ -1,0 +1,199 @@
+"""Link sequence numbers that a hostile or confused peer sends, and a
+database that goes back (restored from a backup, recreated): nothing is
+dropped as a false duplicate, nothing is deleted from the queue by an
+acknowledgement of what was never sent, and the damage never outlives
+the connection that brought it."""
+import shutil
+import socket
+import time
+import zlib
+
+import pytest
+
+from test_c2s import Raw
+from test_peer_link import Pair, pair, wait_log  # noqa: F401 (fixture)
+
+NS = "urn:skywave:link:0"
+
+
+class RawPeer:
+    """Plays server b.example towards a on a plain DEFLATE link."""
+
+    def __init__(self, p):
+        self.s = socket.create_connection(("127.0.0.1", p.a_link_port),
+                                          timeout=5)
+        self.z = zlib.compressobj(9)
+
+    def send(self, xml):
+        self.s.sendall(self.z.compress(xml.encode())
+                       + self.z.flush(zlib.Z_SYNC_FLUSH))
+
+    def closed(self, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.s.settimeout(max(0.1, deadline - time.time()))
+            try:
+                if not self.s.recv(65536):
+                    return True
+            except socket.timeout:
+                return False
+            except OSError:
+                return True
+        return False
+
+    def close(self):
+        self.s.close()
+
+
+def msg(i, to="alice@a.example"):
+    return ("<message from='bob@b.example/ship' to='%s' type='chat' "
+            "id='n%d'><body>raw %d</body></message>" % (to, i, i))
+
+
+def takeover(p):
+    """Stops b so that a raw socket can play it."""
+    wait_log(p.a, "link b: up")
+    assert p.b.stop() == 0
+    wait_log(p.a, "link b: connection closed")
+
+
+def alice_reads(p, n, timeout=15):
+    """Logs alice in; returns the bodies of her first n 'raw' messages
+    (offline ones included) and any more that come within a second."""
+    alice = Raw(p.a.port, "a.example")
+    alice.login("alice", "pw-alice", "home")
+    alice.send("<presence/>")
+    bodies = []
+    deadline = time.time() + timeout
+    while len(bodies) < n and time.time() < deadline:
+        try:
+            text = alice.read_until(r"<body>raw \d+</body>", timeout=1)
+        except AssertionError:
+            continue
+        bodies.append(text[text.rindex("<body>") + 6:-7])
+    try:
+        while True:
+            text = alice.read_until(r"<body>raw \d+</body>", timeout=1)
+            bodies.append(text[text.rindex("<body>") + 6:-7])
+    except AssertionError:
+        pass
+    return bodies
+
+
+@pytest.mark.parametrize("bad", ["18446744073709551615", "-1", "+3", " 1",
+                                 "4611686018427387905", "0", "x"])
+def test_hostile_seq_in_hello_is_a_protocol_error(pair, bad):
+    takeover(pair)
+    peer = RawPeer(pair)
+    peer.send("<link xmlns='%s' seq='%s' ack='0'/>%s" % (NS, bad, msg(1)))
+    assert peer.closed(), "the connection stayed open"
+    wait_log(pair.a, "protocol error: malformed <link/>")
+    peer.close()
+    # nothing of it stays: an honest hello is taken at its word
+    peer = RawPeer(pair)
+    peer.send("<link xmlns='%s' seq='1' next='3' ack='0'/>%s%s"
+              % (NS, msg(1), msg(2)))
+    assert alice_reads(pair, 2) == ["raw 1", "raw 2"]
+    peer.close()
+
+
+@pytest.mark.parametrize("ack", ["<link xmlns='%s' seq='1' ack='-1'/>",
+                                 "<link xmlns='%s' seq='1' "
+                                 "ack='18446744073709551615'/>",
+                                 "<link xmlns='%s' seq='1' ack='0'/>"
+                                 "<a xmlns='%s' h='99999999999999999'/>",
+                                 "<link xmlns='%s' seq='1' ack='0'/>"
+                                 "<a xmlns='%s' h='-1'/>"])
+def test_acks_beyond_what_was_sent_keep_the_queue(pair, ack):
+    """alice's message waits in a's queue for b; a peer acknowledging
+    what a never sent gets the connection closed and the message stays,
+    to reach bob when the real b comes back."""
+    takeover(pair)
+    alice = Raw(pair.a.port, "a.example")
+    alice.login("alice", "pw-alice", "home")
+    alice.send("<message to='bob@b.example' type='chat' id='q1'>"
+               "<body>keep me</body></message>")
+    wait_log(pair.a, "link b: connection")      # queued, a tries to connect
+    peer = RawPeer(pair)
+    peer.send(ack.replace("%s", NS))
+    assert peer.closed(), "the connection stayed open"
+    wait_log(pair.a, "protocol error")
+    assert "stay queued" in pair.a.log_text()
+    peer.close()
+    pair.b.start()
+    bob = Raw(pair.b.port, "b.example")
+    bob.login("bob", "pw-bob", "ship")
+    bob.send("<presence/>")
+    assert "keep me" in bob.read_until(r"<body>keep me</body>", timeout=20)
+
+
+def test_gap_mark_going_back_is_a_protocol_error(pair):
+    takeover(pair)
+    peer = RawPeer(pair)
+    peer.send("<link xmlns='%s' seq='10' next='12' ack='0'/>%s"
+              "<link xmlns='%s' seq='5'/>%s" % (NS, msg(1), NS, msg(2)))
+    assert peer.closed()
+    wait_log(pair.a, "<link seq='5'/> goes back from 11")
+    peer.close()
+
+
+def test_peer_numbering_that_went_back_is_resynchronised(pair):
+    """b delivered 1..3 to a, then b's database goes back (its next is 2
+    again): a says so loudly and delivers what b sends now instead of
+    dropping it as duplicates."""
+    takeover(pair)
+    peer = RawPeer(pair)
+    peer.send("<link xmlns='%s' seq='1' next='4' ack='0'/>%s%s%s"
+              % (NS, msg(1), msg(2), msg(3)))
+    time.sleep(1)                       # into alice's offline storage
+    peer.close()
+    wait_log(pair.a, "link b: connection closed", timeout=5)
+    peer = RawPeer(pair)
+    peer.send("<link xmlns='%s' seq='2' next='2' ack='0'/>%s%s"
+              % (NS, msg(4), msg(5)))
+    wait_log(pair.a, "the peer's numbering went back")
+    assert alice_reads(pair, 5) == ["raw %d" % i for i in range(1, 6)]
+    peer.close()
+
+
+def test_restored_database_loses_and_duplicates_nothing(tmp_path):
+    """a's database is copied, a sends more, the copy is put back (a
+    backup restored): what a sends after that reaches bob, and nothing
+    reaches him twice."""
+    p = Pair(tmp_path)
+    p.a.start()
+    p.b.start()
+    try:
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+
+        def send(first, last):
+            alice = Raw(p.a.port, "a.example")
+            alice.login("alice", "pw-alice", "home")
+            for i in range(first, last + 1):
+                alice.send("<message to='bob@b.example' type='chat' "
+                           "id='r%d'><body>raw %d</body></message>" % (i, i))
+            for i in range(first, last + 1):
+                bob.read_until(r"<body>raw %d</body>" % i, timeout=15)
+            alice.sock.close()
+
+        send(1, 3)
+        state = p.a.dir / "state"
+        assert p.a.stop() == 0
+        shutil.copytree(state, tmp_path / "backup")
+        p.a.start()
+        send(4, 6)
+        assert p.a.stop() == 0
+        shutil.rmtree(state)
+        shutil.copytree(tmp_path / "backup", state)
+        p.a.start()
+        send(7, 9)
+        try:
+            extra = bob.read_until(r"<body>raw \d+</body>", timeout=2)
+        except AssertionError:
+            extra = None
+        assert extra is None, "delivered twice: %r" % extra
+    finally:
+        p.a.stop()
+        p.b.stop()
