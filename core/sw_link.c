@@ -45,6 +45,7 @@ typedef struct sw_link_item_mem_s {
     char             *xml;
     size_t            len;
     sw_stanza_kind_e  kind;
+    uint64_t          batch;        /* sw_link_batch_gen when pushed */
 } sw_link_qitem_t;
 
 typedef struct sw_transport_reg_s sw_transport_reg_t;
@@ -79,6 +80,7 @@ struct sw_link_s {
     uint64_t          written;          /* last seq written on this conn */
     uint64_t          in_next;          /* seq of the next inbound stanza */
     uint64_t          in_delivered;     /* last inbound seq delivered */
+    uint64_t          in_durable;       /* ... and committed: what we ack */
     uint64_t          in_acked;         /* last h we sent */
 
     uv_timer_t        retry;            /* reconnect backoff */
@@ -101,10 +103,15 @@ static uv_check_t          sw_link_batch;
 static uv_timer_t          sw_link_tick;
 static bool                sw_link_running;
 static bool                sw_link_in_tx;       /* storage batch open */
+static uint64_t            sw_link_batch_gen = 1;  /* + 1 per commit */
+static sw_log_rl_t         sw_link_rl_store;
+static sw_stanza_t       **sw_link_held;        /* durable with the batch */
+static size_t              sw_link_held_n, sw_link_held_cap;
 static sw_owner_t          sw_link_owner;
 static char                sw_link_local[256];  /* our first VirtualHost */
 
 static void sw_link_on_batch(uv_check_t *h);
+static void sw_link_drop(sw_link_t *l, const char *why);
 static void sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
     SW_PRINTF(2, 3);
 
@@ -322,6 +329,7 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     it->len = len;
     it->sent_at = 0;
     it->kind = sw_link_kind_of(xml);
+    it->batch = sw_link_batch_gen;
     l->q_n++;
     l->q_kind[it->kind]++;
 }
@@ -540,20 +548,33 @@ sw_link_route(void *data, void *ud)
     }
     sw_buf_init(&b);
     sw_xml_serialize(st->xml, &b, SW_NS_SERVER);
-    seq = l->next_out++;
+    seq = l->next_out;
     expires = (int64_t) time(NULL) + (int64_t) sw_link_expiry(l, st);
     if (s != NULL) {
         sw_link_batch_begin();
-        if (s->link_queue_push(s, l->name, seq, b.data, b.len, expires)
+    }
+    if (s != NULL) {
+        if (!sw_link_in_tx
+            || s->link_queue_push(s, l->name, seq, b.data, b.len, expires)
                 != SW_OK
-            || s->link_state_set(s, l->name, l->next_out, l->in_delivered)
+            || s->link_state_set(s, l->name, seq + 1, l->in_durable)
                 != SW_OK)
         {
-            /* Not durable, but still worth sending: log and go on. */
-            sw_log_error("link %s: could not store stanza %llu", l->name,
-                         (unsigned long long) seq);
+            /*
+             * Not on stable storage, so not taken: the sender hears of it
+             * (RFC 6120 §8.3.3.18) and a client's XEP-0198 count covers
+             * a bounced stanza, never a lost one.
+             */
+            sw_log_rl_error(&sw_link_rl_store, "link %s: could not store a "
+                            "stanza for the peer; bounced to its sender",
+                            l->name);
+            sw_buf_free(&b);
+            sw_route_bounce(sw_stanza_ref(st), "resource-constraint",
+                            "the server cannot store the message now");
+            return SW_OK;
         }
     }
+    l->next_out++;
     {
         size_t len;
         char  *xml = sw_buf_steal(&b, &len);
@@ -585,10 +606,11 @@ sw_link_send_ack(sw_link_t *l)
     if (l->conn == NULL) {
         return;
     }
+    /* an ack promises stable storage: only what was committed */
     snprintf(buf, sizeof(buf), "<a xmlns='" SW_NS_LINK "' h='%llu'/>",
-             (unsigned long long) l->in_delivered);
+             (unsigned long long) l->in_durable);
     sw_link_write(l, buf, strlen(buf));
-    l->in_acked = l->in_delivered;
+    l->in_acked = l->in_durable;
     l->dirty = true;
 }
 
@@ -628,14 +650,99 @@ sw_link_output(sw_link_t *l)
 }
 
 void
+sw_link_batch_hold(sw_stanza_t *st)
+{
+    if (!sw_link_in_tx) {
+        return;         /* written in its own transaction, committed */
+    }
+    if (sw_link_held_n == sw_link_held_cap) {
+        sw_link_held_cap = sw_link_held_cap ? 2 * sw_link_held_cap : 16;
+        sw_link_held = sw_realloc(sw_link_held,
+                                  sw_link_held_cap * sizeof(*sw_link_held));
+    }
+    sw_link_held[sw_link_held_n++] = sw_stanza_ref(st);
+}
+
+/*
+ * The batch did not reach stable storage, and SQLite rolled all of it
+ * back.  Nothing of it may be acknowledged as durable: stanzas queued
+ * for peers in it are taken out and bounced to their senders, stanzas
+ * held by modules (offline messages) are bounced, and what peers sent in
+ * it is not acknowledged: their connections are closed, so that they
+ * send it all again (some of it may be delivered twice: never lost).
+ */
+static void
+sw_link_batch_failed(void)
+{
+    sw_link_t   *l;
+    sw_stanza_t *st;
+    size_t       i, bounced = 0;
+
+    for (l = sw_links; l != NULL; l = l->next) {
+        for (i = l->q_n; i > 0; i--) {
+            sw_link_qitem_t *it = sw_link_q_at(l, i - 1);
+
+            if (it->batch != sw_link_batch_gen) {
+                continue;
+            }
+            st = sw_stanza_parse(it->xml, it->len);
+            sw_link_q_remove(l, i - 1);
+            if (st != NULL) {
+                sw_route_bounce(st, "resource-constraint",
+                                "the server could not store the message");
+                bounced++;
+            }
+        }
+        if (l->in_delivered != l->in_durable) {
+            sw_log_error("link %s: stanzas %llu..%llu from the peer were "
+                         "not stored; closing the connection so that it "
+                         "sends them again", l->name,
+                         (unsigned long long) l->in_durable + 1,
+                         (unsigned long long) l->in_delivered);
+            l->in_delivered = l->in_durable;
+            if (l->xs != NULL) {
+                sw_xmlstream_pause(l->xs);
+            }
+            sw_link_drop(l, "storage failed");
+        }
+    }
+    for (i = 0; i < sw_link_held_n; i++) {
+        sw_route_bounce(sw_link_held[i], "resource-constraint",
+                        "the server could not store the message");
+        bounced++;
+    }
+    sw_link_held_n = 0;
+    sw_log_error("storage: a batch did not reach stable storage; %zu "
+                 "stanzas bounced to their senders, nothing acknowledged",
+                 bounced);
+}
+
+int
 sw_link_commit(void)
 {
     sw_storage_t *s = sw_link_store();
+    sw_link_t    *l;
+    size_t        i;
+    int           rc = SW_OK;
 
-    if (sw_link_in_tx && s != NULL) {
-        s->commit(s);
+    if (!sw_link_in_tx) {
+        return SW_OK;
     }
     sw_link_in_tx = false;
+    if (s == NULL || s->commit(s) != SW_OK) {
+        sw_link_batch_failed();
+        rc = SW_ERROR;
+    } else {
+        for (l = sw_links; l != NULL; l = l->next) {
+            l->in_durable = l->in_delivered;
+        }
+        for (i = 0; i < sw_link_held_n; i++) {
+            sw_stanza_unref(sw_link_held[i]);
+        }
+        sw_link_held_n = 0;
+    }
+    sw_link_batch_gen++;
+    return rc;
 }
 
 /* Once per loop turn: commit the storage batch, then send. */
@@ -654,7 +761,7 @@ sw_link_on_batch(uv_check_t *h)
          * (measured: a separate ack 200 ms later made B->A the heavier
          * direction), and round-trip times measured from acks are true.
          */
-        if (l->conn != NULL && l->in_delivered != l->in_acked) {
+        if (l->conn != NULL && l->in_durable != l->in_acked) {
             sw_link_send_ack(l);
         }
         if (l->dirty) {
@@ -719,13 +826,32 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
         sw_pool_free(pool);
         return;
     }
-    l->in_delivered = seq;
-    l->st.stanzas_in++;
+    /*
+     * The count goes into this turn's batch before the stanza goes on;
+     * it is acknowledged at the end of the turn, once committed.  When
+     * it cannot even be written, the stanza is not delivered and the
+     * connection is closed: the peer sends it again later.
+     */
     if (s != NULL) {
         sw_link_batch_begin();
-        s->link_state_set(s, l->name, l->next_out, l->in_delivered);
     }
-    /* acked at the end of this loop turn, once the count is committed */
+    if (s == NULL || !sw_link_in_tx
+        || s->link_state_set(s, l->name, l->next_out, seq) != SW_OK)
+    {
+        sw_log_rl_error(&sw_link_rl_store, "link %s: cannot record stanza "
+                        "%llu from the peer: not delivered; closing the "
+                        "connection so that it sends it again", l->name,
+                        (unsigned long long) seq);
+        l->in_next--;
+        sw_pool_free(pool);
+        if (l->xs != NULL) {
+            sw_xmlstream_pause(l->xs);
+        }
+        sw_link_drop(l, "storage failed");
+        return;
+    }
+    l->in_delivered = seq;
+    l->st.stanzas_in++;
 
     st = sw_stanza_new(pool, el, &err);
     if (st == NULL) {
@@ -756,8 +882,6 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     }
     sw_route(st);
 }
-
-static void sw_link_drop(sw_link_t *l, const char *why);
 
 /*
  * The peer broke the link protocol: log, close the connection and read
@@ -870,7 +994,10 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
                      (unsigned long long) l->in_delivered,
                      (unsigned long long) seq);
         l->in_delivered = seq - 1;
-        l->in_acked = l->in_delivered;
+        if (l->in_durable > l->in_delivered) {
+            l->in_durable = l->in_delivered;
+        }
+        l->in_acked = l->in_durable;
         s = sw_link_store();
         if (s != NULL) {
             sw_link_batch_begin();
@@ -1148,9 +1275,9 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
     snprintf(hello, sizeof(hello), "<link xmlns='" SW_NS_LINK
              "' seq='%llu' next='%llu' ack='%llu'/>",
              (unsigned long long) first, (unsigned long long) l->next_out,
-             (unsigned long long) l->in_delivered);
+             (unsigned long long) l->in_durable);
     sw_link_write(l, hello, strlen(hello));
-    l->in_acked = l->in_delivered;
+    l->in_acked = l->in_durable;
     sw_link_output(l);
     return SW_OK;
 }
@@ -1474,6 +1601,7 @@ sw_link_load(sw_link_t *l)
         }
     }
     l->sent_max = l->next_out > 0 ? l->next_out - 1 : 0;
+    l->in_durable = l->in_delivered;
     base = sw_link_seq_base();
     if (l->next_out < base) {
         l->next_out = base;
@@ -1579,17 +1707,13 @@ sw_links_start(void)
 void
 sw_links_stop(void)
 {
-    sw_storage_t *s = sw_link_store();
     sw_link_t    *l;
 
     if (!sw_link_running) {
         return;
     }
+    sw_link_commit();
     sw_link_running = false;
-    if (sw_link_in_tx && s != NULL) {
-        s->commit(s);
-        sw_link_in_tx = false;
-    }
     for (l = sw_links; l != NULL; l = l->next) {
         uv_timer_stop(&l->retry);
         if (l->conn != NULL) {
@@ -1612,6 +1736,12 @@ sw_links_free(void)
     size_t              i;
 
     sw_owner_release(&sw_link_owner);
+    for (i = 0; i < sw_link_held_n; i++) {
+        sw_stanza_unref(sw_link_held[i]);
+    }
+    free(sw_link_held);
+    sw_link_held = NULL;
+    sw_link_held_n = sw_link_held_cap = 0;
     for (l = sw_links; l != NULL; l = next) {
         next = l->next;
         for (i = 0; i < l->q_n; i++) {

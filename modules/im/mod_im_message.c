@@ -65,6 +65,11 @@ mod_im_offline_store(mod_im_t *im, sw_stanza_t *st)
         sw_log_debug("im: offline store for %s refused (%s)", st->to->bare,
                      rc == SW_DECLINED ? "full" : "error");
         mod_im_bounce(st, "service-unavailable");
+    } else if (st->from != NULL && sw_host_find(st->from->domain) != NULL) {
+        /* From a local user: if the batch it joined fails, the sender
+         * hears of it.  From a peer: the peer sends it again, as it is
+         * not acknowledged then. */
+        sw_link_batch_hold(st);
     }
 }
 

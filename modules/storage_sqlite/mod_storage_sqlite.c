@@ -45,8 +45,10 @@ static const sw_option_t mod_storage_sqlite_options[] = {
       "how long to wait for another process holding the database lock" },
     { "storage_sqlite_synchronous", SW_OPT_ENUM,
       offsetof(mod_storage_sqlite_conf_t, synchronous), SW_SCOPE_GLOBAL, 0,
-      0, 0, "normal", mod_storage_sqlite_sync,
-      "fsync policy: off, normal (safe in WAL mode) or full" },
+      0, 0, "full", mod_storage_sqlite_sync,
+      "fsync policy: full (every commit is on the disk before anything is "
+      "acknowledged), normal (survives a crash of skywaved, not of the "
+      "machine or its power) or off" },
     SW_OPTION_END
 };
 

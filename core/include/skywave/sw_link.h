@@ -22,6 +22,7 @@
 #include <skywave/sw_core.h>
 #include <skywave/sw_config.h>
 #include <skywave/sw_conn.h>
+#include <skywave/sw_stanza.h>
 
 #define SW_NS_LINK "urn:skywave:link:0"
 
@@ -119,9 +120,20 @@ extern const char   sw_link_default_dict_name[];
 /*
  * Commits the link layer's open storage batch now.  Stanzas for peers are
  * committed once per loop turn; anyone about to promise that stanzas are
- * safe (a XEP-0198 <a/> to a client) calls this first.
+ * safe (a XEP-0198 <a/> to a client) calls this first.  SW_OK: everything
+ * of the batch is on stable storage.  SW_ERROR: none of it is (logged);
+ * whatever it held was bounced to its senders or will be sent again by
+ * the peers it came from, so it is still correct to count those stanzas
+ * as handled.
  */
-void sw_link_commit(void);
+int sw_link_commit(void);
+/*
+ * Binds st (a reference is taken) to the open storage batch: a module
+ * that wrote it to storage inside the batch (an offline message) has it
+ * bounced with resource-constraint if the batch fails to commit.  No-op
+ * outside a batch (the write was committed on its own).
+ */
+void sw_link_batch_hold(sw_stanza_t *st);
 
 /* Core life cycle (sw_server.c). */
 extern const sw_option_t sw_peer_options[];

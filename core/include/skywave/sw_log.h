@@ -40,6 +40,7 @@ typedef struct sw_log_rl_s {
 void sw_log_rl(sw_log_rl_t *rl, sw_log_level_e level, const char *fmt, ...)
     SW_PRINTF(3, 4);
 
+#define sw_log_rl_error(rl, ...) sw_log_rl(rl, SW_LOG_ERROR, __VA_ARGS__)
 #define sw_log_rl_warn(rl, ...) sw_log_rl(rl, SW_LOG_WARN, __VA_ARGS__)
 #define sw_log_rl_info(rl, ...) sw_log_rl(rl, SW_LOG_INFO, __VA_ARGS__)
 

@@ -1,0 +1,178 @@
+"""An ack means stable storage: when the disk is full or the database is
+locked by another process, nothing is acknowledged and nothing is lost
+in silence.  Every message sent is either bounced to its sender with
+<resource-constraint/> or delivered, exactly once."""
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from test_c2s import Raw
+from test_peer_link import Pair, wait_log
+
+
+def bounced_ids(text):
+    """ids of <message type='error'> with resource-constraint in text."""
+    out = []
+    for m in re.finditer(r"<message[^>]*type='error'[^>]*>.*?</message>",
+                         text, re.S):
+        if "resource-constraint" in m.group(0):
+            out.append(re.search(r"id='([^']+)'", m.group(0)).group(1))
+    return out
+
+
+def bodies(text):
+    return re.findall(r"<body>(m\d+)</body>", text)
+
+
+def read_for(raw, seconds):
+    """Everything raw receives within seconds."""
+    deadline = time.time() + seconds
+    text = ""
+    while time.time() < deadline:
+        try:
+            text += raw.read_until(r"</message>|<a [^>]*/>", timeout=0.5)
+        except AssertionError:
+            pass
+    return text + raw.buf.decode(errors="replace")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs mounted where a's state lives (needs root)."""
+    mounts = []
+
+    def mount(directory):
+        keep = str(directory) + ".keep"
+        shutil.copytree(directory, keep)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs",
+                            str(directory)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip("cannot mount a small tmpfs: %s" % r.stderr.strip())
+        mounts.append(str(directory))
+        for name in os.listdir(keep):
+            shutil.copy2(os.path.join(keep, name), str(directory))
+        return directory
+    yield mount
+    for m in mounts:
+        subprocess.run(["umount", "-l", m])
+
+
+def fill(directory):
+    """Fills the filesystem of directory; returns the filler's path."""
+    path = os.path.join(str(directory), "filler")
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    try:
+        os.truncate(path, os.path.getsize(path))
+    except OSError:
+        pass
+    return path
+
+
+def test_disk_full_bounces_and_loses_nothing(tmp_path, small_disk):
+    p = Pair(tmp_path)
+    state = small_disk(p.a.dir / "state")
+    p.a.start()                         # b stays down: a queues for it
+    try:
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
+        alice.read_until(r"<enabled[^>]*/>")
+        filler = fill(state)
+        big = "x" * 8000
+        n = 40
+        for i in range(n):
+            alice.send("<message to='bob@b.example' type='chat' id='m%d'>"
+                       "<body>m%d</body><x xmlns='urn:test'>%s</x></message>"
+                       % (i, i, big))
+        alice.send("<r xmlns='urn:xmpp:sm:3'/>")
+        text = alice.read_until(r"<a [^>]*h='%d'" % n, timeout=30)
+        text += read_for(alice, 1)
+        lost_ids = bounced_ids(text)
+        assert lost_ids, "the disk never filled up: nothing was bounced"
+        assert "resource-constraint" in text
+        log = p.a.log_text()
+        assert ("did not reach stable storage" in log
+                or "could not store a stanza" in log), log[-3000:]
+        os.unlink(filler)
+        for i in range(n, n + 5):
+            alice.send("<message to='bob@b.example' type='chat' id='m%d'>"
+                       "<body>m%d</body></message>" % (i, i))
+        alice.send("<r xmlns='urn:xmpp:sm:3'/>")
+        text = alice.read_until(r"<a [^>]*h='%d'" % (n + 5), timeout=30)
+        assert not bounced_ids(text), "bounced with room on the disk"
+        p.b.start()
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        want = {"m%d" % i for i in range(n + 5)} - set(lost_ids)
+        got = []
+        deadline = time.time() + 60
+        while set(got) != want and time.time() < deadline:
+            got += bodies(read_for(bob, 1))
+        got += bodies(read_for(bob, 1))
+        assert sorted(got) == sorted(want), \
+            "lost %r, twice %r" % (want - set(got),
+                                   {b for b in got if got.count(b) > 1})
+        assert not set(got) & set(lost_ids), "bounced and delivered"
+    finally:
+        p.a.stop()
+        p.b.stop()
+
+
+def test_locked_database_acks_nothing_and_loses_nothing(tmp_path):
+    p = Pair(tmp_path)
+    for s in (p.a, p.b):
+        cfg = open(s.cfg).read()
+        open(s.cfg, "w").write('storage_sqlite_busy_timeout = "100ms"\n'
+                               + cfg)
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "link b: up")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<presence/>")
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        time.sleep(0.5)
+        db = sqlite3.connect(str(p.a.dir / "state" / "skywave.db"),
+                             isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")       # another process holds the lock
+        try:
+            for i in range(3):
+                alice.send("<message to='bob@b.example' type='chat' "
+                           "id='m%d'><body>m%d</body></message>" % (i, i))
+            text = read_for(alice, 3)
+            assert sorted(bounced_ids(text)) == ["m0", "m1", "m2"], text
+            for i in range(3, 5):
+                bob.send("<message to='alice@a.example' type='chat' "
+                         "id='m%d'><body>m%d</body></message>" % (i, i))
+            wait_log(p.a, "not delivered; closing the connection")
+            assert not bodies(read_for(alice, 1))
+        finally:
+            db.execute("COMMIT")
+            db.close()
+        got = []
+        deadline = time.time() + 30
+        while len(got) < 2 and time.time() < deadline:
+            got += bodies(read_for(alice, 1))
+        got += bodies(read_for(alice, 2))
+        assert got == ["m3", "m4"], got
+        alice.send("<message to='bob@b.example' type='chat' id='m5'>"
+                   "<body>m5</body></message>")
+        assert bodies(read_for(bob, 3)) == ["m5"]
+    finally:
+        p.a.stop()
+        p.b.stop()
