@@ -69,7 +69,8 @@ int mod_im_roster_get_item(mod_im_t *im, const sw_jid_t *user,
                            const char *contact, sw_pool_t *pool,
                            sw_roster_item_t *item, bool *exists);
 int mod_im_roster_store(mod_im_t *im, const sw_jid_t *user,
-                        const sw_roster_item_t *item, bool was_visible);
+                        const sw_roster_item_t *item, bool was_visible,
+                        bool push);
 bool mod_im_roster_visible(const sw_roster_item_t *item);
 void mod_im_roster_push(mod_im_t *im, const sw_jid_t *user,
                         const sw_roster_item_t *item, bool removed,

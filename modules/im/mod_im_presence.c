@@ -395,7 +395,7 @@ mod_im_subscription_out(mod_im_t *im, const sw_jid_t *user,
         }
     }
     if (changed) {
-        mod_im_roster_store(im, user, &item, vis);
+        mod_im_roster_store(im, user, &item, vis, true);
     }
 
 send:
@@ -428,7 +428,7 @@ mod_im_subscription_in(mod_im_t *im, sw_stanza_t *st)
     sw_jid_t         *user, *cj;
     const char       *type = st->type, *reply = NULL;
     bool              exists, vis, changed = false, deliver = false;
-    bool              share = false;
+    bool              share = false, quiet = false;
 
     user = mod_im_bare(pool, st->to);
     cj = st->from->node != NULL ? mod_im_bare(pool, st->from)
@@ -462,8 +462,14 @@ mod_im_subscription_in(mod_im_t *im, sw_stanza_t *st)
             changed = share = true;
             reply = "subscribed";
         } else if (!item.pending_in) {
+            /*
+             * §3.1.3: the request is delivered; the contact's roster
+             * shows nothing of a pending inbound request, so nothing in
+             * it changed and no roster push is due (a client that takes
+             * every push for a state change would be out of step).
+             */
             item.pending_in = true;
-            changed = deliver = true;
+            changed = deliver = quiet = true;
         }
     } else if (mod_im_is(type, "unsubscribe")) {            /* table 7 */
         if (item.pending_in || mod_im_has_from(item.sub)) {
@@ -489,7 +495,7 @@ mod_im_subscription_in(mod_im_t *im, sw_stanza_t *st)
         }
     }
     if (changed) {
-        mod_im_roster_store(im, user, &item, vis);
+        mod_im_roster_store(im, user, &item, vis, !quiet);
     }
     if (deliver) {
         /* to available resources; an undelivered subscribe stays

@@ -112,13 +112,13 @@ mod_im_roster_push(mod_im_t *im, const sw_jid_t *user,
 }
 
 /*
- * Stores item after a subscription change and pushes it if the user can
- * see it.  A note of an inbound request that is no longer pending leaves
- * nothing behind.
+ * Stores item after a subscription change and, when push is set, pushes
+ * it if the user can see it.  A note of an inbound request that is no
+ * longer pending leaves nothing behind.
  */
 int
 mod_im_roster_store(mod_im_t *im, const sw_jid_t *user,
-                    const sw_roster_item_t *item, bool was_visible)
+                    const sw_roster_item_t *item, bool was_visible, bool push)
 {
     uint64_t ver = 0;
     bool     empty;
@@ -138,7 +138,7 @@ mod_im_roster_store(mod_im_t *im, const sw_jid_t *user,
     {
         return SW_ERROR;
     }
-    if (was_visible || mod_im_roster_visible(item)) {
+    if (push && (was_visible || mod_im_roster_visible(item))) {
         mod_im_roster_push(im, user, item, false, ver);
     }
     return SW_OK;

@@ -400,3 +400,40 @@ def test_priority_headline_and_directed_presence(im_server):
         for c in (high, low, carol):
             await c.close()
     run_async(go())
+
+
+def test_subscribe_to_a_contact_with_subscription_to_pushes_nothing(
+        im_server):
+    """RFC 6121 §3.1.3: alice already has subscription='to' with bob; when
+    bob asks to subscribe to her, she gets the request and no roster push,
+    since nothing she can see in her roster changed."""
+    from test_c2s import Raw
+    alice = Raw(im_server.port)
+    alice.login("alice", "pw-alice", "a")
+    alice.send("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/>"
+               "</iq><presence/>")
+    alice.read_until(r"id='r0'.*?</iq>")
+    bob = Raw(im_server.port)
+    bob.login("bob", "pw-bob", "b")
+    bob.send("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/>"
+             "</iq><presence/>")
+    bob.read_until(r"id='r0'.*?</iq>")
+    alice.send("<presence to='bob@example.net' type='subscribe'/>")
+    bob.read_until(r"type='subscribe'")
+    bob.send("<presence to='alice@example.net' type='subscribed'/>")
+    alice.read_until(r"subscription='to'")
+    alice.read_until(r"<presence[^>]*from='bob@example.net/b'")
+
+    def drain(seconds):
+        text, deadline = "", time.time() + seconds
+        while time.time() < deadline:
+            try:
+                text += alice.read_until(r">", timeout=0.2)
+            except AssertionError:
+                pass
+        return text
+    drain(1)
+    bob.send("<presence to='alice@example.net' type='subscribe'/>")
+    text = alice.read_until(r"<presence[^>]*type='subscribe'[^>]*/?>")
+    text += drain(1)
+    assert "jabber:iq:roster" not in text, text
