@@ -416,11 +416,23 @@ sw_link_acked(sw_link_t *l, uint64_t h)
     }
 }
 
+/* Presence that only says how an entity is: the newest supersedes. */
+static bool
+sw_link_is_state(const sw_stanza_t *st)
+{
+    return st->kind == SW_STANZA_PRESENCE
+           && (st->type == NULL || strcmp(st->type, "unavailable") == 0);
+}
+
 static double
 sw_link_expiry(const sw_link_t *l, const sw_stanza_t *st)
 {
     switch (st->kind) {
-    case SW_STANZA_PRESENCE: return l->conf.expire_presence;
+    case SW_STANZA_PRESENCE:
+        /* subscription requests and approvals are state changes the
+         * other side keeps: as long as a message, then bounced */
+        return sw_link_is_state(st) ? l->conf.expire_presence
+                                    : l->conf.expire_message;
     case SW_STANZA_IQ:       return l->conf.expire_iq;
     default:                 return l->conf.expire_message;
     }
@@ -436,13 +448,6 @@ sw_link_is_ephemeral(const sw_stanza_t *st)
                            NULL) != NULL;
 }
 
-/* Presence that only says how an entity is: the newest supersedes. */
-static bool
-sw_link_is_state(const sw_stanza_t *st)
-{
-    return st->kind == SW_STANZA_PRESENCE
-           && (st->type == NULL || strcmp(st->type, "unavailable") == 0);
-}
 
 /*
  * Makes room for presence state st: takes out the oldest waiting
@@ -1309,7 +1314,7 @@ sw_link_expire(sw_link_t *l, int64_t now)
         sw_link_q_remove(l, i);
         i--;                /* item i is the next one now */
         if (st != NULL) {
-            if (st->kind == SW_STANZA_PRESENCE) {
+            if (sw_link_is_state(st)) {
                 sw_stanza_unref(st);    /* old state: just drop it */
             } else {
                 /* RFC 6120 §8.3.3.17 */
@@ -1601,6 +1606,9 @@ sw_link_load(sw_link_t *l)
         }
     }
     l->sent_max = l->next_out > 0 ? l->next_out - 1 : 0;
+    /* What the last run wrote may have been delivered: like what the
+     * last connection wrote, it does not expire (sw_link_expire). */
+    l->written = l->sent_max;
     l->in_durable = l->in_delivered;
     base = sw_link_seq_base();
     if (l->next_out < base) {

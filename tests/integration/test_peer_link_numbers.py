@@ -197,3 +197,62 @@ def test_restored_database_loses_and_duplicates_nothing(tmp_path):
     finally:
         p.a.stop()
         p.b.stop()
+
+
+def test_subscription_request_is_kept_like_a_message_then_bounced(tmp_path):
+    """A subscription request is a state change, not presence to fold:
+    it outlives peer_expire_presence and, after peer_expire_message, is
+    bounced to its sender (never dropped in silence)."""
+    p = Pair(tmp_path)
+    cfg = open(p.a.cfg).read().replace(
+        "    peer_reconnect_min", '    peer_expire_presence = "1s",\n'
+        '    peer_expire_message = "4s",\n    peer_reconnect_min')
+    open(p.a.cfg, "w").write(cfg)
+    p.a.start()                         # b never starts
+    try:
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<presence/><presence to='bob@b.example' "
+                   "type='subscribe'/>")
+        time.sleep(2.5)
+        assert "expired in the queue" not in p.a.log_text()
+        text = alice.read_until(r"<presence[^>]*type='error'.*?</presence>",
+                                timeout=15)
+        assert "remote-server-timeout" in text
+        assert "bob@b.example" in text
+    finally:
+        assert p.a.stop() == 0
+
+
+def test_restart_does_not_expire_what_may_have_been_delivered(tmp_path):
+    """a wrote alice's message to the peer and was killed before the ack
+    came: after the restart, with the peer unreachable past
+    peer_expire_message, the message is not bounced as expired (the peer
+    may have it); it waits for the peer to say."""
+    import signal
+    p = Pair(tmp_path)
+    cfg = open(p.a.cfg).read().replace(
+        "    peer_reconnect_min", '    peer_expire_message = "2s",\n'
+        '    peer_reconnect_min')
+    open(p.a.cfg, "w").write(cfg)
+    p.a.start()                         # b never starts: a raw peer instead
+    try:
+        peer = RawPeer(p)
+        peer.send("<link xmlns='%s' seq='1' next='1' ack='0'/>" % NS)
+        wait_log(p.a, "link b: up")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<message to='bob@b.example' type='chat' id='w1'>"
+                   "<body>written</body></message>")
+        # on the wire (DEFLATE with the preset dictionary), never acked
+        time.sleep(1)
+        assert "1 stanzas unacknowledged" not in p.a.log_text()
+        assert len(peer.s.recv(65536)) > 0
+        p.a.proc.send_signal(signal.SIGKILL)
+        p.a.proc.wait(timeout=10)
+        peer.close()
+        p.a.start()
+        time.sleep(4)
+        assert "expired in the queue" not in p.a.log_text()
+    finally:
+        p.a.stop()
