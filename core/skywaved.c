@@ -142,6 +142,7 @@ main(int argc, char **argv)
         return 0;
     }
 
+    sw_server_set_checking(test || list_events);
     rc = sw_server_init(config, NULL);
     if (rc == SW_OK) {
         rc = sw_server_check();

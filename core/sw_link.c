@@ -1494,6 +1494,29 @@ sw_link_read_dict(sw_link_t *l, const sw_config_t *cfg)
     return SW_OK;
 }
 
+/* 64 hex digits, optionally in pairs separated by colons. */
+static bool
+sw_link_pin_valid(const char *pin)
+{
+    size_t digits = 0;
+
+    for (; *pin != '\0'; pin++) {
+        if (*pin == ':') {
+            if (digits == 0 || digits % 2 != 0 || pin[1] == '\0') {
+                return false;
+            }
+            continue;
+        }
+        if (!((*pin >= '0' && *pin <= '9') || (*pin >= 'a' && *pin <= 'f')
+              || (*pin >= 'A' && *pin <= 'F')))
+        {
+            return false;
+        }
+        digits++;
+    }
+    return digits == 64;
+}
+
 int
 sw_links_configure(sw_config_t *cfg)
 {
@@ -1538,6 +1561,13 @@ sw_links_configure(sw_config_t *cfg)
             } else {
                 sw_hash_set(sw_link_domains, *d, l);
             }
+        }
+        if (l->conf.tls_pin != NULL && !sw_link_pin_valid(l->conf.tls_pin)) {
+            sw_config_error(cfg, sec->line, "Peer \"%s\": peer_tls_pin "
+                            "\"%s\" is not a SHA-256 fingerprint (64 hex "
+                            "digits, colons allowed)", l->name,
+                            l->conf.tls_pin);
+            rc = SW_ERROR;
         }
         if (sw_link_read_dict(l, cfg) != SW_OK) {
             rc = SW_ERROR;

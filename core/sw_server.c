@@ -72,7 +72,20 @@ static struct {
     bool             signals;
     bool             running;
     bool             modules_started;
+    bool             checking;
 } sw_srv;
+
+void
+sw_server_set_checking(bool checking)
+{
+    sw_srv.checking = checking;
+}
+
+bool
+sw_server_checking(void)
+{
+    return sw_srv.checking;
+}
 
 uv_loop_t *
 sw_loop(void)

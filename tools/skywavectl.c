@@ -294,6 +294,8 @@ main(int argc, char **argv)
     /* Commands act on the storage the server's config names: load the
      * config and its modules as the server would, without starting them. */
     sw_log_set_sink(skywavectl_log, NULL);
+    sw_server_set_checking(strcmp(cmd, "check") == 0
+                           || strcmp(cmd, "links") == 0);
     rc = sw_server_init(config, NULL);
     if (rc == SW_OK && strcmp(cmd, "links") == 0) {
         rc = skywavectl_links();

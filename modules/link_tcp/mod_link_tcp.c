@@ -34,6 +34,7 @@ typedef struct {
     uv_tcp_t               *listeners[MOD_LINK_TCP_MAX_LISTENERS];
     size_t                  n_listeners;
     mod_link_tcp_attempt_t *attempts;   /* connects in flight */
+    sw_log_rl_t             rl_unknown; /* connections nobody expects */
 } mod_link_tcp_t;
 
 struct mod_link_tcp_attempt_s {
@@ -209,32 +210,92 @@ typedef struct {
     sw_link_t      *found;
 } mod_link_tcp_match_t;
 
+/* A link's link_tcp_address in canonical form ("::1" and "0:0::1" are
+ * one address); SW_DECLINED for another transport, SW_ERROR when unset
+ * or not an address. */
+static int
+mod_link_tcp_addr(mod_link_tcp_t *t, sw_link_t *l, char *norm, size_t size)
+{
+    mod_link_tcp_conf_t    *conf = sw_module_conf(t->mc, sw_link_name(l));
+    struct sockaddr_storage a;
+
+    if (strcmp(sw_link_conf(l)->transport, "tcp") != 0) {
+        return SW_DECLINED;
+    }
+    if (conf->address == NULL || sw_ip_addr(conf->address, 0, &a) != SW_OK) {
+        return SW_ERROR;
+    }
+    if (a.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *) &a, norm, size);
+    } else {
+        uv_ip4_name((struct sockaddr_in *) &a, norm, size);
+    }
+    return SW_OK;
+}
+
 /* Which Peer has this source address? */
 static void
 mod_link_tcp_match(sw_link_t *l, void *ud)
 {
     mod_link_tcp_match_t *m = ud;
-    mod_link_tcp_conf_t  *conf = sw_module_conf(m->t->mc, sw_link_name(l));
-    struct sockaddr_storage a;
     char                  norm[64];
 
-    if (strcmp(sw_link_conf(l)->transport, "tcp") != 0
-        || conf->address == NULL || m->found != NULL)
+    if (m->found == NULL
+        && mod_link_tcp_addr(m->t, l, norm, sizeof(norm)) == SW_OK
+        && strcmp(norm, m->ip) == 0)
     {
-        return;
-    }
-    /* compare in canonical form ("::1" and "0:0::1" are one address) */
-    if (sw_ip_addr(conf->address, 0, &a) != SW_OK) {
-        return;
-    }
-    if (a.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *) &a, norm, sizeof(norm));
-    } else {
-        uv_ip4_name((struct sockaddr_in *) &a, norm, sizeof(norm));
-    }
-    if (strcmp(norm, m->ip) == 0) {
         m->found = l;
     }
+}
+
+typedef struct {
+    mod_link_tcp_t *t;
+    sw_hash_t      *seen;       /* address -> link */
+    int             rc;
+} mod_link_tcp_check_t;
+
+/*
+ * Every tcp Peer has an address of its own: the source address is what
+ * tells the peers apart (XEP-0361 §5), so two Peers with one address would
+ * hand one's connection (and its hello's ack) to the other.
+ */
+static void
+mod_link_tcp_check_one(sw_link_t *l, void *ud)
+{
+    mod_link_tcp_check_t *ck = ud;
+    sw_link_t            *other;
+    char                  norm[64];
+    int                   rc;
+
+    rc = mod_link_tcp_addr(ck->t, l, norm, sizeof(norm));
+    if (rc == SW_DECLINED) {
+        return;
+    }
+    if (rc != SW_OK) {
+        sw_log_error("link %s: link_tcp_address is not set to an IP "
+                     "address", sw_link_name(l));
+        ck->rc = SW_ERROR;
+        return;
+    }
+    other = sw_hash_get(ck->seen, norm);
+    if (other != NULL) {
+        sw_log_error("link %s: link_tcp_address %s is Peer \"%s\"'s too: "
+                     "each Peer needs an address of its own",
+                     sw_link_name(l), norm, sw_link_name(other));
+        ck->rc = SW_ERROR;
+        return;
+    }
+    sw_hash_set(ck->seen, norm, l);
+}
+
+static int
+mod_link_tcp_check(sw_module_ctx_t *mc)
+{
+    mod_link_tcp_check_t ck = { mc->data, sw_hash_new(8), SW_OK };
+
+    sw_link_each(mod_link_tcp_check_one, &ck);
+    sw_hash_free(ck.seen);
+    return ck.rc;
 }
 
 static void
@@ -272,14 +333,15 @@ mod_link_tcp_on_accept(uv_stream_t *server, int status)
     m.found = NULL;
     sw_link_each(mod_link_tcp_match, &m);
     if (m.found == NULL) {
-        sw_log_warn("link_tcp: refused a connection from %s: no Peer has "
-                    "that link_tcp_address", ip);
+        sw_log_rl_warn(&t->rl_unknown, "link_tcp: refused a connection "
+                       "from %s: no Peer has that link_tcp_address", ip);
         uv_close((uv_handle_t *) tcp, mod_link_tcp_free_handle);
         return;
     }
     if (sw_link_conf(m.found)->initiate == SW_LINK_INITIATE_US) {
-        sw_log_warn("link %s: refused a connection from %s: the agreement "
-                    "says only we open it", sw_link_name(m.found), ip);
+        sw_log_rl_warn(&t->rl_unknown, "link %s: refused a connection "
+                       "from %s: the agreement says only we open it",
+                       sw_link_name(m.found), ip);
         uv_close((uv_handle_t *) tcp, mod_link_tcp_free_handle);
         return;
     }
@@ -447,6 +509,7 @@ const sw_module_t sw_module = {
     .options = mod_link_tcp_options,
     .conf_size = sizeof(mod_link_tcp_conf_t),
     .load = mod_link_tcp_load,
+    .check = mod_link_tcp_check,
     .start = mod_link_tcp_start,
     .stop = mod_link_tcp_stop,
 };

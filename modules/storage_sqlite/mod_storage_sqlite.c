@@ -15,10 +15,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -1517,6 +1521,104 @@ mod_storage_sqlite_release(void *data)
     }
 }
 
+/*
+ * The database and its WAL and shared-memory files hold every account's
+ * secrets and every queued message: owner only.  SQLite gives -wal and
+ * -shm the mode of the database file, so creating that one 0600 is
+ * enough; files left by older versions are tightened.
+ */
+static int
+mod_storage_sqlite_private(const char *path)
+{
+    static const char *const  ext[] = { "", "-wal", "-shm" };
+    char                      f[4200];
+    struct stat               sb;
+    size_t                    i;
+    int                       fd;
+
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        sw_log_error("storage_sqlite: cannot open database %s: %s", path,
+                     strerror(errno));
+        return SW_ERROR;
+    }
+    close(fd);
+    for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        snprintf(f, sizeof(f), "%s%s", path, ext[i]);
+        if (stat(f, &sb) == 0 && (sb.st_mode & 077) != 0) {
+            sw_log_warn("storage_sqlite: %s was readable by others; "
+                        "made it owner-only (0600)", f);
+            if (chmod(f, sb.st_mode & 0700) != 0) {
+                sw_log_error("storage_sqlite: chmod %s: %s", f,
+                             strerror(errno));
+                return SW_ERROR;
+            }
+        }
+    }
+    return SW_OK;
+}
+
+/*
+ * Checking a configuration changes nothing on disk: the database is read
+ * without locks or journal files (immutable), only to see that it is
+ * one this build can use; a missing one is fine if its directory exists.
+ */
+static int
+mod_storage_sqlite_check_file(mod_storage_sqlite_t *st)
+{
+    char          *uri, *dir, *slash;
+    int64_t        have = 0;
+    int            rc, want;
+    struct stat    sb;
+
+    if (stat(st->path, &sb) != 0) {
+        dir = sw_strdup(st->path);
+        slash = strrchr(dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+        }
+        rc = stat(slash != NULL ? (*dir ? dir : "/") : ".", &sb);
+        if (rc != 0 || !S_ISDIR(sb.st_mode)) {
+            sw_log_error("storage_sqlite: no directory for database %s",
+                         st->path);
+            free(dir);
+            return SW_ERROR;
+        }
+        free(dir);
+        sw_log_info("storage_sqlite: %s will be created at start",
+                    st->path);
+        return SW_OK;
+    }
+    uri = sqlite3_mprintf("file:%s?mode=ro&immutable=1", st->path);
+    rc = sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY
+                         | SQLITE_OPEN_URI, NULL);
+    sqlite3_free(uri);
+    if (rc != SQLITE_OK
+        || mod_storage_sqlite_pragma_int(st, "PRAGMA user_version",
+                                         "read schema version", &have)
+           != SW_OK)
+    {
+        sw_log_error("storage_sqlite: cannot read database %s: %s",
+                     st->path, st->db ? sqlite3_errmsg(st->db)
+                                      : sqlite3_errstr(rc));
+        return SW_ERROR;
+    }
+    want = mod_storage_sqlite_migrations[
+        MOD_STORAGE_SQLITE_N_MIGRATIONS - 1].version;
+    if (have > want) {
+        sw_log_error("storage_sqlite: database %s has schema version %lld, "
+                     "newer than this build's %d", st->path,
+                     (long long) have, want);
+        return SW_ERROR;
+    }
+    if (have < want) {
+        sw_log_info("storage_sqlite: %s will be migrated from schema "
+                    "version %lld to %d at start", st->path,
+                    (long long) have, want);
+    }
+    return SW_OK;
+}
+
 static int
 mod_storage_sqlite_load(sw_module_ctx_t *mc)
 {
@@ -1533,6 +1635,16 @@ mod_storage_sqlite_load(sw_module_ctx_t *mc)
 
     st = sw_calloc(1, sizeof(*st));
     st->path = mod_storage_sqlite_path(conf);
+    if (sw_server_checking()) {
+        rc = mod_storage_sqlite_check_file(st);
+        if (rc != SW_OK) {
+            goto failed;
+        }
+        goto provide;
+    }
+    if (mod_storage_sqlite_private(st->path) != SW_OK) {
+        goto failed;
+    }
 
     /* No SQLITE_OPEN_CREATE of directories: a missing data_dir is a
      * configuration mistake the admin should see, not paper over. */
@@ -1574,6 +1686,7 @@ mod_storage_sqlite_load(sw_module_ctx_t *mc)
         }
     }
 
+provide:
     st->api = mod_storage_sqlite_api;
     st->api.self = st;
     mc->data = st;

@@ -118,3 +118,71 @@ def test_accounts(write_config, env):
     assert os.path.exists(db)
     assert b"s3cret" not in open(db, "rb").read()
     assert b"n3w" not in open(db, "rb").read()
+
+
+def _tree(path):
+    """{name: (mode, bytes)} of every file under path."""
+    out = {}
+    for root, _, files in os.walk(path):
+        for f in files:
+            p = os.path.join(root, f)
+            out[os.path.relpath(p, path)] = (os.stat(p).st_mode & 0o777,
+                                             open(p, "rb").read())
+    return out
+
+
+def test_check_changes_nothing_on_disk(write_config, env, tmp_path):
+    """skywaved -t and skywavectl check neither create nor migrate the
+    database; a real start creates it owner-only (0600)."""
+    cfg = write_config(BASE.replace("{ }", '{ "c2s", "im" }')
+                       + 'c2s_port = 0\nc2s_direct_tls_port = 0\n'
+                       + 'VirtualHost "example.net"\n')
+    os.mkdir(tmp_path / "state")
+    for args in ([SKYWAVED, "-t", "-c", cfg], [SKYWAVECTL, "-c", cfg,
+                                                "check"]):
+        r = run(args, env)
+        assert r.returncode == 0, r.stderr
+        assert os.listdir(tmp_path / "state") == [], "created by %s" % args[0]
+    r = run([SKYWAVECTL, "-c", cfg, "adduser", "alice@example.net"], env,
+            stdin="pw\n")
+    assert r.returncode == 0, r.stderr
+    before = _tree(tmp_path / "state")
+    assert before, "adduser wrote nothing"
+    for name, (mode, _) in before.items():
+        assert mode == 0o600, "%s is %o" % (name, mode)
+    r = run([SKYWAVED, "-t", "-c", cfg], env)
+    assert r.returncode == 0, r.stderr
+    assert _tree(tmp_path / "state") == before
+
+
+def test_malformed_tls_pin_is_a_config_error(write_config, env):
+    cfg = write_config(BASE + 'VirtualHost "a.example"\n'
+                       'Peer "b" {\n    peer_domains = { "b.example" },\n'
+                       '    peer_tls = true,\n    peer_tls_pin = "zz",\n}\n')
+    r = run([SKYWAVED, "-t", "-c", cfg], env)
+    assert r.returncode == 1
+    assert "%s:4: Peer \"b\": peer_tls_pin \"zz\" is not a SHA-256" % cfg \
+        in r.stderr, r.stderr
+    good = "AB:" * 31 + "CD"
+    cfg2 = write_config(open(cfg).read().replace('"zz"', '"%s"' % good),
+                        name="ok.cfg.lua")
+    r = run([SKYWAVED, "-t", "-c", cfg2], env)
+    assert "peer_tls_pin" not in r.stderr, r.stderr
+
+
+def test_two_peers_with_one_address_are_refused(write_config, env):
+    peer = ('Peer "%s" {\n    peer_domains = { "%s.example" },\n'
+            '    link_tcp_address = "%s",\n}\n')
+    cfg = write_config(BASE.replace("{ }", '{ "link_tcp" }')
+                       + 'VirtualHost "a.example"\n'
+                       + peer % ("b", "b", "10.1.2.3")
+                       + peer % ("c", "c", "10.1.2.3"))
+    r = run([SKYWAVED, "-t", "-c", cfg], env)
+    assert r.returncode == 1
+    assert "link_tcp_address 10.1.2.3 is Peer" in r.stderr, r.stderr
+    text = open(cfg).read()
+    at = text.rindex("10.1.2.3")
+    ok = write_config(text[:at] + "10.1.2.4" + text[at + 8:],
+                      name="ok.cfg.lua")
+    r = run([SKYWAVED, "-t", "-c", ok], env)
+    assert r.returncode == 0, r.stderr

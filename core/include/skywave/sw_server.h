@@ -40,6 +40,14 @@ extern const sw_option_t sw_core_options[];
  * releases everything.  Each returns SW_OK or SW_ERROR after logging.
  */
 int sw_server_init(const char *path, const char *text);
+/*
+ * Before init: this process only checks the configuration (skywaved -t,
+ * skywavectl check, skywavectl links).  Modules then change nothing on
+ * disk: storage opens its database read-only, or not at all when it does
+ * not exist yet.
+ */
+void sw_server_set_checking(bool checking);
+bool sw_server_checking(void);
 int sw_server_check(void);
 int sw_server_run(void);
 /* Re-reads the config and applies reloadable options (SIGHUP). */
