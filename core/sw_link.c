@@ -66,6 +66,10 @@ struct sw_link_s {
 
     sw_conn_t        *conn;
     sw_xmlstream_t   *xs;
+    sw_conn_t        *pend;             /* a new connection they opened,
+                                           not proven yet (see attach) */
+    sw_xmlstream_t   *pend_xs;
+    uint64_t          pend_since;
     bool              we_opened;
     bool              connecting;
     bool              dirty;            /* output waits for the batch */
@@ -112,6 +116,7 @@ static char                sw_link_local[256];  /* our first VirtualHost */
 
 static void sw_link_on_batch(uv_check_t *h);
 static void sw_link_drop(sw_link_t *l, const char *why);
+static void sw_link_promote(sw_link_t *l);
 static void sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
     SW_PRINTF(2, 3);
 
@@ -1065,6 +1070,11 @@ sw_link_on_data(sw_conn_t *c, const char *data, size_t len, void *ud)
     sw_link_t *l = ud;
 
     l->st.bytes_in += len;
+    if (c == l->pend) {
+        /* may be promoted while parsing: the parser goes with it */
+        sw_xmlstream_feed(l->pend_xs, data, len, NULL);
+        return;
+    }
     l->last_rx = uv_now(sw_loop());
     if (l->xs != NULL) {
         sw_xmlstream_feed(l->xs, data, len, NULL);
@@ -1083,6 +1093,15 @@ sw_link_on_closed(sw_conn_t *c, int error, const char *reason, void *ud)
     }
     l->st.wire_out += sw_conn_bytes_out(c);
     l->st.wire_in += sw_conn_bytes_in(c);
+    if (c == l->pend) {
+        sw_log_info("link %s: the new connection closed before it proved "
+                    "to be the peer's%s%s; the live one stays", l->name,
+                    reason ? ": " : "", reason ? reason : "");
+        l->pend = NULL;
+        sw_xmlstream_free(l->pend_xs);
+        l->pend_xs = NULL;
+        return;
+    }
     sw_log_info("link %s: connection closed%s%s (%zu stanzas "
                 "unacknowledged)", l->name, reason ? ": " : "",
                 reason ? reason : "", l->q_n);
@@ -1099,6 +1118,9 @@ sw_link_on_secured(sw_conn_t *c, void *ud)
 {
     sw_link_t *l = ud;
 
+    if (l != NULL && c == l->pend) {
+        sw_link_promote(l);     /* the TLS handshake proved the peer */
+    }
     if (l != NULL) {
         sw_log_info("link %s: up (%s, %s, peer verified)",
                     l->name, sw_conn_peer(c), sw_conn_tls_desc(c));
@@ -1202,12 +1224,122 @@ sw_link_prefer_ours(const sw_link_t *l)
     return strcmp(ours, theirs) < 0;
 }
 
+/*
+ * Makes conn (its layers set up, xs its parser) the link's connection:
+ * the old one, if any, is closed, and everything starts at once: our
+ * hello, then the queue; nothing waits.
+ */
+static void
+sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
+             bool we_opened)
+{
+    char      hello[200];
+    uint64_t  first;
+
+    if (l->conn != NULL) {
+        sw_log_info("link %s: switching to the new connection", l->name);
+        l->st.wire_out += sw_conn_bytes_out(l->conn);
+        l->st.wire_in += sw_conn_bytes_in(l->conn);
+        sw_conn_set_data(l->conn, NULL);
+        sw_conn_close(l->conn, false);
+        l->conn = NULL;
+        sw_xmlstream_free(l->xs);
+        l->xs = NULL;
+    }
+    uv_timer_stop(&l->retry);
+    l->conn = conn;
+    l->xs = xs;
+    l->we_opened = we_opened;
+    l->in_next = l->in_delivered + 1;   /* until the peer says otherwise */
+    first = l->q_n > 0 ? sw_link_q_at(l, 0)->seq : l->next_out;
+    l->written = first - 1;
+    l->backoff = l->conf.reconnect_min;
+    l->last_rx = l->last_tx = l->conn_since = uv_now(sw_loop());
+    if (l->ever_up) {
+        l->st.reconnects++;
+    }
+    l->ever_up = true;
+    sw_log_info("link %s: %s (%s, %s); resending %zu stanzas from %llu",
+                l->name, l->tls ? "connected, TLS handshake under way" : "up",
+                sw_conn_peer(conn), we_opened ? "we opened" : "they opened",
+                l->q_n, (unsigned long long) first);
+    snprintf(hello, sizeof(hello), "<link xmlns='" SW_NS_LINK
+             "' seq='%llu' next='%llu' ack='%llu'/>",
+             (unsigned long long) first, (unsigned long long) l->next_out,
+             (unsigned long long) l->in_durable);
+    sw_link_write(l, hello, strlen(hello));
+    l->in_acked = l->in_durable;
+    sw_link_output(l);
+}
+
+/* The pending connection proved to be the peer's: it replaces the live
+ * one, and its parser goes on with the link's own callbacks. */
+static void
+sw_link_promote(sw_link_t *l)
+{
+    sw_conn_t      *conn = l->pend;
+    sw_xmlstream_t *xs = l->pend_xs;
+
+    l->pend = NULL;
+    l->pend_xs = NULL;
+    sw_xmlstream_set_callbacks(xs, &sw_link_xs_cb);
+    sw_link_take(l, conn, xs, false);
+}
+
+static void
+sw_link_pend_close(sw_link_t *l, const char *why)
+{
+    sw_log_warn("link %s: closing a new connection from %s: %s; the live "
+                "one stays", l->name, sw_conn_peer(l->pend), why);
+    sw_xmlstream_pause(l->pend_xs);
+    sw_conn_close(l->pend, false);
+}
+
+/* The first element on a pending connection must be a valid hello. */
+static void
+sw_link_pend_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
+{
+    sw_link_t          *l = ud;
+    uint64_t            seq, ack;
+
+    if (el->ns != NULL && strcmp(el->ns, SW_NS_LINK) == 0
+        && strcmp(el->name, "link") == 0
+        && sw_link_parse_seq(el, "seq", &seq) == SW_OK && seq != 0
+        && sw_link_parse_seq(el, "ack", &ack) == SW_OK)
+    {
+        sw_link_promote(l);
+        sw_link_on_element(l, el, pool);
+        return;
+    }
+    sw_pool_free(pool);
+    sw_link_pend_close(l, "it did not start with a valid <link/> hello");
+}
+
+static void
+sw_link_pend_on_close(void *ud)
+{
+    sw_link_pend_close(ud, "the stream ended");
+}
+
+static void
+sw_link_pend_on_error(void *ud, const char *cond, const char *text)
+{
+    (void) text;
+    sw_link_pend_close(ud, cond);
+}
+
+static const sw_xmlstream_cb_t sw_link_pend_xs_cb = {
+    .element = sw_link_pend_on_element,
+    .close = sw_link_pend_on_close,
+    .error = sw_link_pend_on_error,
+};
+
 int
 sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
 {
-    char            hello[200];
     sw_xml_limits_t lim;
-    uint64_t        first;
+    sw_xmlstream_t *xs;
+    bool            pending = false;
 
     if (we_opened) {
         l->connecting = false;
@@ -1228,18 +1360,24 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
             sw_conn_close(conn, false);
             return SW_DECLINED;
         }
-        sw_log_info("link %s: switching to the new connection", l->name);
-        l->st.wire_out += sw_conn_bytes_out(l->conn);
-        l->st.wire_in += sw_conn_bytes_in(l->conn);
-        sw_conn_set_data(l->conn, NULL);
-        sw_conn_close(l->conn, false);
-        l->conn = NULL;
-        sw_xmlstream_free(l->xs);
-        l->xs = NULL;
+        /*
+         * One we opened went to the peer's configured address.  One they
+         * opened has only its source address to show: it replaces the
+         * live connection once it has proved more, by a TLS handshake
+         * (with the pin or CA check) or, on a plain link, by a valid
+         * <link/> hello as its first element.  Until then it is pending
+         * and we send it nothing.
+         */
+        pending = !we_opened;
     }
-    uv_timer_stop(&l->retry);
-    l->conn = conn;
-    l->we_opened = we_opened;
+    if (l->pend != NULL) {
+        /* one pending at a time: the newest */
+        sw_link_pend_close(l, "a newer one came");
+        sw_conn_set_data(l->pend, NULL);
+        l->pend = NULL;
+        sw_xmlstream_free(l->pend_xs);
+        l->pend_xs = NULL;
+    }
     sw_conn_set_callbacks(conn, &sw_link_conn_cb, l);
     /* socket <- TLS <- DEFLATE <- XML: what we write now waits inside
      * TLS until the handshake (and the pin check) succeeds */
@@ -1260,30 +1398,19 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
         return SW_ERROR;
     }
     sw_server_xml_limits(&lim);
-    l->xs = sw_xmlstream_new(&lim, &sw_link_xs_cb, l);
+    xs = sw_xmlstream_new(&lim, pending ? &sw_link_pend_xs_cb
+                                        : &sw_link_xs_cb, l);
     /* XEP-0361: no stream header; the implied one is jabber:server */
-    sw_xmlstream_imply_open(l->xs, SW_NS_SERVER);
-    l->in_next = l->in_delivered + 1;   /* until the peer says otherwise */
-    first = l->q_n > 0 ? sw_link_q_at(l, 0)->seq : l->next_out;
-    l->written = first - 1;
-    l->backoff = l->conf.reconnect_min;
-    l->last_rx = l->last_tx = l->conn_since = uv_now(sw_loop());
-    if (l->ever_up) {
-        l->st.reconnects++;
+    sw_xmlstream_imply_open(xs, SW_NS_SERVER);
+    if (pending) {
+        l->pend = conn;
+        l->pend_xs = xs;
+        l->pend_since = uv_now(sw_loop());
+        sw_log_info("link %s: a new connection from %s waits to prove it "
+                    "is the peer's", l->name, sw_conn_peer(conn));
+        return SW_OK;
     }
-    l->ever_up = true;
-    sw_log_info("link %s: %s (%s, %s); resending %zu stanzas from %llu",
-                l->name, l->tls ? "connected, TLS handshake under way"
-                : "up", sw_conn_peer(conn), we_opened ? "we opened"
-                : "they opened", l->q_n, (unsigned long long) first);
-    /* Everything at once: the hello, then the queue; nothing waits. */
-    snprintf(hello, sizeof(hello), "<link xmlns='" SW_NS_LINK
-             "' seq='%llu' next='%llu' ack='%llu'/>",
-             (unsigned long long) first, (unsigned long long) l->next_out,
-             (unsigned long long) l->in_durable);
-    sw_link_write(l, hello, strlen(hello));
-    l->in_acked = l->in_durable;
-    sw_link_output(l);
+    sw_link_take(l, conn, xs, we_opened);
     return SW_OK;
 }
 
@@ -1402,6 +1529,12 @@ sw_link_on_tick(uv_timer_t *t)
 
     for (l = sw_links; l != NULL; l = l->next) {
         sw_link_expire(l, wall);
+        if (l->pend != NULL
+            && now - l->pend_since > (uint64_t) (1000 * l->conf.keepalive))
+        {
+            l->pend_since = now;        /* closing: say it once */
+            sw_link_pend_close(l, "it proved nothing in time");
+        }
         if (l->conn == NULL) {
             if (l->q_n > 0) {
                 sw_link_connect(l);
@@ -1754,6 +1887,9 @@ sw_links_stop(void)
     sw_link_running = false;
     for (l = sw_links; l != NULL; l = l->next) {
         uv_timer_stop(&l->retry);
+        if (l->pend != NULL) {
+            sw_conn_close(l->pend, false);
+        }
         if (l->conn != NULL) {
             sw_link_send_ack(l);
             sw_link_write(l, "</stream:stream>", 16);
@@ -1789,6 +1925,9 @@ sw_links_free(void)
         free(l->dict);
         sw_tls_ctx_free(l->tls);
         free(l->name);
+        if (l->pend_xs != NULL) {
+            sw_xmlstream_free(l->pend_xs);
+        }
         if (l->xs != NULL) {
             sw_xmlstream_free(l->xs);
         }

@@ -797,3 +797,9 @@ sw_xmlstream_set_data(sw_xmlstream_t *s, void *ud)
 {
     s->ud = ud;
 }
+
+void
+sw_xmlstream_set_callbacks(sw_xmlstream_t *s, const sw_xmlstream_cb_t *cb)
+{
+    s->cb = *cb;
+}

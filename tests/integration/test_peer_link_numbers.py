@@ -256,3 +256,61 @@ def test_restart_does_not_expire_what_may_have_been_delivered(tmp_path):
         assert "expired in the queue" not in p.a.log_text()
     finally:
         p.a.stop()
+
+
+def _live_link_survives(p, junk):
+    """A connection from b's address that proves nothing (junk bytes)
+    leaves the live link alone: it is closed, and alice's message still
+    goes over the link that was there."""
+    wait_log(p.a, "link b: up")
+    wait_log(p.b, "link a: up")
+    before = p.a.log_text().count("link b: up")
+    s = socket.create_connection(("127.0.0.1", p.a_link_port), timeout=5)
+    s.sendall(junk)
+    wait_log(p.a, "waits to prove it is the peer's")
+    deadline = time.time() + 10
+    closed = False
+    while time.time() < deadline and not closed:
+        try:
+            closed = s.recv(65536) == b""
+        except socket.timeout:
+            break
+        except OSError:
+            closed = True
+    assert closed, "the unproven connection stayed open"
+    s.close()
+    assert "switching to the new connection" not in p.a.log_text()
+    assert p.a.log_text().count("link b: up") == before
+    bob = Raw(p.b.port, "b.example")
+    bob.login("bob", "pw-bob", "ship")
+    bob.send("<presence/>")
+    alice = Raw(p.a.port, "a.example")
+    alice.login("alice", "pw-alice", "home")
+    alice.send("<message to='bob@b.example' type='chat' id='l1'>"
+               "<body>still here</body></message>")
+    bob.read_until(r"<body>still here</body>", timeout=10)
+    assert p.a.log_text().count("link b: up") == before
+
+
+def test_unproven_connection_does_not_replace_the_live_one(pair):
+    z = zlib.compressobj(9)
+    junk = z.compress(b"<message from='bob@b.example/x' to='alice@a.example'"
+                      b"><body>no hello</body></message>") \
+        + z.flush(zlib.Z_SYNC_FLUSH)
+    _live_link_survives(pair, junk)
+    assert "did not start with a valid <link/> hello" in pair.a.log_text()
+
+
+def test_unauthenticated_tls_connection_does_not_replace_the_live_one(
+        tmp_path):
+    from test_peer_link import tls_pair
+    p = tls_pair(tmp_path)
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "peer verified")
+        # a TLS record that is no ClientHello: the handshake fails
+        _live_link_survives(p, b"\x16\x03\x01\x00\x04\x01\x00\x00\x00")
+    finally:
+        assert p.a.stop() == 0
+        assert p.b.stop() == 0

@@ -65,6 +65,10 @@ int sw_xmlstream_feed(sw_xmlstream_t *s, const char *data, size_t len,
 /* Changes the ud passed to callbacks (a stream moving to another owner,
  * as in XEP-0198 resumption); takes effect with the next callback. */
 void sw_xmlstream_set_data(sw_xmlstream_t *s, void *ud);
+/* Changes the callbacks (copied), from the next callback on; may be
+ * called from a callback. */
+void sw_xmlstream_set_callbacks(sw_xmlstream_t *s,
+                                const sw_xmlstream_cb_t *cb);
 /* From a callback: stop after the current element (see SW_AGAIN). */
 void sw_xmlstream_pause(sw_xmlstream_t *s);
 /* Starts a fresh document (RFC 6120 §5.4.3.3 after TLS, §6.4.6 after
