@@ -45,6 +45,7 @@ struct sw_conn_s {
     uint64_t          bytes_in;
     uint64_t          bytes_out;
     size_t            pending;
+    size_t            max_pending;  /* 0: no bound */
     char             *reason;
     int               error;
     sw_conn_state_e   state;
@@ -211,7 +212,19 @@ sw_conn_sock_write(sw_conn_t *c, const char *data, size_t len)
         return SW_ERROR;
     }
     c->pending += len;
+    if (c->max_pending != 0 && c->pending > c->max_pending) {
+        /* a reader that does not read holds our memory: let it go */
+        sw_conn_fail(c, UV_ENOBUFS, "slow reader: %zu bytes unsent, more "
+                     "than the %zu allowed", c->pending, c->max_pending);
+        return SW_ERROR;
+    }
     return SW_OK;
+}
+
+void
+sw_conn_set_max_pending(sw_conn_t *c, size_t bytes)
+{
+    c->max_pending = bytes;
 }
 
 int

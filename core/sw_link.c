@@ -46,6 +46,7 @@ typedef struct sw_link_item_mem_s {
     size_t            len;
     sw_stanza_kind_e  kind;
     uint64_t          batch;        /* sw_link_batch_gen when pushed */
+    char             *sender;       /* bare JID (or domain): byte bounds */
 } sw_link_qitem_t;
 
 typedef struct sw_transport_reg_s sw_transport_reg_t;
@@ -77,6 +78,9 @@ struct sw_link_s {
     sw_link_qitem_t  *q;                /* unacknowledged, ascending seq */
     size_t            q_head, q_n, q_cap;
     size_t            q_kind[SW_STANZA_OTHER + 1];  /* q_n by kind */
+    size_t            q_bytes;          /* XML bytes of the queue */
+    sw_log_rl_t       rl_full;
+    sw_hash_t        *q_sender_bytes;   /* sender -> size_t * */
     uint64_t          next_out;         /* seq of the next new stanza */
     uint64_t          run_base;         /* next_out when this run began */
     uint64_t          sent_max;         /* highest seq ever written (or
@@ -156,6 +160,14 @@ const sw_option_t sw_peer_options[] = {
     SW_PEER_OPT("peer_queue_max_iq", SW_OPT_INT, queue_max_iq, 0, 1,
                 10000000, "1000", NULL, "IQs waiting for the peer; more "
                 "requests are bounced with resource-constraint"),
+    SW_PEER_OPT("peer_queue_max_bytes", SW_OPT_SIZE, queue_max_bytes, 0,
+                4096, (int64_t) 1 << 40, "32M", NULL, "bytes of stanzas "
+                "waiting for the peer (memory and disk); past it they are "
+                "treated as past their own kind's bound"),
+    SW_PEER_OPT("peer_queue_max_sender_bytes", SW_OPT_SIZE,
+                queue_max_sender_bytes, 0, 1024, (int64_t) 1 << 40, "2M",
+                NULL, "bytes of stanzas from one sender (bare JID) waiting "
+                "for the peer, so that one user cannot fill the queue"),
     SW_PEER_OPT("peer_expire_message", SW_OPT_DURATION, expire_message, 0,
                 1000, 365LL * 86400 * 1000, "168h", NULL,
                 "a message not delivered by then is bounced"),
@@ -309,9 +321,39 @@ sw_link_kind_of(const char *xml)
     return SW_STANZA_OTHER;
 }
 
+/* Bytes queued from sender: a counter in l->q_sender_bytes, made when
+ * make is set. */
+static size_t *
+sw_link_sender_bytes(sw_link_t *l, const char *sender, bool make)
+{
+    size_t *n;
+
+    if (l->q_sender_bytes == NULL) {
+        l->q_sender_bytes = sw_hash_new(16);
+    }
+    n = sw_hash_get(l->q_sender_bytes, sender);
+    if (n == NULL && make) {
+        n = sw_calloc(1, sizeof(*n));
+        sw_hash_set(l->q_sender_bytes, sender, n);
+    }
+    return n;
+}
+
+/* The sender a queued stanza counts against: its bare JID, or its domain
+ * for a server's own stanza; new. */
+static char *
+sw_link_sender_of(const sw_stanza_t *st)
+{
+    if (st == NULL || st->from == NULL) {
+        return sw_strdup("");
+    }
+    return sw_strdup(st->from->node != NULL ? st->from->bare
+                                            : st->from->domain);
+}
+
 static void
 sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
-                 size_t len)
+                 size_t len, char *sender)
 {
     sw_link_qitem_t *it;
 
@@ -335,8 +377,11 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     it->sent_at = 0;
     it->kind = sw_link_kind_of(xml);
     it->batch = sw_link_batch_gen;
+    it->sender = sender;
     l->q_n++;
     l->q_kind[it->kind]++;
+    l->q_bytes += len;
+    *sw_link_sender_bytes(l, sender, true) += len;
 }
 
 /* Takes item i out of the queue (memory only; storage is the caller's). */
@@ -344,8 +389,18 @@ static void
 sw_link_q_remove(sw_link_t *l, size_t i)
 {
     sw_link_qitem_t *it = sw_link_q_at(l, i);
+    size_t          *n = sw_link_sender_bytes(l, it->sender, false);
 
     l->q_kind[it->kind]--;
+    l->q_bytes -= it->len;
+    if (n != NULL) {
+        *n -= it->len;
+        if (*n == 0) {
+            sw_hash_set(l->q_sender_bytes, it->sender, NULL);
+            free(n);
+        }
+    }
+    free(it->sender);
     free(it->xml);
     if (i == 0) {
         l->q_head = (l->q_head + 1) % l->q_cap;
@@ -503,16 +558,25 @@ sw_link_fold(sw_link_t *l, const sw_stanza_t *st)
  * when st was dealt with here (bounced or dropped) and is not queued.
  */
 static bool
-sw_link_bounded(sw_link_t *l, sw_stanza_t *st)
+sw_link_bounded(sw_link_t *l, sw_stanza_t *st, size_t len)
 {
-    int64_t kind_max;
+    int64_t  kind_max;
+    size_t  *mine;
+    char    *sender;
+    bool     bytes_ok;
 
     switch (st->kind) {
     case SW_STANZA_PRESENCE: kind_max = l->conf.queue_max_presence; break;
     case SW_STANZA_IQ:       kind_max = l->conf.queue_max_iq; break;
     default:                 kind_max = l->conf.queue_max_message; break;
     }
-    if (l->q_n < (size_t) l->conf.queue_max
+    sender = sw_link_sender_of(st);
+    mine = sw_link_sender_bytes(l, sender, false);
+    free(sender);
+    bytes_ok = l->q_bytes + len <= l->conf.queue_max_bytes
+               && (mine != NULL ? *mine : 0) + len
+                  <= l->conf.queue_max_sender_bytes;
+    if (bytes_ok && l->q_n < (size_t) l->conf.queue_max
         && l->q_kind[st->kind] < (size_t) kind_max)
     {
         return false;
@@ -525,8 +589,11 @@ sw_link_bounded(sw_link_t *l, sw_stanza_t *st)
                     st->from ? st->from->full : "(none)");
         return true;
     }
-    sw_log_warn("link %s: queue full (%zu stanzas, %zu %s)", l->name, l->q_n,
-                l->q_kind[st->kind], sw_stanza_kind_name(st->kind));
+    sw_log_rl_warn(&l->rl_full, "link %s: queue full (%zu stanzas, %zu %s, "
+                   "%zu bytes, %zu from %s)", l->name, l->q_n,
+                   l->q_kind[st->kind], sw_stanza_kind_name(st->kind),
+                   l->q_bytes, mine != NULL ? *mine : 0,
+                   st->from ? st->from->bare : "(none)");
     /* RFC 6120 §8.3.3.18; the router never answers an error or a result */
     sw_route_bounce(sw_stanza_ref(st), "resource-constraint",
                     "the link to that server is backed up");
@@ -553,11 +620,12 @@ sw_link_route(void *data, void *ud)
     if (sw_link_is_ephemeral(st) && l->conn == NULL) {
         return SW_OK;
     }
-    if (sw_link_bounded(l, st)) {
-        return SW_OK;
-    }
     sw_buf_init(&b);
     sw_xml_serialize(st->xml, &b, SW_NS_SERVER);
+    if (sw_link_bounded(l, st, b.len)) {
+        sw_buf_free(&b);
+        return SW_OK;
+    }
     seq = l->next_out;
     expires = (int64_t) time(NULL) + (int64_t) sw_link_expiry(l, st);
     if (s != NULL) {
@@ -589,7 +657,7 @@ sw_link_route(void *data, void *ud)
         size_t len;
         char  *xml = sw_buf_steal(&b, &len);
 
-        sw_link_q_append(l, seq, expires, xml, len);
+        sw_link_q_append(l, seq, expires, xml, len, sw_link_sender_of(st));
     }
     l->dirty = true;
     if (l->conn == NULL) {
@@ -1762,8 +1830,14 @@ sw_link_load(sw_link_t *l)
         return SW_ERROR;
     }
     for (i = 0; i < n; i++) {
+        size_t       len = strlen(items[i].xml);
+        sw_stanza_t *st = sw_stanza_parse(items[i].xml, len);
+
         sw_link_q_append(l, items[i].seq, items[i].expires,
-                         sw_strdup(items[i].xml), strlen(items[i].xml));
+                         sw_strdup(items[i].xml), len, sw_link_sender_of(st));
+        if (st != NULL) {
+            sw_stanza_unref(st);
+        }
         if (items[i].seq >= l->next_out) {
             l->next_out = items[i].seq + 1;
         }
@@ -1918,8 +1992,11 @@ sw_links_free(void)
     sw_link_held_n = sw_link_held_cap = 0;
     for (l = sw_links; l != NULL; l = next) {
         next = l->next;
-        for (i = 0; i < l->q_n; i++) {
-            free(sw_link_q_at(l, i)->xml);
+        while (l->q_n > 0) {
+            sw_link_q_remove(l, 0);
+        }
+        if (l->q_sender_bytes != NULL) {
+            sw_hash_free(l->q_sender_bytes);
         }
         free(l->q);
         free(l->dict);

@@ -58,6 +58,10 @@ const sw_option_t sw_core_options[] = {
     SW_CORE_OPT("max_xml_attributes", SW_OPT_INT, max_attrs,
                 SW_SCOPE_GLOBAL, 0, 4, 10000, "64", NULL,
                 "most attributes accepted on one element"),
+    SW_CORE_OPT("max_stanza_elements", SW_OPT_INT, max_elements,
+                SW_SCOPE_GLOBAL, 0, 16, 1000000, "5000", NULL,
+                "most elements in one stanza (each is a tree node in "
+                "memory)"),
     SW_OPTION_END
 };
 
@@ -114,6 +118,7 @@ sw_server_xml_limits(sw_xml_limits_t *out)
     out->max_stanza_bytes = sw_srv.conf.max_stanza_size;
     out->max_depth = (unsigned) sw_srv.conf.max_depth;
     out->max_attrs = (unsigned) sw_srv.conf.max_attrs;
+    out->max_elements = (unsigned) sw_srv.conf.max_elements;
 }
 
 static int

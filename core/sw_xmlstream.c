@@ -42,6 +42,7 @@ XML_SetReparseDeferralEnabled(XML_Parser parser, XML_Bool enabled);
 #define SW_XMLSTREAM_MAX_BYTES  (256 * 1024)
 #define SW_XMLSTREAM_MAX_DEPTH  32
 #define SW_XMLSTREAM_MAX_ATTRS  64
+#define SW_XMLSTREAM_MAX_ELEMENTS 5000
 
 struct sw_xmlstream_s {
     XML_Parser         parser;
@@ -50,6 +51,7 @@ struct sw_xmlstream_s {
     void              *ud;
 
     unsigned           depth;       /* open elements */
+    unsigned           n_elems;     /* in the tree being built */
     unsigned           top;         /* depth of a delivered tree's parent */
     sw_pool_t         *pool;        /* tree being built (NULL if none) */
     sw_xml_t          *root;        /* its root */
@@ -269,6 +271,16 @@ sw_xmlstream_start(void *ud, const XML_Char *name, const XML_Char **atts)
         return;
     }
 
+    if (s->depth == s->top) {
+        s->n_elems = 0;
+    }
+    /* Each element costs a tree node: bound them, not only the bytes
+     * (RFC 6120 §13.12: 256 kB of <a/> is 60 000 nodes). */
+    if (++s->n_elems > s->lim.max_elements) {
+        sw_xmlstream_fail(s, "policy-violation",
+                          "too many elements in one stanza");
+        return;
+    }
     if (s->depth == s->top) {
         s->elem_start = sw_xmlstream_event_start(s);
         s->pool = s->fragment ? s->frag_pool : sw_pool_new(0);
@@ -496,6 +508,9 @@ sw_xmlstream_new(const sw_xml_limits_t *lim, const sw_xmlstream_cb_t *cb,
     }
     if (s->lim.max_depth == 0) {
         s->lim.max_depth = SW_XMLSTREAM_MAX_DEPTH;
+    }
+    if (s->lim.max_elements == 0) {
+        s->lim.max_elements = SW_XMLSTREAM_MAX_ELEMENTS;
     }
     if (s->lim.max_attrs == 0) {
         s->lim.max_attrs = SW_XMLSTREAM_MAX_ATTRS;
@@ -796,6 +811,29 @@ void
 sw_xmlstream_set_data(sw_xmlstream_t *s, void *ud)
 {
     s->ud = ud;
+}
+
+void
+sw_xmlstream_set_limits(sw_xmlstream_t *s, const sw_xml_limits_t *lim)
+{
+    size_t frag = s->lim.max_stanza_bytes;
+
+    s->lim = *lim;
+    if (s->lim.max_stanza_bytes == 0) {
+        s->lim.max_stanza_bytes = SW_XMLSTREAM_MAX_BYTES;
+    }
+    if (s->lim.max_depth == 0) {
+        s->lim.max_depth = SW_XMLSTREAM_MAX_DEPTH;
+    }
+    if (s->lim.max_attrs == 0) {
+        s->lim.max_attrs = SW_XMLSTREAM_MAX_ATTRS;
+    }
+    if (s->lim.max_elements == 0) {
+        s->lim.max_elements = SW_XMLSTREAM_MAX_ELEMENTS;
+    }
+    if (s->fragment) {
+        s->lim.max_stanza_bytes = frag;
+    }
 }
 
 void

@@ -649,8 +649,13 @@ mod_c2s_on_data(sw_conn_t *conn, const char *data, size_t len, void *ud)
             return;
         }
         if (c->reset_pending) {
-            /* RFC 6120 §6.4.6: after SASL success, a new stream */
+            /* RFC 6120 §6.4.6: after SASL success, a new stream, with
+             * the limits of an authenticated one */
+            sw_xml_limits_t lim;
+
             c->reset_pending = false;
+            sw_server_xml_limits(&lim);
+            sw_xmlstream_set_limits(c->xs, &lim);
             sw_xmlstream_reset(c->xs);
             c->state = MOD_C2S_WAIT_HEADER;
         }
@@ -780,9 +785,19 @@ mod_c2s_on_connection(uv_stream_t *server, int status)
     c->sess.pool = pool;
     c->sess.id = ++c2s->next_id;
     sw_owner_init(&c->sess.owner, "c2s session");
+    /*
+     * Before authentication only negotiation elements come, all small:
+     * whoever can reach the port gets small limits (RFC 6120 §13.12),
+     * and the full ones after SASL success.
+     */
     sw_server_xml_limits(&lim);
+    if (lim.max_stanza_bytes > c2s->conf->preauth_stanza_size) {
+        lim.max_stanza_bytes = c2s->conf->preauth_stanza_size;
+    }
+    lim.max_elements = MOD_C2S_PREAUTH_ELEMENTS;
     c->xs = sw_xmlstream_new(&lim, &mod_c2s_xs_cb, c);
     c->conn = sw_conn_new(tcp, &mod_c2s_conn_cb, c);
+    sw_conn_set_max_pending(c->conn, c2s->conf->max_send_buffer);
     c->next = c2s->conns;
     if (c->next != NULL) {
         c->next->prev = c;
@@ -1138,6 +1153,15 @@ static const sw_option_t mod_c2s_options[] = {
     { "c2s_sasl_attempts", SW_OPT_INT, offsetof(mod_c2s_conf_t, sasl_attempts),
       SW_SCOPE_GLOBAL, 0, 1, 100, "3", NULL,
       "failed authentications before the stream is closed" },
+    { "c2s_preauth_stanza_size", SW_OPT_SIZE,
+      offsetof(mod_c2s_conf_t, preauth_stanza_size), SW_SCOPE_GLOBAL,
+      0, 1024, 1024 * 1024, "16k", NULL,
+      "largest element accepted before authentication" },
+    { "c2s_max_send_buffer", SW_OPT_SIZE,
+      offsetof(mod_c2s_conf_t, max_send_buffer), SW_SCOPE_GLOBAL,
+      SW_OPT_RELOADABLE, 0, (int64_t) 1 << 30, "1M", NULL,
+      "bytes waiting for a client that does not read before its "
+      "connection is closed (0: no bound)" },
     { "c2s_auth_ban_failures", SW_OPT_INT,
       offsetof(mod_c2s_conf_t, auth_ban_failures), SW_SCOPE_GLOBAL,
       SW_OPT_RELOADABLE, 0, 1000000, "20", NULL,

@@ -14,6 +14,9 @@
 #define MOD_C2S_NS_SM      "urn:xmpp:sm:3"
 
 #define MOD_C2S_MAX_LISTENERS 8
+/* Elements in one element before authentication (<auth/>, <starttls/>,
+ * <enable/>, <resume/>: a handful). */
+#define MOD_C2S_PREAUTH_ELEMENTS 32
 
 typedef struct mod_c2s_conf_s {
     const char *const *interfaces;
@@ -30,6 +33,8 @@ typedef struct mod_c2s_conf_s {
     double             auth_ban_time;
     int64_t            max_connections;
     int64_t            max_connections_per_address;
+    size_t             preauth_stanza_size;
+    size_t             max_send_buffer;
 } mod_c2s_conf_t;
 
 typedef struct mod_c2s_s      mod_c2s_t;

@@ -51,6 +51,9 @@ int sw_conn_write(sw_conn_t *c, const void *data, size_t len);
 int sw_conn_flush(sw_conn_t *c);
 /* Bytes queued for the kernel and not yet written. */
 size_t sw_conn_pending(const sw_conn_t *c);
+/* Closes the connection (closed callback with UV_ENOBUFS, "slow reader")
+ * when more than bytes wait for the kernel; 0 (the default): no bound. */
+void sw_conn_set_max_pending(sw_conn_t *c, size_t bytes);
 /*
  * Closes: flushes pending output (when flush), then TLS close_notify and
  * the socket.  The closed callback follows.  Idempotent.

@@ -59,6 +59,8 @@ typedef struct sw_peer_conf_s {
     int64_t            queue_max_message;
     int64_t            queue_max_presence;
     int64_t            queue_max_iq;
+    size_t             queue_max_bytes;         /* XML bytes, in all */
+    size_t             queue_max_sender_bytes;  /* ... from one sender */
 } sw_peer_conf_t;
 
 typedef struct sw_transport_s {

@@ -20,6 +20,7 @@ typedef struct sw_core_conf_s {
     size_t             max_stanza_size;
     int64_t            max_depth;
     int64_t            max_attrs;
+    int64_t            max_elements;
 } sw_core_conf_t;
 
 uv_loop_t *sw_loop(void);

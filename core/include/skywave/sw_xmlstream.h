@@ -22,6 +22,8 @@ typedef struct sw_xml_limits_s {
                                    input without a complete event; 0 = 256k */
     unsigned max_depth;         /* element depth incl. stream root; 0 = 32 */
     unsigned max_attrs;         /* attributes per element; 0 = 64 */
+    unsigned max_elements;      /* elements in one depth-1 element (the
+                                   tree built for it); 0 = 5000 */
 } sw_xml_limits_t;
 
 typedef struct sw_xmlstream_cb_s {
@@ -65,6 +67,9 @@ int sw_xmlstream_feed(sw_xmlstream_t *s, const char *data, size_t len,
 /* Changes the ud passed to callbacks (a stream moving to another owner,
  * as in XEP-0198 resumption); takes effect with the next callback. */
 void sw_xmlstream_set_data(sw_xmlstream_t *s, void *ud);
+/* New limits (copied; 0 fields take the defaults), from the next element
+ * on: c2s holds a stream to smaller ones before authentication. */
+void sw_xmlstream_set_limits(sw_xmlstream_t *s, const sw_xml_limits_t *lim);
 /* Changes the callbacks (copied), from the next callback on; may be
  * called from a callback. */
 void sw_xmlstream_set_callbacks(sw_xmlstream_t *s,

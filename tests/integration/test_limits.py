@@ -1,0 +1,134 @@
+"""Every input bounded: what a client may send before it authenticates,
+how many elements a stanza may have, how much may wait for a client that
+does not read (RFC 6120 §13.12)."""
+import socket
+import time
+
+from conftest import Server
+from test_c2s import Raw, stream_error
+
+
+def test_before_auth_small_elements_only(server):
+    """An unauthenticated connection gets small limits: an unfinished
+    element of many children or of 20 kB is a policy violation, long
+    before the 256 kB stanza limit."""
+    raw = Raw(server.port)
+    raw.header()
+    raw.send("<message>" + "<a/>" * 100)
+    stream_error(raw, "policy-violation")
+    raw = Raw(server.port)
+    raw.header()
+    raw.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+             "mechanism='PLAIN'>" + "A" * 20000)
+    stream_error(raw, "policy-violation")
+    # the usual negotiation still works
+    ok = Raw(server.port)
+    ok.login("alice", "pw-alice")
+    assert "too many elements" in server.log_text() \
+        or "policy-violation" in server.log_text()
+
+
+def test_after_auth_full_limits_and_element_bound(server):
+    """Authenticated, a stanza of 300 children passes; one of 6000 (under
+    the byte limit) is refused: each element is a tree node in memory."""
+    alice = Raw(server.port)
+    alice.login("alice", "pw-alice", "a")
+    alice.send("<iq type='get' id='big' to='example.net'>"
+               "<query xmlns='urn:test'>" + "<i/>" * 300 + "</query></iq>")
+    text = alice.read_until(r"id='big'.*?</iq>|id='big'[^>]*/>")
+    assert "id='big'" in text
+    alice.send("<message to='bob@example.net'>" + "<i/>" * 6000
+               + "</message>")
+    stream_error(alice, "policy-violation")
+
+
+def test_slow_reader_is_closed(tmp_path):
+    s = Server(tmp_path, modules=("c2s", "im"),
+               extra='c2s_max_send_buffer = "64k"\n')
+    s.adduser("alice@example.net", "pw-alice")
+    s.adduser("bob@example.net", "pw-bob")
+    s.start()
+    try:
+        bob = Raw.__new__(Raw)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", s.port))
+        bob.sock, bob.buf, bob.host = sock, b"", "example.net"
+        bob.login("bob", "pw-bob", "slow")
+        bob.send("<presence/>")
+        time.sleep(0.3)
+        # bob reads nothing from now on
+        alice = Raw(s.port)
+        alice.login("alice", "pw-alice", "fast")
+        # more than the kernel's socket buffers take on loopback
+        body = "x" * 16000
+        for i in range(800):
+            if "slow reader" in s.log_text():
+                break
+            alice.send("<message to='bob@example.net/slow' type='chat'>"
+                       "<body>%d %s</body></message>" % (i, body))
+        deadline = time.time() + 20
+        while "slow reader" not in s.log_text():
+            assert time.time() < deadline, "the slow reader was not closed"
+            time.sleep(0.1)
+        # the server goes on serving others
+        alice.send("<iq type='get' id='p1' to='example.net'><ping "
+                   "xmlns='urn:xmpp:ping'/></iq>")
+        alice.read_until(r"id='p1'")
+    finally:
+        assert s.stop() == 0
+
+
+def test_peer_queue_bounded_in_bytes_per_sender_and_in_all(tmp_path):
+    """b is unreachable: a's queue for it takes at most 20 kB from one
+    sender and 30 kB in all; the rest is bounced with resource-constraint
+    and never lost in silence; what was taken reaches bob."""
+    import re
+    from test_peer_link import Pair, add_peer_options
+    p = Pair(tmp_path)
+    add_peer_options(p.a, 'peer_queue_max_sender_bytes = "20k",\n'
+                     'peer_queue_max_bytes = "30k",\n')
+    p.a.adduser("carol@a.example", "pw-carol")
+    p.a.start()
+    try:
+        taken = []
+        for user in ("alice", "carol"):
+            c = Raw(p.a.port, "a.example")
+            c.login(user, "pw-" + user, "x")
+            c.send("<enable xmlns='urn:xmpp:sm:3'/>")
+            c.read_until(r"<enabled[^>]*/>")
+            for i in range(8):
+                c.send("<message to='bob@b.example' type='chat' id='%s%d'>"
+                       "<body>%s%d %s</body></message>"
+                       % (user, i, user, i, "y" * 5000))
+            c.send("<r xmlns='urn:xmpp:sm:3'/>")
+            text = c.read_until(r"<a [^>]*h='8'")
+            bounced = set(re.findall(
+                r"<message[^>]*id='(%s\d)'[^>]*type='error'|"
+                r"<message[^>]*type='error'[^>]*id='(%s\d)'"
+                % (user, user), text))
+            bounced = {a or b for a, b in bounced}
+            taken += ["%s%d" % (user, i) for i in range(8)
+                      if "%s%d" % (user, i) not in bounced]
+            assert "resource-constraint" in text
+        alice_taken = [t for t in taken if t.startswith("alice")]
+        carol_taken = [t for t in taken if t.startswith("carol")]
+        assert 1 <= len(alice_taken) <= 4, taken      # 20 kB of ~5.1 kB
+        assert 1 <= len(carol_taken) <= 2, taken      # 30 kB in all
+        p.b.start()
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        got = []
+        deadline = time.time() + 20
+        while len(got) < len(taken) and time.time() < deadline:
+            try:
+                t = bob.read_until(r"<body>\w+\d ", timeout=1)
+                got.append(re.findall(r"<body>(\w+\d) ", t)[-1])
+            except AssertionError:
+                pass
+        assert sorted(got) == sorted(taken)
+    finally:
+        p.a.stop()
+        p.b.stop()
