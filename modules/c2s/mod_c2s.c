@@ -28,6 +28,7 @@ static const sw_session_vt_t mod_c2s_session_vt;
 static int mod_c2s_on_stopping(void *data, void *ud);
 static void mod_c2s_free(mod_c2s_conn_t *c);
 static void mod_c2s_hibernate(mod_c2s_conn_t *c);
+static void mod_c2s_sm_overflow(mod_c2s_conn_t *c);
 
 /* ------------------------------------------------------------ output --- */
 
@@ -311,6 +312,19 @@ mod_c2s_iq_error_xml(mod_c2s_conn_t *c, sw_xml_t *iq, const char *cond,
 /* RFC 6120 §7: resource binding.  A taken resource is given to the new
  * session and the old one is closed with <conflict/> (§7.7.2.2 allows
  * either; a client reconnecting over a flaky link wants its name back). */
+/* Resources bound for jid's account. */
+static size_t
+mod_c2s_resources(const sw_jid_t *jid)
+{
+    sw_session_t *r;
+    size_t        n = 0;
+
+    for (r = sw_sessions_of(jid->bare); r != NULL; r = r->next_resource) {
+        n++;
+    }
+    return n;
+}
+
 static void
 mod_c2s_bind(mod_c2s_conn_t *c, sw_xml_t *iq, sw_xml_t *bind)
 {
@@ -333,6 +347,14 @@ mod_c2s_bind(mod_c2s_conn_t *c, sw_xml_t *iq, sw_xml_t *bind)
     if (jid == NULL) {
         /* RFC 6120 §7.7.2.1 */
         mod_c2s_iq_error_xml(c, iq, "bad-request", "invalid resource");
+        return;
+    }
+    if (sw_session_find(jid) == NULL
+        && mod_c2s_resources(jid) >= (size_t) c->c2s->conf->max_resources)
+    {
+        /* RFC 6120 §7.6.2.1, §13.12 item 3 */
+        mod_c2s_iq_error_xml(c, iq, "resource-constraint",
+                             "too many resources bound for this account");
         return;
     }
     c->sess.jid = jid;
@@ -544,6 +566,31 @@ mod_c2s_on_resume_timeout(uv_timer_t *t)
     c->state = MOD_C2S_CLOSING;
     mod_c2s_session_end(c);
     mod_c2s_free(c);
+}
+
+/*
+ * The unacknowledged queue passed c2s_sm_max_bytes: a client that does
+ * not acknowledge, or a session nobody resumes, may not hold more.  A
+ * connected one is closed (XEP-0198 §7 lets the server end it); a
+ * hibernating one ends at the next loop turn (we are inside routing),
+ * and its queue goes where an ended session's goes (offline storage, or
+ * back to the senders).
+ */
+static void
+mod_c2s_sm_overflow(mod_c2s_conn_t *c)
+{
+    sw_log_warn("c2s %llu: %s holds %zu bytes of unacknowledged stanzas, "
+                "more than c2s_sm_max_bytes: ending the session",
+                (unsigned long long) c->sess.id,
+                c->sess.jid ? c->sess.jid->full : "?", c->sm_bytes);
+    c->sm_resumable = false;
+    if (c->conn != NULL) {
+        mod_c2s_stream_error(c, "policy-violation",
+                             "too many unacknowledged stanzas");
+    } else if (c->timer != NULL) {
+        uv_timer_stop(c->timer);
+        uv_timer_start(c->timer, mod_c2s_on_resume_timeout, 0, 0);
+    }
 }
 
 /* XEP-0198 §5: the connection broke; keep the session for a while. */
@@ -829,6 +876,10 @@ mod_c2s_session_send(sw_session_t *s, sw_stanza_t *st)
     if (c->sm_enabled) {
         /* kept until acknowledged; sent now unless hibernating */
         mod_c2s_sm_queue(c, st);
+        if (mod_c2s_sm_over(c)) {
+            mod_c2s_sm_overflow(c);
+            return SW_OK;
+        }
     } else if (c->state != MOD_C2S_BOUND) {
         return SW_ERROR;
     }
@@ -1157,6 +1208,17 @@ static const sw_option_t mod_c2s_options[] = {
       offsetof(mod_c2s_conf_t, preauth_stanza_size), SW_SCOPE_GLOBAL,
       0, 1024, 1024 * 1024, "16k", NULL,
       "largest element accepted before authentication" },
+    { "c2s_max_resources", SW_OPT_INT,
+      offsetof(mod_c2s_conf_t, max_resources), SW_SCOPE_GLOBAL,
+      SW_OPT_RELOADABLE, 1, 10000, "10", NULL,
+      "resources one account may bind at once (more get "
+      "<resource-constraint/>)" },
+    { "c2s_sm_max_bytes", SW_OPT_SIZE,
+      offsetof(mod_c2s_conf_t, sm_max_bytes), SW_SCOPE_GLOBAL,
+      SW_OPT_RELOADABLE, 0, (int64_t) 1 << 40, "4M", NULL,
+      "memory of stanzas a session holds unacknowledged (XEP-0198), "
+      "connected or waiting to be resumed; past it the session ends and "
+      "they go to offline storage (0: no bound)" },
     { "c2s_max_send_buffer", SW_OPT_SIZE,
       offsetof(mod_c2s_conf_t, max_send_buffer), SW_SCOPE_GLOBAL,
       SW_OPT_RELOADABLE, 0, (int64_t) 1 << 30, "1M", NULL,

@@ -34,6 +34,8 @@ typedef struct mod_c2s_conf_s {
     int64_t            max_connections;
     int64_t            max_connections_per_address;
     size_t             preauth_stanza_size;
+    size_t             sm_max_bytes;
+    int64_t            max_resources;
     size_t             max_send_buffer;
 } mod_c2s_conf_t;
 
@@ -44,6 +46,7 @@ typedef struct mod_c2s_conn_s mod_c2s_conn_t;
 typedef struct mod_c2s_sm_item_s {
     sw_stanza_t *stanza;
     time_t       stamp;         /* first sent, for XEP-0203 delay */
+    size_t       size;          /* memory it holds (its pool) */
 } mod_c2s_sm_item_t;
 
 typedef struct mod_c2s_listener_s {
@@ -117,6 +120,7 @@ struct mod_c2s_conn_s {
     size_t            sm_head;
     size_t            sm_queued;
     size_t            sm_cap;
+    size_t            sm_bytes;     /* memory of the queued stanzas */
 };
 
 /* mod_c2s_sasl.c */
@@ -141,6 +145,8 @@ const char *mod_c2s_guard_addr(sw_pool_t *pool, const char *peer);
 void mod_c2s_sm_element(mod_c2s_conn_t *c, sw_xml_t *el);
 void mod_c2s_sm_queue(mod_c2s_conn_t *c, sw_stanza_t *st);
 void mod_c2s_sm_flush(mod_c2s_conn_t *c);
+/* Whether the unacknowledged queue is past c2s_sm_max_bytes. */
+bool mod_c2s_sm_over(const mod_c2s_conn_t *c);
 
 /* mod_c2s.c, used by the SASL and SM parts */
 void mod_c2s_send_xml(mod_c2s_conn_t *c, const sw_xml_t *x);

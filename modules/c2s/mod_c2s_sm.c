@@ -62,6 +62,7 @@ mod_c2s_sm_ack(mod_c2s_conn_t *c, uint32_t h)
 
         sw_stanza_unref(it->stanza);
         it->stanza = NULL;
+        c->sm_bytes -= it->size;
         c->sm_head = (c->sm_head + 1) % c->sm_cap;
         c->sm_queued--;
         c->sm_acked++;
@@ -116,11 +117,21 @@ mod_c2s_sm_queue(mod_c2s_conn_t *c, sw_stanza_t *st)
     it = &c->sm_queue[(c->sm_head + c->sm_queued) % c->sm_cap];
     it->stanza = sw_stanza_ref(st);
     it->stamp = time(NULL);
+    it->size = sizeof(*it) + sw_pool_used(st->pool);
+    c->sm_bytes += it->size;
     c->sm_queued++;
     c->sm_out++;
     if (c->conn != NULL && c->sm_queued % MOD_C2S_SM_REQUEST_EVERY == 0) {
         mod_c2s_sm_request(c);
     }
+}
+
+bool
+mod_c2s_sm_over(const mod_c2s_conn_t *c)
+{
+    size_t max = c->c2s->conf->sm_max_bytes;
+
+    return max != 0 && c->sm_bytes > max;
 }
 
 /* XEP-0198 §3: after resource binding, once. */
@@ -276,6 +287,7 @@ mod_c2s_sm_flush(mod_c2s_conn_t *c)
         sw_stanza_t       *st = it->stanza;
 
         it->stanza = NULL;
+        c->sm_bytes -= it->size;
         c->sm_head = (c->sm_head + 1) % c->sm_cap;
         c->sm_queued--;
         if (st->kind == SW_STANZA_MESSAGE

@@ -222,6 +222,12 @@ mod_im_stop(sw_module_ctx_t *mc)
 }
 
 static const sw_option_t mod_im_options[] = {
+    { "im_offline_max_bytes", SW_OPT_SIZE,
+      offsetof(mod_im_conf_t, offline_max_bytes),
+      SW_SCOPE_GLOBAL | SW_SCOPE_HOST, SW_OPT_RELOADABLE, 0,
+      (int64_t) 1 << 40, "1M", NULL,
+      "bytes of offline messages kept per user (0: no bound; when full, "
+      "senders get <service-unavailable/>)" },
     { "im_offline_max", SW_OPT_INT, offsetof(mod_im_conf_t, offline_max),
       SW_SCOPE_GLOBAL | SW_SCOPE_HOST, SW_OPT_RELOADABLE, 0, 1000000,
       "1000", NULL,

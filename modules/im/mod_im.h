@@ -27,6 +27,7 @@
 
 typedef struct {
     int64_t         offline_max;        /* im_offline_max */
+    size_t          offline_max_bytes;  /* im_offline_max_bytes */
     int64_t         roster_max;         /* im_roster_max_items */
     int64_t         name_max;           /* im_roster_max_name */
 } mod_im_conf_t;
@@ -37,19 +38,25 @@ typedef struct {
     int              slot;              /* per-session state */
     unsigned         internal;          /* > 0 while we route ourselves */
     uint64_t         push_id;           /* ids of roster pushes */
+    sw_log_rl_t      rl_directed;
 } mod_im_t;
 
 /* A JID the session sent directed presence to (RFC 6121 §4.6). */
 typedef struct mod_im_directed_s mod_im_directed_t;
 
+/* Heap nodes, freed when the presence ends (RFC 6121 §4.6.3); at most
+ * MOD_IM_DIRECTED_MAX per session. */
+#define MOD_IM_DIRECTED_MAX 1000
+
 struct mod_im_directed_s {
     mod_im_directed_t *next;
-    const char        *jid;             /* full, as addressed */
+    char               jid[];           /* full, as addressed */
 };
 
 /* Per-session state, in the session's pool. */
 typedef struct {
     mod_im_directed_t *directed;
+    size_t             n_directed;
 } mod_im_sess_t;
 
 /* mod_im.c */

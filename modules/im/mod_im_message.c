@@ -58,7 +58,8 @@ mod_im_offline_store(mod_im_t *im, sw_stanza_t *st)
     /* written with its xmlns so it parses back on its own */
     xml = sw_xml_to_string(st->xml, NULL);
     rc = im->st->offline_push(im->st, st->to->domain, st->to->node, xml,
-                              strlen(xml), (size_t) conf->offline_max);
+                              strlen(xml), (size_t) conf->offline_max,
+                              conf->offline_max_bytes);
     free(xml);
     if (rc != SW_OK) {
         /* full (SW_DECLINED) or failed: the sender must know */

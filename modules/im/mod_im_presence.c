@@ -102,7 +102,11 @@ mod_im_directed_remove(mod_im_t *im, sw_session_t *s, const char *jid)
 
     for (pp = &is->directed; *pp != NULL; pp = &(*pp)->next) {
         if (strcmp((*pp)->jid, jid) == 0) {
-            *pp = (*pp)->next;      /* the node stays in the pool */
+            mod_im_directed_t *d = *pp;
+
+            *pp = d->next;
+            free(d);
+            is->n_directed--;
             return true;
         }
     }
@@ -120,10 +124,18 @@ mod_im_directed_add(mod_im_t *im, sw_session_t *s, const char *jid)
             return;
         }
     }
-    d = sw_pool_calloc(s->pool, sizeof(*d));
-    d->jid = sw_pool_strdup(s->pool, jid);
+    if (is->n_directed >= MOD_IM_DIRECTED_MAX) {
+        /* still sent; only its end will not be sent for the client */
+        sw_log_rl_warn(&im->rl_directed, "im: %s has directed presence to "
+                       "%d entities; %s not tracked", s->jid->full,
+                       MOD_IM_DIRECTED_MAX, jid);
+        return;
+    }
+    d = sw_alloc(sizeof(*d) + strlen(jid) + 1);
+    strcpy(d->jid, jid);
     d->next = is->directed;
     is->directed = d;
+    is->n_directed++;
 }
 
 /* RFC 6121 §4.6.2: directed presence reaches one entity only. */
@@ -269,14 +281,16 @@ mod_im_unavailable(mod_im_t *im, sw_session_t *s, sw_stanza_t *st)
         mod_im_broadcast(im, s, st, false);
         mod_im_to_resources(mod_im_bare(pool, s->jid), st, NULL, s);
     }
-    for (d = is->directed; d != NULL; d = d->next) {
+    while ((d = is->directed) != NULL) {
         to = sw_jid_new(pool, d->jid);
         if (to != NULL) {
             c = mod_im_copy_to(st, to, NULL);
             mod_im_route(im, c);
         }
+        is->directed = d->next;
+        free(d);
     }
-    is->directed = NULL;
+    is->n_directed = 0;
     if (s->presence != NULL) {
         sw_stanza_unref(s->presence);
         s->presence = NULL;

@@ -226,7 +226,8 @@ static const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
         "INSERT INTO offline (host, user, stamp, xml)"
         " VALUES (?1, ?2, ?3, ?4)" },
     [MOD_SQL_OFFLINE_COUNT] = { "count offline messages",
-        "SELECT count(*) FROM offline WHERE host = ?1 AND user = ?2" },
+        "SELECT count(*), coalesce(sum(length(CAST(xml AS BLOB))), 0)"
+        " FROM offline WHERE host = ?1 AND user = ?2" },
     [MOD_SQL_OFFLINE_LIST] = { "read offline messages",
         "SELECT id, stamp, xml FROM offline WHERE host = ?1 AND user = ?2"
         " ORDER BY id" },
@@ -943,7 +944,7 @@ mod_storage_sqlite_roster_remove(sw_storage_t *s, const char *host,
 static int
 mod_storage_sqlite_offline_count_locked(mod_storage_sqlite_t *st,
                                         const char *host, const char *user,
-                                        size_t *n)
+                                        size_t *n, size_t *bytes)
 {
     int  rc;
 
@@ -952,6 +953,10 @@ mod_storage_sqlite_offline_count_locked(mod_storage_sqlite_t *st,
     if (rc == SQLITE_ROW) {
         *n = (size_t) sqlite3_column_int64(st->stmt[MOD_SQL_OFFLINE_COUNT],
                                            0);
+        if (bytes != NULL) {
+            *bytes = (size_t) sqlite3_column_int64(
+                st->stmt[MOD_SQL_OFFLINE_COUNT], 1);
+        }
     }
     mod_storage_sqlite_done(st, MOD_SQL_OFFLINE_COUNT);
     return rc == SQLITE_ROW ? SW_OK : SW_ERROR;
@@ -960,11 +965,12 @@ mod_storage_sqlite_offline_count_locked(mod_storage_sqlite_t *st,
 static int
 mod_storage_sqlite_offline_push(sw_storage_t *s, const char *host,
                                 const char *user, const char *xml,
-                                size_t len, size_t max_per_user)
+                                size_t len, size_t max_per_user,
+                                size_t max_bytes_per_user)
 {
     mod_storage_sqlite_t  *st = s->self;
     sqlite3_stmt          *q;
-    size_t                 count;
+    size_t                 count, bytes = 0;
     int                    rc;
 
     if (len > (size_t) INT32_MAX) {
@@ -979,9 +985,14 @@ mod_storage_sqlite_offline_push(sw_storage_t *s, const char *host,
     rc = mod_storage_sqlite_user_check(st, host, user);
     /* A full store is SW_DECLINED: the caller bounces the message
      * (RFC 6121 §8.5.2.2.1) instead of silently dropping it. */
-    if (rc == SW_OK && max_per_user > 0) {
-        rc = mod_storage_sqlite_offline_count_locked(st, host, user, &count);
-        if (rc == SW_OK && count >= max_per_user) {
+    if (rc == SW_OK && (max_per_user > 0 || max_bytes_per_user > 0)) {
+        rc = mod_storage_sqlite_offline_count_locked(st, host, user, &count,
+                                                     &bytes);
+        if (rc == SW_OK
+            && ((max_per_user > 0 && count >= max_per_user)
+                || (max_bytes_per_user > 0
+                    && bytes + len > max_bytes_per_user)))
+        {
             rc = SW_DECLINED;
         }
     }
@@ -1074,7 +1085,7 @@ mod_storage_sqlite_offline_count(sw_storage_t *s, const char *host,
     if (rc != SW_OK) {
         return rc;
     }
-    return mod_storage_sqlite_offline_count_locked(st, host, user, n);
+    return mod_storage_sqlite_offline_count_locked(st, host, user, n, NULL);
 }
 
 /* ------------------------------------------------------ peer links --- */

@@ -132,3 +132,93 @@ def test_peer_queue_bounded_in_bytes_per_sender_and_in_all(tmp_path):
     finally:
         p.a.stop()
         p.b.stop()
+
+
+def test_resources_per_account(tmp_path):
+    s = Server(tmp_path, extra="c2s_max_resources = 2\n")
+    s.adduser("alice@example.net", "pw-alice")
+    s.start()
+    try:
+        a = Raw(s.port)
+        a.login("alice", "pw-alice", "one")
+        b = Raw(s.port)
+        b.login("alice", "pw-alice", "two")
+        c = Raw(s.port)
+        c.login("alice", "pw-alice", "three", bind=False)
+        c.send("<iq type='set' id='b3'><bind xmlns='urn:ietf:params:xml:"
+               "ns:xmpp-bind'><resource>three</resource></bind></iq>")
+        text = c.read_until(r"id='b3'.*?</iq>")
+        assert "type='error'" in text and "resource-constraint" in text
+        # taking over a bound resource is still allowed (RFC 6120 §7.7.2.2)
+        d = Raw(s.port)
+        d.login("alice", "pw-alice", "two", bind=False)
+        d.send("<iq type='set' id='b4'><bind xmlns='urn:ietf:params:xml:"
+               "ns:xmpp-bind'><resource>two</resource></bind></iq>")
+        text = d.read_until(r"id='b4'.*?</iq>")
+        assert "alice@example.net/two" in text and "error" not in text
+    finally:
+        assert s.stop() == 0
+
+
+def test_offline_storage_bounded_in_bytes(tmp_path):
+    s = Server(tmp_path, modules=("c2s", "im"),
+               extra='im_offline_max_bytes = "10k"\n')
+    s.adduser("alice@example.net", "pw-alice")
+    s.adduser("bob@example.net", "pw-bob")
+    s.start()
+    try:
+        a = Raw(s.port)
+        a.login("alice", "pw-alice", "a")
+        for i in range(5):
+            a.send("<message to='bob@example.net' type='chat' id='o%d'>"
+                   "<body>%s</body></message>" % (i, "z" * 4000))
+        text = a.read_until(r"id='o4'.*?</message>", timeout=10)
+        assert "service-unavailable" in text
+        assert "id='o0'" not in text and "id='o1'" not in text
+    finally:
+        assert s.stop() == 0
+
+
+def test_unacknowledged_queue_bounded_in_bytes(tmp_path):
+    """bob's session waits to be resumed (XEP-0198) while alice writes to
+    him: past c2s_sm_max_bytes the session ends, and nothing is lost: what
+    it held and what follows waits in offline storage."""
+    s = Server(tmp_path, modules=("c2s", "im"),
+               extra='c2s_sm_max_bytes = "32k"\n')
+    s.adduser("alice@example.net", "pw-alice")
+    s.adduser("bob@example.net", "pw-bob")
+    s.start()
+    try:
+        bob = Raw(s.port)
+        bob.login("bob", "pw-bob", "b")
+        bob.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/><presence/>")
+        bob.read_until(r"<enabled[^>]*/>")
+        bob.sock.close()                    # no </stream>: it hibernates
+        deadline = time.time() + 10
+        while "waits" not in s.log_text():
+            assert time.time() < deadline
+            time.sleep(0.05)
+        a = Raw(s.port)
+        a.login("alice", "pw-alice", "a")
+        for i in range(20):
+            a.send("<message to='bob@example.net' type='chat' id='s%d'>"
+                   "<body>s%d %s</body></message>" % (i, i, "q" * 4000))
+        deadline = time.time() + 10
+        while "more than c2s_sm_max_bytes" not in s.log_text():
+            assert time.time() < deadline, "the session was not ended"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        bob = Raw(s.port)
+        bob.login("bob", "pw-bob", "b2")
+        bob.send("<presence/>")
+        got = set()
+        deadline = time.time() + 15
+        while len(got) < 20 and time.time() < deadline:
+            try:
+                t = bob.read_until(r"<body>s\d+ ", timeout=1)
+                got.add(t[t.rindex("<body>") + 6:-1])
+            except AssertionError:
+                pass
+        assert got == {"s%d" % i for i in range(20)}, sorted(got)
+    finally:
+        assert s.stop() == 0

@@ -477,7 +477,7 @@ test_user_delete_everything(void **state)
     test_make_creds(pool, "pw", creds);
     assert_int_equal(s->user_create(s, "h", "u", creds, 2), SW_OK);
     assert_int_equal(s->roster_set(s, "h", "u", &item, &ver), SW_OK);
-    assert_int_equal(s->offline_push(s, "h", "u", "<message/>", 10, 0),
+    assert_int_equal(s->offline_push(s, "h", "u", "<message/>", 10, 0, 0),
                      SW_OK);
 
     assert_int_equal(s->user_delete(s, "h", "u"), SW_OK);
@@ -623,7 +623,7 @@ test_offline(void **state)
     int64_t            before = (int64_t) time(NULL);
     size_t             n;
 
-    assert_int_equal(s->offline_push(s, "h", "u", "<m/>", 4, 0),
+    assert_int_equal(s->offline_push(s, "h", "u", "<m/>", 4, 0, 0),
                      SW_DECLINED);
     assert_int_equal(s->offline_fetch(s, "h", "u", pool, &msgs, &n),
                      SW_DECLINED);
@@ -634,18 +634,21 @@ test_offline(void **state)
     assert_int_equal(n, 0);
 
     /* len bounds the stored text. */
-    assert_int_equal(s->offline_push(s, "h", "u", "<one/>trailing", 6, 3),
+    assert_int_equal(s->offline_push(s, "h", "u", "<one/>trailing", 6, 3, 0),
                      SW_OK);
-    assert_int_equal(s->offline_push(s, "h", "v", "<other/>", 8, 3), SW_OK);
-    assert_int_equal(s->offline_push(s, "h", "u", "<two/>", 6, 3), SW_OK);
-    assert_int_equal(s->offline_push(s, "h", "u", "<three/>", 8, 3), SW_OK);
+    assert_int_equal(s->offline_push(s, "h", "v", "<other/>", 8, 3, 0), SW_OK);
+    assert_int_equal(s->offline_push(s, "h", "u", "<two/>", 6, 3, 0), SW_OK);
+    assert_int_equal(s->offline_push(s, "h", "u", "<three/>", 8, 3, 0), SW_OK);
     /* Full: the caller bounces (RFC 6121 §8.5.2.2.1). */
-    assert_int_equal(s->offline_push(s, "h", "u", "<four/>", 7, 3),
+    assert_int_equal(s->offline_push(s, "h", "u", "<four/>", 7, 3, 0),
                      SW_DECLINED);
     assert_int_equal(s->offline_count(s, "h", "u", &n), SW_OK);
     assert_int_equal(n, 3);
+    /* Bytes: u holds 6 + 6 + 8 = 20; 7 more would make 27. */
+    assert_int_equal(s->offline_push(s, "h", "u", "<four/>", 7, 0, 26),
+                     SW_DECLINED);
     /* 0 is unlimited. */
-    assert_int_equal(s->offline_push(s, "h", "u", "<four/>", 7, 0), SW_OK);
+    assert_int_equal(s->offline_push(s, "h", "u", "<four/>", 7, 0, 27), SW_OK);
 
     assert_int_equal(s->offline_fetch(s, "h", "u", pool, &msgs, &n), SW_OK);
     assert_int_equal(n, 4);
@@ -692,7 +695,7 @@ test_persistence(void **state)
     test_make_creds(pool, "kept", creds);
     assert_int_equal(s->user_create(s, "h", "p", creds, 2), SW_OK);
     assert_int_equal(s->roster_set(s, "h", "p", &item, &ver), SW_OK);
-    assert_int_equal(s->offline_push(s, "h", "p", "<saved/>", 8, 0), SW_OK);
+    assert_int_equal(s->offline_push(s, "h", "p", "<saved/>", 8, 0, 0), SW_OK);
     test_db_unload(t);
     assert_null(sw_service_get(SW_STORAGE_SERVICE, SW_STORAGE_VERSION));
 
@@ -1180,7 +1183,7 @@ test_link_transaction(void **state)
                      SW_OK);
     assert_int_equal(n, 1);
     assert_int_equal(ver, 1);
-    assert_int_equal(s->offline_push(s, "h", "u", "<o/>", 4, 0), SW_OK);
+    assert_int_equal(s->offline_push(s, "h", "u", "<o/>", 4, 0, 0), SW_OK);
     assert_int_equal(s->link_queue_ack(s, "b.example", 10), SW_OK);
     assert_int_equal(s->link_queue_remove(s, "b.example", 20), SW_OK);
     assert_int_equal(s->commit(s), SW_OK);
@@ -1223,7 +1226,7 @@ test_link_migration(void **state)
 
     test_make_creds(pool, "old", creds);
     assert_int_equal(s->user_create(s, "h", "veteran", creds, 2), SW_OK);
-    assert_int_equal(s->offline_push(s, "h", "veteran", "<kept/>", 7, 0),
+    assert_int_equal(s->offline_push(s, "h", "veteran", "<kept/>", 7, 0, 0),
                      SW_OK);
     test_db_unload(t);
 

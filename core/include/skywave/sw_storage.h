@@ -17,7 +17,7 @@
 #include <skywave/sw_pool.h>
 
 #define SW_STORAGE_SERVICE "storage"
-#define SW_STORAGE_VERSION 2
+#define SW_STORAGE_VERSION 3
 
 typedef struct sw_scram_cred_s {
     const char *hash;           /* "SHA-1" or "SHA-256" */
@@ -93,9 +93,12 @@ struct sw_storage_s {
     int (*roster_remove)(sw_storage_t *s, const char *host, const char *user,
                          const char *jid, uint64_t *version);
 
-    /* Offline messages (RFC 6121 §8.5.2.2.1), oldest first. */
+    /* Offline messages (RFC 6121 §8.5.2.2.1), oldest first.  A user
+     * holding max_per_user messages, or max_bytes_per_user bytes with this
+     * one, is full: SW_DECLINED (0: no bound). */
     int (*offline_push)(sw_storage_t *s, const char *host, const char *user,
-                        const char *xml, size_t len, size_t max_per_user);
+                        const char *xml, size_t len, size_t max_per_user,
+                        size_t max_bytes_per_user);
     int (*offline_fetch)(sw_storage_t *s, const char *host, const char *user,
                          sw_pool_t *pool, sw_offline_msg_t **msgs, size_t *n);
     /* Deletes fetched messages with id <= upto (after delivery). */
