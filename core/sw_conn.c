@@ -50,6 +50,8 @@ struct sw_conn_s {
     int               error;
     sw_conn_state_e   state;
     unsigned          paused:1;
+    unsigned          yielded:1;   /* a layer asked to go on next turn */
+    uv_timer_t       *yield_timer;
     unsigned          in_read;     /* depth of deliveries under way */
     char              peer[64];
 };
@@ -312,7 +314,7 @@ sw_conn_layer_up(sw_layer_t *l, const char *data, size_t len)
 bool
 sw_conn_reading(const sw_conn_t *c)
 {
-    return c->state == SW_CONN_OPEN && !c->paused;
+    return c->state == SW_CONN_OPEN && !c->paused && !c->yielded;
 }
 
 bool
@@ -386,8 +388,18 @@ sw_conn_close_cb(uv_handle_t *handle)
 }
 
 static void
+sw_conn_free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
 sw_conn_close_handle(sw_conn_t *c)
 {
+    if (c->yield_timer != NULL) {
+        uv_close((uv_handle_t *) c->yield_timer, sw_conn_free_handle);
+        c->yield_timer = NULL;
+    }
     c->state = SW_CONN_CLOSING;
     uv_read_stop((uv_stream_t *) c->tcp);
     /* Queued writes are cancelled: their callbacks run before ours. */
@@ -456,28 +468,21 @@ sw_conn_close(sw_conn_t *c, bool flush)
 
 /* ------------------------------------------------------------- misc --- */
 
-void
-sw_conn_pause_read(sw_conn_t *c, bool pause)
+/*
+ * Reading resumes: layers kept what arrived meanwhile and hand it up
+ * first, in order from the socket up.  Not when resumed from inside a
+ * delivery on this connection: the layers under way see the flag and go
+ * on themselves, and re-entering them would reorder their input.
+ */
+static void
+sw_conn_go_on(sw_conn_t *c)
 {
     sw_layer_t  *l;
     int          rc;
 
-    if (c->state != SW_CONN_OPEN || (bool) c->paused == pause) {
+    if (!sw_conn_reading(c)) {
         return;
     }
-    if (pause) {
-        c->paused = 1;
-        uv_read_stop((uv_stream_t *) c->tcp);
-        return;
-    }
-
-    c->paused = 0;
-    /*
-     * Layers kept what arrived after the pause: hand it up first, in
-     * order from the socket up.  Not when resumed from inside a delivery
-     * on this connection: the layers under way see the flag and go on
-     * themselves, and re-entering them would reorder their input.
-     */
     if (c->in_read == 0) {
         c->in_read++;
         for (l = c->bottom; l != NULL && sw_conn_reading(c); l = l->above) {
@@ -492,6 +497,47 @@ sw_conn_pause_read(sw_conn_t *c, bool pause)
             sw_conn_fail(c, rc, "cannot read: %s", uv_strerror(rc));
         }
     }
+}
+
+void
+sw_conn_pause_read(sw_conn_t *c, bool pause)
+{
+    if (c->state != SW_CONN_OPEN || (bool) c->paused == pause) {
+        return;
+    }
+    if (pause) {
+        c->paused = 1;
+        uv_read_stop((uv_stream_t *) c->tcp);
+        return;
+    }
+
+    c->paused = 0;
+    sw_conn_go_on(c);
+}
+
+static void
+sw_conn_on_yield(uv_timer_t *t)
+{
+    sw_conn_t *c = t->data;
+
+    c->yielded = 0;
+    sw_conn_go_on(c);
+}
+
+void
+sw_conn_yield(sw_conn_t *c)
+{
+    if (c->state != SW_CONN_OPEN || c->yielded) {
+        return;
+    }
+    if (c->yield_timer == NULL) {
+        c->yield_timer = sw_alloc(sizeof(*c->yield_timer));
+        uv_timer_init(c->tcp->loop, c->yield_timer);
+        c->yield_timer->data = c;
+    }
+    c->yielded = 1;
+    uv_read_stop((uv_stream_t *) c->tcp);
+    uv_timer_start(c->yield_timer, sw_conn_on_yield, 0, 0);
 }
 
 void

@@ -53,6 +53,10 @@ int sw_conn_layer_up(sw_layer_t *l, const char *data, size_t len);
 
 /* May bytes go up now (not paused, not closing)? */
 bool sw_conn_reading(const sw_conn_t *c);
+/* From a layer that has handed up enough for one loop turn: reading stops
+ * now (sw_conn_reading turns false, the layer keeps the rest) and goes on
+ * at the next turn, so one connection cannot hold the loop. */
+void sw_conn_yield(sw_conn_t *c);
 /* Is the socket still able to take bytes? */
 bool sw_conn_writable(const sw_conn_t *c);
 /* Calls the secured callback. */

@@ -23,6 +23,9 @@
 #include "sw_conn_int.h"
 
 #define SW_DEFLATE_CHUNK  16384
+/* Inflated bytes handed up per read before yielding to the loop: 1 kB
+ * of input can inflate to 1 MB, so input alone bounds nothing. */
+#define SW_DEFLATE_TURN   (256 * 1024)
 
 typedef struct sw_deflate_s {
     sw_layer_t   layer;
@@ -138,10 +141,14 @@ sw_deflate_inflate(sw_deflate_t *d)
 {
     sw_conn_t      *c = d->layer.conn;
     unsigned char   out[SW_DEFLATE_CHUNK];
-    size_t          have;
+    size_t          have, turn = 0;
     int             rc;
 
     while (sw_conn_reading(c)) {
+        if (turn >= SW_DEFLATE_TURN) {
+            sw_conn_yield(c);       /* the rest waits for the next turn */
+            break;
+        }
         d->zin.next_out = out;
         d->zin.avail_out = sizeof(out);
         rc = inflate(&d->zin, Z_SYNC_FLUSH);
@@ -159,6 +166,7 @@ sw_deflate_inflate(sw_deflate_t *d)
         }
 
         have = sizeof(out) - d->zin.avail_out;
+        turn += have;
         if (have > 0) {
             sw_conn_layer_up(&d->layer, (const char *) out, have);
         }

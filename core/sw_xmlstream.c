@@ -362,8 +362,11 @@ sw_xmlstream_chars(void *ud, const XML_Char *data, int len)
         return;
     }
     if (s->pool == NULL) {
-        /* Between stanzas: whitespace keepalives (RFC 6120 §4.6.1). */
-        s->mark = sw_xmlstream_event_end(s);
+        /* Between stanzas: whitespace keepalives (RFC 6120 §4.6.1).  They
+         * count against the stanza size limit until the next element, so
+         * a stream of nothing but whitespace ends too (an inflated
+         * gigabyte of it would otherwise hold the loop). */
+        sw_xmlstream_over(s, sw_xmlstream_event_end(s));
         return;
     }
     sw_buf_append(&s->text, data, (size_t) len);

@@ -222,3 +222,57 @@ def test_unacknowledged_queue_bounded_in_bytes(tmp_path):
         assert got == {"s%d" % i for i in range(20)}, sorted(got)
     finally:
         assert s.stop() == 0
+
+
+def _bomb(pattern, total):
+    """zlib stream (sync-flushed) of pattern repeated to total bytes."""
+    import zlib
+    z = zlib.compressobj(9)
+    chunk = pattern * (1048576 // len(pattern))
+    out = [z.compress(b"<link xmlns='urn:skywave:link:0' seq='1' ack='0'/>")]
+    for _ in range(total // len(chunk)):
+        out.append(z.compress(chunk))
+    out.append(z.flush(zlib.Z_SYNC_FLUSH))
+    return b"".join(out)
+
+
+def _ping_time(port):
+    alice = Raw(port, "a.example")
+    alice.login("alice", "pw-alice", "p")
+    t = time.monotonic()
+    alice.send("<iq type='get' id='pp' to='a.example'><ping "
+               "xmlns='urn:xmpp:ping'/></iq>")
+    alice.read_until(r"id='pp'", timeout=30)
+    return time.monotonic() - t
+
+
+def test_inflate_bombs_do_not_hold_the_loop(tmp_path):
+    """A peer sends 1 MB that inflates to 256 MB: whitespace ends the
+    connection at the stanza size limit; valid elements are taken a slice
+    per loop turn, and clients are served meanwhile."""
+    from test_peer_link import Pair, wait_log
+    from test_peer_link_numbers import RawPeer
+    p = Pair(tmp_path)
+    p.a.start()                         # b stays down: raw peers play it
+    try:
+        spaces = _bomb(b" ", 256 << 20)
+        peer = RawPeer(p)
+        t = time.monotonic()
+        peer.s.sendall(spaces)
+        assert peer.closed(timeout=10)
+        assert time.monotonic() - t < 5
+        wait_log(p.a, "stanza size limit exceeded")
+        peer.close()
+        acks = _bomb(b"<a xmlns='urn:skywave:link:0' h='0'/>", 1 << 30)
+        peer = RawPeer(p)
+        peer.s.settimeout(30)
+        import threading
+        sender = threading.Thread(target=peer.s.sendall, args=(acks,))
+        sender.start()
+        time.sleep(0.2)                 # the bomb is being inflated
+        worst = max(_ping_time(p.a.port) for _ in range(3))
+        assert worst < 2.0, "a client waited %.1f s" % worst
+        peer.close()
+        sender.join(timeout=30)
+    finally:
+        p.a.stop()

@@ -418,14 +418,22 @@ test_stanza_size(void **state)
     rec_done(&r);
     free(ok);
 
-    /* Lots of whitespace between stanzas is not a stanza. */
-    spaces = repeat("", ' ', 5000, "");
+    /* Whitespace between stanzas (keepalives) counts against the limit
+     * until the next stanza, so a stream of nothing but whitespace (an
+     * inflated gigabyte of it) ends too; each stanza restarts the count. */
+    spaces = repeat("", ' ', 900, "<presence/>");
     rec_init(&r, &lim);
     assert_int_equal(sw_xmlstream_feed(r.s, HDR_CLIENT, strlen(HDR_CLIENT),
                                        NULL), SW_OK);
-    assert_int_equal(feed_steps(&r, spaces, 5000, 100), SW_OK);
+    for (off = 0; off < 5; off++) {
+        assert_int_equal(feed_steps(&r, spaces, strlen(spaces), 100), SW_OK);
+    }
+    assert_int_equal(r.elems, 5);
     assert_int_equal(r.errors, 0);
     rec_done(&r);
+    free(spaces);
+    spaces = repeat(HDR_CLIENT, ' ', 5000, "");
+    expect_error_all(&lim, spaces, "policy-violation");
     free(spaces);
 
     /* A start tag that never ends: caught once the unparsed input passes
