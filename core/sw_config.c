@@ -729,6 +729,30 @@ static const char *const sw_cfg_base_allowed[] = {
     "tostring", "type", "_VERSION", NULL
 };
 
+/*
+ * setmetatable without finalizers: Lua runs __gc with debug hooks off
+ * (lgc.c, GCTM), so the instruction budget cannot stop one, and one that
+ * never ends would hang skywaved -t or a SIGHUP reload at lua_close.  An
+ * object is marked for finalization only if its metatable has __gc when
+ * it is set (Lua 5.4 manual §2.5.3), so checking here is enough.
+ */
+static int
+sw_cfg_setmetatable(lua_State *L)
+{
+    if (lua_type(L, 2) == LUA_TTABLE
+        && lua_getfield(L, 2, "__gc") != LUA_TNIL)
+    {
+        return luaL_error(L, "__gc finalizers are not allowed in the "
+                          "config (they would run outside its "
+                          "instruction budget)");
+    }
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));      /* the real one */
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
 static int
 sw_cfg_setup(lua_State *L)
 {
@@ -745,6 +769,9 @@ sw_cfg_setup(lua_State *L)
         lua_getfield(L, -1, *name);
         lua_setfield(L, 1, *name);
     }
+    lua_getfield(L, -1, "setmetatable");
+    lua_pushcclosure(L, sw_cfg_setmetatable, 1);
+    lua_setfield(L, 1, "setmetatable");
     lua_pop(L, 1);
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
     lua_setfield(L, 1, LUA_STRLIBNAME);
