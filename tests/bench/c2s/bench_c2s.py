@@ -47,6 +47,14 @@ TARGETS = {
 }
 
 
+PIN_CPU = None     # --pin-cpu: the servers run on that one core
+
+
+def pin_cpu():
+    if PIN_CPU is not None:
+        os.sched_setaffinity(0, {PIN_CPU})
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -106,8 +114,10 @@ class Skywave:
                     'log_level = "warn"\nmodules = { "c2s", "server" }\n'
                     'c2s_interfaces = { "127.0.0.1" }\n'
                     'c2s_port = %d\nc2s_direct_tls_port = 0\n'
-                    # every client comes from 127.0.0.1
+                    # every client comes from 127.0.0.1, and the idle
+                    # phase binds many resources per account
                     'c2s_max_connections_per_address = 0\n'
+                    'c2s_max_resources = 10000\n'
                     'c2s_certificate = "%s"\nc2s_key = "%s"\n'
                     'VirtualHost "%s"\n' % (self.port, cert, key, HOST))
         self.env = dict(os.environ)
@@ -130,7 +140,7 @@ class Skywave:
         self.proc = subprocess.Popen(
             [os.path.join(self.tree, "skywaved"), "-c", self.cfg],
             env=self.env, cwd=self.dir, stdout=self.stderr,
-            stderr=subprocess.STDOUT)
+            stderr=subprocess.STDOUT, preexec_fn=pin_cpu)
         if not wait_port(self.port, self.proc):
             raise RuntimeError("skywaved did not start: %s" % self.tail())
         return self.proc.pid
@@ -222,7 +232,8 @@ VirtualHost "{host}"
         self.stderr = open(os.path.join(self.dir, "stderr"), "w")
         self.proc = subprocess.Popen(["prosody", "--config", self.cfg],
                                      cwd=self.dir, stdout=self.stderr,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=pin_cpu)
         if not wait_port(self.port, self.proc):
             raise RuntimeError("prosody did not start: %s" % self.tail())
         return self.proc.pid
@@ -731,11 +742,19 @@ def main():
     ap.add_argument("--timeout", type=int, default=60,
                     help="seconds allowed for the message phase")
     ap.add_argument("--only", choices=("skywave", "prosody"))
+    ap.add_argument("--pin-cpu", type=int, default=None,
+                    help="run each server on this one core (the clients "
+                    "get the others)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory (configs, logs)")
     ap.add_argument("--out", default=os.path.join(TOP, "tests", "bench",
                                                   "results", "c2s.json"))
     args = ap.parse_args()
+    global PIN_CPU
+    PIN_CPU = args.pin_cpu
+    if PIN_CPU is not None:
+        os.sched_setaffinity(0, set(range(os.cpu_count())) - {PIN_CPU}
+                             or {PIN_CPU})
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, max(soft, 8 * args.idle + 1024))
