@@ -71,6 +71,8 @@ struct sw_link_s {
                                            not proven yet (see attach) */
     sw_xmlstream_t   *pend_xs;
     uint64_t          pend_since;
+    uint64_t          pend_first;       /* seq our hello gave it */
+    uint64_t          pend_ack;         /* ack our hello gave it */
     bool              we_opened;
     bool              connecting;
     bool              dirty;            /* output waits for the batch */
@@ -1297,11 +1299,31 @@ sw_link_prefer_ours(const sw_link_t *l)
  * the old one, if any, is closed, and everything starts at once: our
  * hello, then the queue; nothing waits.
  */
+/* Our <link/> hello for a new connection into buf; its length, with
+ * *first set to the seq it gives. */
+static size_t
+sw_link_hello(sw_link_t *l, char *buf, size_t size, uint64_t *first)
+{
+    *first = l->q_n > 0 ? sw_link_q_at(l, 0)->seq : l->next_out;
+    return (size_t) snprintf(buf, size, "<link xmlns='" SW_NS_LINK
+                             "' seq='%llu' next='%llu' ack='%llu'/>",
+                             (unsigned long long) *first,
+                             (unsigned long long) l->next_out,
+                             (unsigned long long) l->in_durable);
+}
+
+/*
+ * Makes conn (its layers set up, xs its parser) the link's connection:
+ * the old one, if any, is closed, and everything starts at once: our
+ * hello (unless it went out while conn was pending), then the queue;
+ * nothing waits.
+ */
 static void
 sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
-             bool we_opened)
+             bool we_opened, bool hello_sent)
 {
     char      hello[200];
+    size_t    n;
     uint64_t  first;
 
     if (l->conn != NULL) {
@@ -1319,7 +1341,11 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     l->xs = xs;
     l->we_opened = we_opened;
     l->in_next = l->in_delivered + 1;   /* until the peer says otherwise */
-    first = l->q_n > 0 ? sw_link_q_at(l, 0)->seq : l->next_out;
+    n = sw_link_hello(l, hello, sizeof(hello), &first);
+    if (hello_sent) {
+        /* what went in the hello then; a gap since is renumbered */
+        first = l->pend_first;
+    }
     l->written = first - 1;
     l->backoff = l->conf.reconnect_min;
     l->last_rx = l->last_tx = l->conn_since = uv_now(sw_loop());
@@ -1331,12 +1357,12 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
                 l->name, l->tls ? "connected, TLS handshake under way" : "up",
                 sw_conn_peer(conn), we_opened ? "we opened" : "they opened",
                 l->q_n, (unsigned long long) first);
-    snprintf(hello, sizeof(hello), "<link xmlns='" SW_NS_LINK
-             "' seq='%llu' next='%llu' ack='%llu'/>",
-             (unsigned long long) first, (unsigned long long) l->next_out,
-             (unsigned long long) l->in_durable);
-    sw_link_write(l, hello, strlen(hello));
-    l->in_acked = l->in_durable;
+    if (hello_sent) {
+        l->in_acked = l->pend_ack;
+    } else {
+        sw_link_write(l, hello, n);
+        l->in_acked = l->in_durable;
+    }
     sw_link_output(l);
 }
 
@@ -1351,7 +1377,7 @@ sw_link_promote(sw_link_t *l)
     l->pend = NULL;
     l->pend_xs = NULL;
     sw_xmlstream_set_callbacks(xs, &sw_link_xs_cb);
-    sw_link_take(l, conn, xs, false);
+    sw_link_take(l, conn, xs, false, true);
 }
 
 static void
@@ -1471,14 +1497,26 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
     /* XEP-0361: no stream header; the implied one is jabber:server */
     sw_xmlstream_imply_open(xs, SW_NS_SERVER);
     if (pending) {
+        char    hello[200];
+        size_t  n = sw_link_hello(l, hello, sizeof(hello), &l->pend_first);
+
         l->pend = conn;
         l->pend_xs = xs;
         l->pend_since = uv_now(sw_loop());
+        l->pend_ack = l->in_durable;
         sw_log_info("link %s: a new connection from %s waits to prove it "
                     "is the peer's", l->name, sw_conn_peer(conn));
+        /*
+         * Our hello goes at once (numbers only, nothing of the queue):
+         * the peer's own checks (its DEFLATE dictionary, its TLS) then
+         * see this side too, and say so in its log.
+         */
+        sw_conn_write(conn, hello, n);
+        sw_conn_flush(conn);
+        l->st.bytes_out += n;
         return SW_OK;
     }
-    sw_link_take(l, conn, xs, we_opened);
+    sw_link_take(l, conn, xs, we_opened, false);
     return SW_OK;
 }
 
