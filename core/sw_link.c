@@ -334,6 +334,39 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     l->q_kind[it->kind]++;
 }
 
+/*
+ * A queued stanza parsed back, to be bounced.  sw_link_route wrote it in
+ * jabber:server's scope, without an xmlns; parsed on its own it would be
+ * in no namespace, and the sender's client would get <message xmlns=''>,
+ * which no client takes for a message.  So it is parsed in that scope.
+ */
+static sw_stanza_t *
+sw_link_q_stanza(const sw_link_qitem_t *it)
+{
+    static const char open[] = "<q xmlns='" SW_NS_SERVER "'>";
+    static const char close[] = "</q>";
+    sw_pool_t   *pool = sw_pool_new(it->len + 512);
+    sw_buf_t     b;
+    sw_xml_t    *q, *x;
+    sw_stanza_t *st = NULL;
+
+    sw_buf_init(&b);
+    sw_buf_append(&b, open, sizeof(open) - 1);
+    sw_buf_append(&b, it->xml, it->len);
+    sw_buf_append(&b, close, sizeof(close) - 1);
+    q = sw_xml_parse(pool, b.data, b.len, NULL);
+    sw_buf_free(&b);
+    x = q != NULL ? sw_xml_child(q, NULL, NULL) : NULL;
+    if (x != NULL) {
+        sw_xml_unlink(x);
+        st = sw_stanza_new(pool, x, NULL);
+    }
+    if (st == NULL) {
+        sw_pool_free(pool);
+    }
+    return st;
+}
+
 /* Takes item i out of the queue (memory only; storage is the caller's). */
 static void
 sw_link_q_remove(sw_link_t *l, size_t i)
@@ -685,7 +718,7 @@ sw_link_batch_failed(void)
             if (it->batch != sw_link_batch_gen) {
                 continue;
             }
-            st = sw_stanza_parse(it->xml, it->len);
+            st = sw_link_q_stanza(it);
             sw_link_q_remove(l, i - 1);
             if (st != NULL) {
                 sw_route_bounce(st, "resource-constraint",
@@ -1299,7 +1332,7 @@ sw_link_expire(sw_link_t *l, int64_t now)
         if (it->seq <= l->written || it->expires == 0 || it->expires > now) {
             continue;
         }
-        st = sw_stanza_parse(it->xml, it->len);
+        st = sw_link_q_stanza(it);
         if (s != NULL) {
             sw_link_batch_begin();
             s->link_queue_remove(s, l->name, it->seq);
