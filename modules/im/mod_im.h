@@ -37,6 +37,9 @@ typedef struct {
     int              slot;              /* per-session state */
     unsigned         internal;          /* > 0 while we route ourselves */
     uint64_t         push_id;           /* ids of roster pushes */
+    sw_hash_t       *offline_sent;      /* bare JID -> int64_t *: offline
+                                           messages up to this id were
+                                           sent, their deletion failed */
 } mod_im_t;
 
 /* A JID the session sent directed presence to (RFC 6121 §4.6). */

@@ -181,8 +181,13 @@ mod_im_iq_in(mod_im_t *im, sw_stanza_t *st)
     return SW_OK;
 }
 
-/* XEP-0160 §4: stored messages go to the first resource that becomes
- * available with a non-negative priority, then are deleted. */
+/*
+ * XEP-0160 §4: stored messages go to the first resource that becomes
+ * available with a non-negative priority, then are deleted.  The
+ * deletion is committed at once; when it fails (the disk is full) the
+ * messages stay stored, and the ids already sent are remembered here so
+ * that the next login does not get them again (a kill -9 forgets that).
+ */
 void
 mod_im_offline_deliver(mod_im_t *im, sw_session_t *s)
 {
@@ -193,6 +198,7 @@ mod_im_offline_deliver(mod_im_t *im, sw_session_t *s)
     struct tm         tm;
     time_t            t;
     int64_t           upto = 0;
+    int64_t          *sent = sw_hash_get(im->offline_sent, s->jid->bare);
     size_t            n = 0, i;
     char              stamp[32];
 
@@ -203,6 +209,10 @@ mod_im_offline_deliver(mod_im_t *im, sw_session_t *s)
         return;
     }
     for (i = 0; i < n; i++) {
+        if (sent != NULL && msgs[i].id <= *sent) {
+            upto = msgs[i].id;          /* out already, not deleted */
+            continue;
+        }
         st = sw_stanza_parse(msgs[i].xml, strlen(msgs[i].xml));
         if (st != NULL) {
             /* XEP-0203 §3: when and where it was delayed */
@@ -224,7 +234,24 @@ mod_im_offline_deliver(mod_im_t *im, sw_session_t *s)
         upto = msgs[i].id;
     }
     if (upto > 0) {
-        im->st->offline_delete(im->st, s->jid->domain, s->jid->node, upto);
+        if (im->st->offline_delete(im->st, s->jid->domain, s->jid->node,
+                                   upto) == SW_OK
+            && sw_link_commit() == SW_OK)
+        {
+            if (sent != NULL) {
+                sw_hash_set(im->offline_sent, s->jid->bare, NULL);
+                free(sent);
+            }
+        } else {
+            sw_log_error("im: offline messages for %s were sent but not "
+                         "deleted; they are kept, and not sent again",
+                         s->jid->bare);
+            if (sent == NULL) {
+                sent = sw_calloc(1, sizeof(*sent));
+                sw_hash_set(im->offline_sent, s->jid->bare, sent);
+            }
+            *sent = upto;
+        }
     }
     sw_pool_free(pool);
 }

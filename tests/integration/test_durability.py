@@ -181,6 +181,46 @@ def test_disk_full_on_the_receiver_delivers_once(tmp_path, small_disk):
         p.b.stop()
 
 
+def test_disk_full_offline_messages_are_not_delivered_twice(tmp_path,
+                                                           small_disk):
+    """Bob logs in while b's disk is full: he gets his offline messages,
+    which b cannot delete then.  They stay stored, but his next login
+    does not get them again; a new one still comes."""
+    p = Pair(tmp_path)
+    state = small_disk(p.b.dir / "state")
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "link b: up")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        for i in range(3):
+            alice.send("<message to='bob@b.example' type='chat' id='m%d'>"
+                       "<body>m%d</body></message>" % (i, i))
+        time.sleep(2)                       # stored offline at b
+        filler = fill(state)
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        first = bodies(read_for(bob, 2))
+        assert "database or disk is full" in p.b.log_text()
+        bob.send("</stream:stream>")
+        bob.sock.close()
+        os.unlink(filler)
+        alice.send("<message to='bob@b.example' type='chat' id='m3'>"
+                   "<body>m3</body></message>")
+        time.sleep(2)
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        second = bodies(read_for(bob, 2))
+        assert (first, second) == (["m0", "m1", "m2"], ["m3"]), \
+            (first, second)
+    finally:
+        p.a.stop()
+        p.b.stop()
+
+
 def test_locked_database_acks_nothing_and_loses_nothing(tmp_path):
     p = Pair(tmp_path)
     for s in (p.a, p.b):
