@@ -228,7 +228,8 @@ mod_im_stop(sw_module_ctx_t *mc)
     mod_im_t *im = mc->data;
 
     sw_owner_release(&mc->owner);
-    if (im != NULL && im->offline_sent != NULL) {
+    if (im != NULL) {
+        mod_im_offline_stop(im);
         sw_hash_each(im->offline_sent, mod_im_free_value, NULL);
         sw_hash_free(im->offline_sent);
     }

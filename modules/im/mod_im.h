@@ -40,6 +40,7 @@ typedef struct {
     sw_hash_t       *offline_sent;      /* bare JID -> int64_t *: offline
                                            messages up to this id were
                                            sent, their deletion failed */
+    uv_timer_t      *offline_retry;     /* tries those deletions again */
 } mod_im_t;
 
 /* A JID the session sent directed presence to (RFC 6121 §4.6). */
@@ -88,6 +89,7 @@ void mod_im_subscription_out(mod_im_t *im, const sw_jid_t *user,
                              sw_stanza_t *orig);
 
 /* mod_im_message.c */
+void mod_im_offline_stop(mod_im_t *im);
 int mod_im_message_in(mod_im_t *im, sw_stanza_t *st);
 int mod_im_iq_in(mod_im_t *im, sw_stanza_t *st);
 void mod_im_offline_deliver(mod_im_t *im, sw_session_t *s);

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -184,8 +185,9 @@ def test_disk_full_on_the_receiver_delivers_once(tmp_path, small_disk):
 def test_disk_full_offline_messages_are_not_delivered_twice(tmp_path,
                                                            small_disk):
     """Bob logs in while b's disk is full: he gets his offline messages,
-    which b cannot delete then.  They stay stored, but his next login
-    does not get them again; a new one still comes."""
+    which b cannot delete then.  They stay stored, and b deletes them once
+    the disk has room again: his next login, after a kill -9 of b, does
+    not get them again; a new one still comes."""
     p = Pair(tmp_path)
     state = small_disk(p.b.dir / "state")
     p.a.start()
@@ -207,6 +209,10 @@ def test_disk_full_offline_messages_are_not_delivered_twice(tmp_path,
         bob.send("</stream:stream>")
         bob.sock.close()
         os.unlink(filler)
+        wait_log(p.b, "sent earlier are deleted now")
+        p.b.proc.send_signal(signal.SIGKILL)
+        p.b.proc.wait(timeout=10)
+        p.b.start()
         alice.send("<message to='bob@b.example' type='chat' id='m3'>"
                    "<body>m3</body></message>")
         time.sleep(2)
