@@ -71,7 +71,8 @@ STREAM_OPEN = (b"<stream:stream xmlns='jabber:client' "
                b"xmlns:stream='http://etherx.jabber.org/streams'>")
 # Server log lines that show storage failing (disk full).
 STORAGE_ERRORS = ("could not store a stanza", "did not reach stable storage",
-                  "cannot record stanza", "were not stored")
+                  "cannot record stanza", "were not stored",
+                  "were sent but not deleted")
 SKIP = 77
 
 
@@ -473,7 +474,14 @@ def make_schedule(rng, seconds, disk_full):
                 round(rng.uniform(3.0, long_max), 1))
 
     def disk():
-        return ("disk_full", round(rng.uniform(8.0, 20.0), 1))
+        # Half the time it follows a restart of the same server, while its
+        # clients are still away and what came meanwhile waits offline
+        # for them: they log in with the disk full.
+        pre = None
+        if rng.random() < 0.5:
+            pre = (round(rng.uniform(0.5, 3.0), 1),
+                   round(rng.uniform(0.5, 2.5), 1))
+        return ("disk_full", pre, round(rng.uniform(8.0, 20.0), 1))
 
     events = [outage(), kill("A"), kill("B")] + [disk()
                                                 for _ in range(disk_full)]
@@ -481,7 +489,9 @@ def make_schedule(rng, seconds, disk_full):
     out, t = [], round(rng.uniform(2.0, 5.0), 1)
 
     def length(ev):
-        return ev[-1] + (6.0 if ev[0] == "kill_in_outage" else 0.0)
+        extra = 6.0 if ev[0] == "kill_in_outage" else \
+            sum(ev[1]) if ev[0] == "disk_full" and ev[1] else 0.0
+        return ev[-1] + extra
 
     for ev in events:
         out.append((t, ev))
@@ -507,7 +517,8 @@ class Soak:
         self.sending = False
         self.killed = set()         # servers we killed and not restarted
         self.counts = {"outages": 0, "kills_A": 0, "kills_B": 0,
-                       "disk_full": 0, "storage_errors": 0, "crashes": 0}
+                       "disk_full": 0, "storage_errors": 0, "crashes": 0,
+                       "offline_kept": 0}
         self.failures = []
         self.timeline = []
         self.intervals = []         # (start, end, what) of each event
@@ -663,20 +674,29 @@ class Soak:
             self.note("link up")
             what = "kill -9 of %s in a link outage" % name
         elif kind == "disk_full":
-            name = self.disk_server
+            name, pre, length = self.disk_server, ev[1], ev[2]
+            if pre:
+                self.note("kill -9 server %s; restart in %.1f s, disk full "
+                          "%.1f s later" % (name, pre[0], pre[1]))
+                self.kill(name)
+                self.watch(pre[0])
+                self.restart(name)
+                self.note("server %s restarted" % name)
+                self.watch(pre[1])
             before = self.storage_errors(name)
             state = self.server(name).dir / "state"
             filler = fill(state)
             self.counts["disk_full"] += 1
             self.note("disk full on server %s for %.1f s (%d bytes of "
-                      "filler)" % (name, ev[1], os.path.getsize(filler)))
-            self.watch(ev[1])
+                      "filler)" % (name, length, os.path.getsize(filler)))
+            self.watch(length)
             os.unlink(filler)
             n = self.storage_errors(name) - before
             self.counts["storage_errors"] += n
             self.note("disk freed on server %s; %d storage errors in its log "
                       "meanwhile" % (name, n))
-            what = "disk full on %s" % name
+            what = "disk full on %s%s" % (name, " after a kill -9"
+                                          if pre else "")
         self.intervals.append((t, self.now(), what))
 
     def context(self, t):
@@ -769,6 +789,8 @@ class Soak:
                 self.failures.append("%d stanzas still queued on %s for its "
                                      "peer after the drain" % (st["queued"],
                                                                name))
+            self.counts["offline_kept"] += count_log(
+                s, "were sent but not deleted")
             n = count_log(s, "protocol error")
             if n or st["protocol_errors"]:
                 self.failures.append("%d link protocol errors on %s (see "
@@ -913,8 +935,9 @@ def summary(r, opts):
         "(%d storage errors logged), crashes %d"
         % (r["outages"], r["kills"], r["kills_A"], r["kills_B"],
            r["disk_full"], r["storage_errors"], r["crashes"]),
-        "soak: %d delivered with a delay stamp (from offline storage)"
-        % r["delayed"],
+        "soak: %d delivered with a delay stamp (from offline storage); "
+        "%d logins got offline messages that could not be deleted"
+        % (r["delayed"], r["offline_kept"]),
     ]
     for name, st in sorted(r["links"].items()):
         lines.append("soak: server %s's link since its last start: %d in, "
