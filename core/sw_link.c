@@ -21,6 +21,8 @@
 #include <skywave/skywave.h>
 #include <skywave/sw_link.h>
 
+#include "sw_core_int.h"
+
 #define SW_LINK_TICK_MS        1000
 #define SW_LINK_SIMUL_MS       5000    /* opens closer than this are
                                           simultaneous; later ones replace */
@@ -92,6 +94,10 @@ struct sw_link_s {
     uint64_t          in_delivered;     /* last inbound seq delivered */
     uint64_t          in_durable;       /* ... and committed: what we ack */
     uint64_t          in_acked;         /* last h we sent */
+    uint64_t         *live;             /* inbound messages above
+                                           in_durable handed to a client
+                                           (ascending): see sw_link_deliver */
+    size_t            live_n, live_cap;
 
     uv_timer_t        retry;            /* reconnect backoff */
     double            backoff;
@@ -118,6 +124,9 @@ static sw_log_rl_t         sw_link_rl_store;
 static sw_stanza_t       **sw_link_held;        /* durable with the batch */
 static size_t              sw_link_held_n, sw_link_held_cap;
 static sw_owner_t          sw_link_owner;
+static sw_link_t          *sw_link_routing;     /* its inbound stanza is */
+static bool                sw_link_routing_live;  /* ... being routed, and
+                                                     reached a session */
 static char                sw_link_local[256];  /* our first VirtualHost */
 
 static void sw_link_on_batch(uv_check_t *h);
@@ -384,6 +393,39 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     l->q_kind[it->kind]++;
     l->q_bytes += len;
     *sw_link_sender_bytes(l, sender, true) += len;
+}
+
+/*
+ * A queued stanza parsed back, to be bounced.  sw_link_route wrote it in
+ * jabber:server's scope, without an xmlns; parsed on its own it would be
+ * in no namespace, and the sender's client would get <message xmlns=''>,
+ * which no client takes for a message.  So it is parsed in that scope.
+ */
+static sw_stanza_t *
+sw_link_q_stanza(const sw_link_qitem_t *it)
+{
+    static const char open[] = "<q xmlns='" SW_NS_SERVER "'>";
+    static const char close[] = "</q>";
+    sw_pool_t   *pool = sw_pool_new(it->len + 512);
+    sw_buf_t     b;
+    sw_xml_t    *q, *x;
+    sw_stanza_t *st = NULL;
+
+    sw_buf_init(&b);
+    sw_buf_append(&b, open, sizeof(open) - 1);
+    sw_buf_append(&b, it->xml, it->len);
+    sw_buf_append(&b, close, sizeof(close) - 1);
+    q = sw_xml_parse(pool, b.data, b.len, NULL);
+    sw_buf_free(&b);
+    x = q != NULL ? sw_xml_child(q, NULL, NULL) : NULL;
+    if (x != NULL) {
+        sw_xml_unlink(x);
+        st = sw_stanza_new(pool, x, NULL);
+    }
+    if (st == NULL) {
+        sw_pool_free(pool);
+    }
+    return st;
 }
 
 /* Takes item i out of the queue (memory only; storage is the caller's). */
@@ -743,6 +785,69 @@ sw_link_batch_hold(sw_stanza_t *st)
     sw_link_held[sw_link_held_n++] = sw_stanza_ref(st);
 }
 
+/* Drops what is durable now from l->live. */
+static void
+sw_link_live_forget(sw_link_t *l)
+{
+    size_t i = 0;
+
+    while (i < l->live_n && l->live[i] <= l->in_durable) {
+        i++;
+    }
+    if (i > 0) {
+        memmove(l->live, l->live + i, (l->live_n - i) * sizeof(*l->live));
+        l->live_n -= i;
+    }
+}
+
+static bool
+sw_link_was_live(const sw_link_t *l, uint64_t seq)
+{
+    size_t lo = 0, hi = l->live_n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (l->live[mid] == seq) {
+            return true;
+        }
+        if (l->live[mid] < seq) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return false;
+}
+
+/* Adds seq to l->live, in order (after a failed batch, a message that
+ * went offline then may reach a session when it comes again, below
+ * numbers that reached one the first time). */
+static void
+sw_link_live_add(sw_link_t *l, uint64_t seq)
+{
+    size_t i = l->live_n;
+
+    if (l->live_n == l->live_cap) {
+        l->live_cap = l->live_cap ? 2 * l->live_cap : 64;
+        l->live = sw_realloc(l->live, l->live_cap * sizeof(*l->live));
+    }
+    while (i > 0 && l->live[i - 1] > seq) {
+        i--;
+    }
+    memmove(l->live + i + 1, l->live + i, (l->live_n - i) * sizeof(*l->live));
+    l->live[i] = seq;
+    l->live_n++;
+}
+
+void
+sw_link_handed_to_session(void)
+{
+    if (sw_link_routing != NULL) {
+        sw_link_routing_live = true;
+    }
+}
+
 /*
  * The batch did not reach stable storage, and SQLite rolled all of it
  * back.  Nothing of it may be acknowledged as durable: stanzas queued
@@ -765,7 +870,7 @@ sw_link_batch_failed(void)
             if (it->batch != sw_link_batch_gen) {
                 continue;
             }
-            st = sw_stanza_parse(it->xml, it->len);
+            st = sw_link_q_stanza(it);
             sw_link_q_remove(l, i - 1);
             if (st != NULL) {
                 sw_route_bounce(st, "resource-constraint",
@@ -776,9 +881,10 @@ sw_link_batch_failed(void)
         if (l->in_delivered != l->in_durable) {
             sw_log_error("link %s: stanzas %llu..%llu from the peer were "
                          "not stored; closing the connection so that it "
-                         "sends them again", l->name,
-                         (unsigned long long) l->in_durable + 1,
-                         (unsigned long long) l->in_delivered);
+                         "sends them again (%zu messages among them "
+                         "reached clients already: not delivered again)",
+                         l->name, (unsigned long long) l->in_durable + 1,
+                         (unsigned long long) l->in_delivered, l->live_n);
             l->in_delivered = l->in_durable;
             if (l->xs != NULL) {
                 sw_xmlstream_pause(l->xs);
@@ -815,6 +921,7 @@ sw_link_commit(void)
     } else {
         for (l = sw_links; l != NULL; l = l->next) {
             l->in_durable = l->in_delivered;
+            sw_link_live_forget(l);
         }
         for (i = 0; i < sw_link_held_n; i++) {
             sw_stanza_unref(sw_link_held[i]);
@@ -892,6 +999,7 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     sw_stanza_t  *st;
     sw_host_t    *h;
     const char   *err = NULL;
+    sw_stanza_kind_e kind;
 
     if (seq > SW_LINK_SEQ_MAX) {
         sw_pool_free(pool);
@@ -931,6 +1039,16 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
         return;
     }
     l->in_delivered = seq;
+    if (sw_link_was_live(l, seq)) {
+        /*
+         * Sent again after a batch that failed to commit, and it had
+         * reached a client then: once is enough.  Its count is in this
+         * batch; when that commits, it is acknowledged like any other.
+         */
+        l->st.duplicates_in++;
+        sw_pool_free(pool);
+        return;
+    }
     l->st.stanzas_in++;
 
     st = sw_stanza_new(pool, el, &err);
@@ -960,7 +1078,24 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
         sw_route_bounce(st, "item-not-found", NULL);
         return;
     }
+    /*
+     * A message handed to a client's session is out before its count
+     * commits.  If the batch fails, the peer sends it again, and it
+     * would reach the client again, once per failed batch (a full disk:
+     * every reconnect).  So the messages that reached a session are
+     * remembered until their count is durable, and not delivered again.
+     * Messages only: a message goes either to sessions or to offline
+     * storage, never both, so one that reached a session lost nothing
+     * to the rollback; presence may also have written the roster.
+     */
+    kind = st->kind;
+    sw_link_routing = l;
+    sw_link_routing_live = false;
     sw_route(st);
+    sw_link_routing = NULL;
+    if (sw_link_routing_live && kind == SW_STANZA_MESSAGE) {
+        sw_link_live_add(l, seq);
+    }
 }
 
 /*
@@ -1077,6 +1212,7 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
         if (l->in_durable > l->in_delivered) {
             l->in_durable = l->in_delivered;
         }
+        l->live_n = 0;          /* numbers of the old numbering */
         l->in_acked = l->in_durable;
         s = sw_link_store();
         if (s != NULL) {
@@ -1537,7 +1673,7 @@ sw_link_expire(sw_link_t *l, int64_t now)
         if (it->seq <= l->written || it->expires == 0 || it->expires > now) {
             continue;
         }
-        st = sw_stanza_parse(it->xml, it->len);
+        st = sw_link_q_stanza(it);
         if (s != NULL) {
             sw_link_batch_begin();
             s->link_queue_remove(s, l->name, it->seq);
@@ -2037,6 +2173,7 @@ sw_links_free(void)
             sw_hash_free(l->q_sender_bytes);
         }
         free(l->q);
+        free(l->live);
         free(l->dict);
         sw_tls_ctx_free(l->tls);
         free(l->name);

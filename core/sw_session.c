@@ -7,6 +7,8 @@
 #include <skywave/skywave.h>
 #include <skywave/sw_hash.h>
 
+#include "sw_core_int.h"
+
 static sw_hash_t   *sw_sessions;        /* bare JID -> first resource */
 static size_t       sw_n_sessions;
 static const char  *sw_slot_owners[SW_SESSION_SLOTS];
@@ -174,6 +176,9 @@ sw_session_send(sw_session_t *s, sw_stanza_t *st)
         }
     }
     rc = s->vt->send(s, st);
+    if (rc == SW_OK) {
+        sw_link_handed_to_session();
+    }
     sw_stanza_unref(st);
     return rc;
 }

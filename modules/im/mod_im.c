@@ -181,6 +181,7 @@ mod_im_load(sw_module_ctx_t *mc)
     im = sw_calloc(1, sizeof(*im));
     im->mc = mc;
     mc->data = im;
+    im->offline_sent = sw_hash_new(16);
     im->st = sw_storage();
     if (im->st == NULL) {
         sw_log_error("im: no storage service (set storage = \"sqlite\")");
@@ -214,10 +215,25 @@ mod_im_load(sw_module_ctx_t *mc)
 }
 
 static void
+mod_im_free_value(const char *key, void *value, void *ud)
+{
+    (void) key;
+    (void) ud;
+    free(value);
+}
+
+static void
 mod_im_stop(sw_module_ctx_t *mc)
 {
+    mod_im_t *im = mc->data;
+
     sw_owner_release(&mc->owner);
-    free(mc->data);
+    if (im != NULL) {
+        mod_im_offline_stop(im);
+        sw_hash_each(im->offline_sent, mod_im_free_value, NULL);
+        sw_hash_free(im->offline_sent);
+    }
+    free(im);
     mc->data = NULL;
 }
 

@@ -39,6 +39,10 @@ typedef struct {
     unsigned         internal;          /* > 0 while we route ourselves */
     uint64_t         push_id;           /* ids of roster pushes */
     sw_log_rl_t      rl_directed;
+    sw_hash_t       *offline_sent;      /* bare JID -> int64_t *: offline
+                                           messages up to this id were
+                                           sent, their deletion failed */
+    uv_timer_t      *offline_retry;     /* tries those deletions again */
 } mod_im_t;
 
 /* A JID the session sent directed presence to (RFC 6121 §4.6). */
@@ -93,6 +97,7 @@ void mod_im_subscription_out(mod_im_t *im, const sw_jid_t *user,
                              sw_stanza_t *orig);
 
 /* mod_im_message.c */
+void mod_im_offline_stop(mod_im_t *im);
 int mod_im_message_in(mod_im_t *im, sw_stanza_t *st);
 int mod_im_iq_in(mod_im_t *im, sw_stanza_t *st);
 void mod_im_offline_deliver(mod_im_t *im, sw_session_t *s);

@@ -182,8 +182,90 @@ mod_im_iq_in(mod_im_t *im, sw_stanza_t *st)
     return SW_OK;
 }
 
-/* XEP-0160 §4: stored messages go to the first resource that becomes
- * available with a non-negative priority, then are deleted. */
+#define MOD_IM_OFFLINE_RETRY_MS 2000
+
+/* Deletes user's offline messages up to id upto, committed at once. */
+static int
+mod_im_offline_delete(mod_im_t *im, const char *domain, const char *node,
+                      int64_t upto)
+{
+    if (im->st->offline_delete(im->st, domain, node, upto) != SW_OK) {
+        return SW_ERROR;
+    }
+    return sw_link_commit();
+}
+
+static void
+mod_im_offline_key(const char *key, void *value, void *ud)
+{
+    char ***keys = ud;
+
+    (void) value;
+    *(*keys)++ = sw_strdup(key);
+}
+
+/* Deletions that failed are tried again every few seconds: until one
+ * succeeds, a kill -9 would forget what was sent. */
+static void
+mod_im_offline_on_retry(uv_timer_t *t)
+{
+    mod_im_t *im = t->data;
+    char    **keys, **end, **k, *at;
+    int64_t  *sent;
+
+    if (im == NULL) {
+        return;
+    }
+    keys = sw_calloc(sw_hash_count(im->offline_sent) + 1, sizeof(*keys));
+    end = keys;
+    sw_hash_each(im->offline_sent, mod_im_offline_key, &end);
+    for (k = keys; k < end; k++) {
+        sent = sw_hash_get(im->offline_sent, *k);
+        at = strchr(*k, '@');
+        if (at != NULL) {
+            *at = '\0';
+            if (mod_im_offline_delete(im, at + 1, *k, *sent) == SW_OK) {
+                *at = '@';
+                sw_hash_set(im->offline_sent, *k, NULL);
+                free(sent);
+                sw_log_info("im: offline messages for %s sent earlier are "
+                            "deleted now", *k);
+            }
+        }
+        free(*k);
+    }
+    free(keys);
+    if (sw_hash_count(im->offline_sent) == 0) {
+        uv_timer_stop(t);
+    }
+}
+
+static void
+mod_im_offline_free_timer(uv_handle_t *h)
+{
+    free(h);
+}
+
+void
+mod_im_offline_stop(mod_im_t *im)
+{
+    if (im->offline_retry != NULL) {
+        im->offline_retry->data = NULL;
+        uv_timer_stop(im->offline_retry);
+        uv_close((uv_handle_t *) im->offline_retry,
+                 mod_im_offline_free_timer);
+        im->offline_retry = NULL;
+    }
+}
+
+/*
+ * XEP-0160 §4: stored messages go to the first resource that becomes
+ * available with a non-negative priority, then are deleted.  The
+ * deletion is committed at once; when it fails (the disk is full) the
+ * messages stay stored, and the ids already sent are remembered here so
+ * that the next login does not get them again; the deletion is tried
+ * again every few seconds (a kill -9 before it succeeds forgets them).
+ */
 void
 mod_im_offline_deliver(mod_im_t *im, sw_session_t *s)
 {
@@ -194,6 +276,7 @@ mod_im_offline_deliver(mod_im_t *im, sw_session_t *s)
     struct tm         tm;
     time_t            t;
     int64_t           upto = 0;
+    int64_t          *sent = sw_hash_get(im->offline_sent, s->jid->bare);
     size_t            n = 0, i;
     char              stamp[32];
 
@@ -204,6 +287,10 @@ mod_im_offline_deliver(mod_im_t *im, sw_session_t *s)
         return;
     }
     for (i = 0; i < n; i++) {
+        if (sent != NULL && msgs[i].id <= *sent) {
+            upto = msgs[i].id;          /* out already, not deleted */
+            continue;
+        }
         st = sw_stanza_parse(msgs[i].xml, strlen(msgs[i].xml));
         if (st != NULL) {
             /* XEP-0203 §3: when and where it was delayed */
@@ -225,7 +312,33 @@ mod_im_offline_deliver(mod_im_t *im, sw_session_t *s)
         upto = msgs[i].id;
     }
     if (upto > 0) {
-        im->st->offline_delete(im->st, s->jid->domain, s->jid->node, upto);
+        if (mod_im_offline_delete(im, s->jid->domain, s->jid->node, upto)
+            == SW_OK)
+        {
+            if (sent != NULL) {
+                sw_hash_set(im->offline_sent, s->jid->bare, NULL);
+                free(sent);
+            }
+        } else {
+            sw_log_error("im: offline messages for %s were sent but not "
+                         "deleted; they are kept, and not sent again",
+                         s->jid->bare);
+            if (sent == NULL) {
+                sent = sw_calloc(1, sizeof(*sent));
+                sw_hash_set(im->offline_sent, s->jid->bare, sent);
+            }
+            *sent = upto;
+            if (im->offline_retry == NULL) {
+                im->offline_retry = sw_calloc(1, sizeof(uv_timer_t));
+                uv_timer_init(sw_loop(), im->offline_retry);
+                im->offline_retry->data = im;
+            }
+            if (!uv_is_active((uv_handle_t *) im->offline_retry)) {
+                uv_timer_start(im->offline_retry, mod_im_offline_on_retry,
+                               MOD_IM_OFFLINE_RETRY_MS,
+                               MOD_IM_OFFLINE_RETRY_MS);
+            }
+        }
     }
     sw_pool_free(pool);
 }

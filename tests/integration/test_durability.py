@@ -2,9 +2,11 @@
 locked by another process, nothing is acknowledged and nothing is lost
 in silence.  Every message sent is either bounced to its sender with
 <resource-constraint/> or delivered, exactly once."""
+import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import time
@@ -41,21 +43,31 @@ def read_for(raw, seconds):
     return text + raw.buf.decode(errors="replace")
 
 
+def mount_tmpfs(directory, size="3m"):
+    """Mounts a tmpfs of SIZE on DIRECTORY, with DIRECTORY's files copied
+    into it (needs root).  Returns None, or why it could not."""
+    keep = str(directory) + ".keep"
+    shutil.copytree(directory, keep)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size,
+                        "tmpfs", str(directory)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        return "cannot mount a small tmpfs: %s" % r.stderr.strip()
+    for name in os.listdir(keep):
+        shutil.copy2(os.path.join(keep, name), str(directory))
+    return None
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 3 MB tmpfs mounted where a's state lives (needs root)."""
     mounts = []
 
     def mount(directory):
-        keep = str(directory) + ".keep"
-        shutil.copytree(directory, keep)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs",
-                            str(directory)], capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.skip("cannot mount a small tmpfs: %s" % r.stderr.strip())
+        why = mount_tmpfs(directory)
+        if why is not None:
+            pytest.skip(why)
         mounts.append(str(directory))
-        for name in os.listdir(keep):
-            shutil.copy2(os.path.join(keep, name), str(directory))
         return directory
     yield mount
     for m in mounts:
@@ -125,6 +137,91 @@ def test_disk_full_bounces_and_loses_nothing(tmp_path, small_disk):
             "lost %r, twice %r" % (want - set(got),
                                    {b for b in got if got.count(b) > 1})
         assert not set(got) & set(lost_ids), "bounced and delivered"
+    finally:
+        p.a.stop()
+        p.b.stop()
+
+
+def test_disk_full_on_the_receiver_delivers_once(tmp_path, small_disk):
+    """Bob's messages reach Alice live while a's disk is full: the batch
+    holding their count fails to commit, a closes the link and b sends
+    them again, on every reconnect while the disk stays full.  Each
+    reaches Alice once, and b's queue empties once the disk has room."""
+    p = Pair(tmp_path)
+    state = small_disk(p.a.dir / "state")
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "link b: up")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<presence/>")
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        time.sleep(0.5)
+        filler = fill(state)
+        got = []
+        for i in range(5):
+            bob.send("<message to='alice@a.example' type='chat' id='m%d'>"
+                     "<body>m%d</body></message>" % (i, i))
+            got += bodies(read_for(alice, 0.5))
+        wait_log(p.a, "from the peer were not stored")
+        got += bodies(read_for(alice, 5))       # b sends them again
+        log = p.a.log_text()
+        assert log.count("from the peer were not stored") >= 2, log[-3000:]
+        os.unlink(filler)
+        got += bodies(read_for(alice, 5))
+        assert sorted(got) == ["m%d" % i for i in range(5)], got
+        assert p.b.stop() == 0
+        assert p.a.stop() == 0
+        links = json.load(open(p.b.dir / "state" / "links.json"))["links"]
+        assert links[0]["queued"] == 0, links
+    finally:
+        p.a.stop()
+        p.b.stop()
+
+
+def test_disk_full_offline_messages_are_not_delivered_twice(tmp_path,
+                                                           small_disk):
+    """Bob logs in while b's disk is full: he gets his offline messages,
+    which b cannot delete then.  They stay stored, and b deletes them once
+    the disk has room again: his next login, after a kill -9 of b, does
+    not get them again; a new one still comes."""
+    p = Pair(tmp_path)
+    state = small_disk(p.b.dir / "state")
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "link b: up")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        for i in range(3):
+            alice.send("<message to='bob@b.example' type='chat' id='m%d'>"
+                       "<body>m%d</body></message>" % (i, i))
+        time.sleep(2)                       # stored offline at b
+        filler = fill(state)
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        first = bodies(read_for(bob, 2))
+        assert "database or disk is full" in p.b.log_text()
+        bob.send("</stream:stream>")
+        bob.sock.close()
+        os.unlink(filler)
+        wait_log(p.b, "sent earlier are deleted now")
+        p.b.proc.send_signal(signal.SIGKILL)
+        p.b.proc.wait(timeout=10)
+        p.b.start()
+        alice.send("<message to='bob@b.example' type='chat' id='m3'>"
+                   "<body>m3</body></message>")
+        time.sleep(2)
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        second = bodies(read_for(bob, 2))
+        assert (first, second) == (["m0", "m1", "m2"], ["m3"]), \
+            (first, second)
     finally:
         p.a.stop()
         p.b.stop()

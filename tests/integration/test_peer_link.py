@@ -339,6 +339,10 @@ def test_expired_message_is_bounced_to_its_sender(tmp_path):
         assert "type='error'" in text
         assert "<remote-server-timeout xmlns='urn:ietf:params:xml:ns:" \
             "xmpp-stanzas'/>" in text
+        # In the stream's namespace (jabber:client), not in none: a client
+        # would not see <message xmlns=''> as a message at all.
+        start = re.search(r"<message[^>]*id='x1'[^>]*>", text).group(0)
+        assert "xmlns=" not in start, start
         wait_log(p.a, "expired in the queue")
     finally:
         assert p.a.stop() == 0
