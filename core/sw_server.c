@@ -72,6 +72,7 @@ static struct {
     bool             signals;
     bool             running;
     bool             modules_started;
+    bool             modules_stopped;   /* stop() ran for all of them */
 } sw_srv;
 
 uv_loop_t *
@@ -279,6 +280,7 @@ sw_server_shutdown(void)
     if (sw_srv.modules_started) {
         sw_modules_stop();
         sw_srv.modules_started = false;
+        sw_srv.modules_stopped = true;
     }
     for (i = 0; i < 3 && sw_srv.signals; i++) {
         uv_close((uv_handle_t *) &sw_srv.sig[i], NULL);
@@ -504,10 +506,13 @@ sw_server_free(void)
 {
     size_t i;
 
-    if (sw_srv.modules_started) {
+    /* Modules loaded but never started (skywavectl, skywaved -t, a
+     * config error after loading) are stopped too: stop() frees what
+     * load() allocated (doc/module-api.md). */
+    if (!sw_srv.modules_stopped) {
         sw_modules_stop();
-        sw_srv.modules_started = false;
     }
+    sw_srv.modules_started = false;
     sw_modules_unload();
     if (sw_srv.loop != NULL) {
         uv_walk(sw_srv.loop, sw_server_walk_close, NULL);
