@@ -390,25 +390,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sep = i < 2 ? memchr(p, FUZZ_SEP, (size_t) (end - p)) : NULL;
         len = (size_t) ((sep ? sep : end) - p);
         msg = fuzz_put_nonce(p, len, nonce, &len);
-        if (i == 0) {
-            first = p;
-            first_len = len;
-        } else if (fs.hash != NULL) {
+        if (server_first != NULL) {
             msg = fuzz_put_proof(msg, &len, first, first_len, server_first,
                                  fs.hash);
         }
         rc = fuzz_step(s, b64, msg, len, &out, &out_len);
-        free(msg);
-        if (rc == GSASL_NEEDS_MORE && i == 0 && out != NULL
-            && fs.hash != NULL)
+        if (rc == GSASL_NEEDS_MORE && fs.hash != NULL && server_first == NULL
+            && out != NULL && out_len > 2 && strncmp(out, "r=", 2) == 0)
         {
-            /* server-first-message: "r=nonce,s=salt,i=n" */
+            /* server-first-message "r=nonce,s=salt,i=n", the answer to
+             * the client-first-message just sent (an empty initial
+             * response may come before it) */
             server_first = sw_pool_strndup(fs.pool, out, out_len);
-            if (strncmp(server_first, "r=", 2) == 0) {
-                nonce = sw_pool_strndup(fs.pool, server_first + 2,
-                                        strcspn(server_first + 2, ","));
-            }
+            nonce = sw_pool_strndup(fs.pool, server_first + 2,
+                                    strcspn(server_first + 2, ","));
+            first = sw_pool_strndup(fs.pool, msg, len);
+            first_len = len;
         }
+        free(msg);
         gsasl_free(out);
         if (sep == NULL) {
             break;
