@@ -8,7 +8,12 @@
  * The sandbox: only the safe parts of the base library plus string, table
  * and math (no io, os, debug, package, load, dofile, pcall); text chunks
  * only; an allocator with a memory cap; an instruction budget, so that a
- * loop that never ends is an error instead of a hang.
+ * loop that never ends is an error instead of a hang; and a time budget,
+ * checked by the same hook, because one instruction can copy megabytes
+ * (s .. "x" on a string near the memory cap).  The hook runs only between
+ * Lua instructions, never inside a C function, so library functions whose
+ * running time the config controls are left out (sw_cfg_setup), as is
+ * setmetatable: finalizers (__gc) run with hooks off.
  */
 #include "config.h"
 
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -27,9 +33,15 @@
 #include <skywave/sw_log.h>
 
 #define SW_CFG_MEM_LIMIT     (16u * 1024 * 1024)
-#define SW_CFG_HOOK_COUNT    1000       /* instructions per count hook */
-#define SW_CFG_MAX_TICKS     10000      /* x HOOK_COUNT = 10M instructions */
+#define SW_CFG_HOOK_COUNT    100        /* instructions per count hook */
+#define SW_CFG_MAX_TICKS     100000     /* x HOOK_COUNT = 10M instructions */
+#define SW_CFG_MAX_MS        2000       /* a real config takes milliseconds */
 #define SW_CFG_MAX_DEPTH     8          /* nested tables in one value */
+/* What the final values may make as C data: a table can be used many
+ * times over (a = {b, b, b...}, b = {c, c, c...}), so the copy is not
+ * bounded by the Lua memory cap (20 such tables of 8 levels: 20^8). */
+#define SW_CFG_MAX_VALUES    100000
+#define SW_CFG_MAX_BYTES     SW_CFG_MEM_LIMIT
 #define SW_CFG_MAX_FILE      (4u * 1024 * 1024)
 #define SW_CFG_SCAN_BACK     200        /* lines, for the line heuristic */
 
@@ -45,6 +57,10 @@ typedef struct sw_cfg_ctx_s {
     size_t        mem_used;
     int           store;        /* registry ref: section -> key -> value */
     unsigned      ticks;
+    double        deadline;     /* sw_cfg_now() when time is up */
+    size_t        values;       /* converted so far (SW_CFG_MAX_VALUES) */
+    size_t        bytes;        /* ... and their strings' bytes */
+    bool          too_big;
     int           line;         /* last line the line hook saw */
     bool          failed;
     char          short_src[LUA_IDSIZE];
@@ -90,10 +106,23 @@ sw_cfg_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
+/* Seconds on a clock that only goes forward (vDSO: cheap enough for
+ * every count event). */
+static double
+sw_cfg_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
 /*
  * Line events keep the last line run, so that errors without a position
  * (memory errors, error(x, 0)) can still name one; count events spend the
- * instruction budget.
+ * instruction and time budgets.  HOOK_COUNT instructions copy at most a
+ * few hundred megabytes (each is bounded by the memory cap), so the time
+ * budget is overrun by well under a second.
  */
 static void
 sw_cfg_hook(lua_State *L, lua_Debug *ar)
@@ -104,15 +133,20 @@ sw_cfg_hook(lua_State *L, lua_Debug *ar)
         ctx->line = ar->currentline;
         return;
     }
-    if (++ctx->ticks < SW_CFG_MAX_TICKS) {
-        return;
+    if (++ctx->ticks >= SW_CFG_MAX_TICKS) {
+        /* in a hook, level 0 is the running function: build the position */
+        lua_getinfo(L, "Sl", ar);
+        lua_pushfstring(L, "%s:%d: the config ran more than %d instructions "
+                        "(a loop that never ends?)", ar->short_src,
+                        ar->currentline, SW_CFG_HOOK_COUNT * SW_CFG_MAX_TICKS);
+        lua_error(L);
     }
-    /* in a hook, level 0 is the running function: build the position */
-    lua_getinfo(L, "Sl", ar);
-    lua_pushfstring(L, "%s:%d: the config ran more than %d instructions "
-                    "(a loop that never ends?)", ar->short_src,
-                    ar->currentline, SW_CFG_HOOK_COUNT * SW_CFG_MAX_TICKS);
-    lua_error(L);
+    if (sw_cfg_now() > ctx->deadline) {
+        lua_getinfo(L, "Sl", ar);
+        lua_pushfstring(L, "%s:%d: the config ran for more than %d ms",
+                        ar->short_src, ar->currentline, SW_CFG_MAX_MS);
+        lua_error(L);
+    }
 }
 
 /* Line of the Lua code that called the running C function. */
@@ -355,6 +389,19 @@ sw_cfg_to_cval(sw_cfg_ctx_t *ctx, lua_State *L, int idx, const char *path,
     lua_Integer    k, max_k;
 
     idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        ctx->bytes += lua_rawlen(L, idx);
+    }
+    if (++ctx->values > SW_CFG_MAX_VALUES || ctx->bytes > SW_CFG_MAX_BYTES) {
+        if (!ctx->too_big) {
+            sw_cfg_error(ctx, line, "option '%s': the config's values make "
+                         "more than %d items or %u MB (a table used many "
+                         "times over?)", path, SW_CFG_MAX_VALUES,
+                         SW_CFG_MAX_BYTES / (1024 * 1024));
+        }
+        ctx->too_big = true;
+        return NULL;
+    }
     v = sw_pool_calloc(pool, sizeof(*v));
 
     switch (lua_type(L, idx)) {
@@ -725,32 +772,54 @@ sw_cfg_component(lua_State *L)
  */
 static const char *const sw_cfg_base_allowed[] = {
     "assert", "error", "getmetatable", "ipairs", "next", "pairs", "print",
-    "rawequal", "rawget", "rawlen", "select", "setmetatable", "tonumber",
-    "tostring", "type", "_VERSION", NULL
+    "rawequal", "rawget", "rawlen", "select", "tonumber", "tostring", "type",
+    "_VERSION", NULL
 };
 
 /*
- * setmetatable without finalizers: Lua runs __gc with debug hooks off
- * (lgc.c, GCTM), so the instruction budget cannot stop one, and one that
- * never ends would hang skywaved -t or a SIGHUP reload at lua_close.  An
- * object is marked for finalization only if its metatable has __gc when
- * it is set (Lua 5.4 manual §2.5.3), so checking here is enough.
+ * Taken out of string and table: they run inside one C call for as long
+ * as the config likes, where the budget hook cannot stop them.  Pattern
+ * matching backtracks (("a"):rep(1e5):find((".-"):rep(30) .. "b")) and
+ * plain find is quadratic; table.move loops over any range it is given.
+ * The string functions go from the library table itself, which is also
+ * the strings' method table.
  */
+static const char *const sw_cfg_string_denied[] = {
+    "find", "match", "gmatch", "gsub", NULL
+};
+static const char *const sw_cfg_table_denied[] = {
+    "move", NULL
+};
+
+/* string.rep, except that an empty result comes at once: Lua's own loops
+ * n times even when there is nothing to copy (string.rep("", 1e15)). */
 static int
-sw_cfg_setmetatable(lua_State *L)
+sw_cfg_str_rep(lua_State *L)
 {
-    if (lua_type(L, 2) == LUA_TTABLE
-        && lua_getfield(L, 2, "__gc") != LUA_TNIL)
-    {
-        return luaL_error(L, "__gc finalizers are not allowed in the "
-                          "config (they would run outside its "
-                          "instruction budget)");
+    size_t      len, sep_len;
+    lua_Integer n;
+
+    luaL_checklstring(L, 1, &len);
+    n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &sep_len);
+    if (n <= 0 || (len == 0 && (sep_len == 0 || n == 1))) {
+        lua_pushliteral(L, "");
+        return 1;
     }
-    lua_settop(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(1));      /* the real one */
+    lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
-    lua_call(L, 2, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
     return 1;
+}
+
+static void
+sw_cfg_deny(lua_State *L, int idx, const char *const *names)
+{
+    idx = lua_absindex(L, idx);
+    for (; *names != NULL; names++) {
+        lua_pushnil(L);
+        lua_setfield(L, idx, *names);
+    }
 }
 
 static int
@@ -769,13 +838,21 @@ sw_cfg_setup(lua_State *L)
         lua_getfield(L, -1, *name);
         lua_setfield(L, 1, *name);
     }
-    lua_getfield(L, -1, "setmetatable");
-    lua_pushcclosure(L, sw_cfg_setmetatable, 1);
-    lua_setfield(L, 1, "setmetatable");
     lua_pop(L, 1);
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
+    sw_cfg_deny(L, -1, sw_cfg_string_denied);
+    lua_getfield(L, -1, "rep");
+    lua_pushcclosure(L, sw_cfg_str_rep, 1);
+    lua_setfield(L, -2, "rep");
     lua_setfield(L, 1, LUA_STRLIBNAME);
+    /* getmetatable("") would hand out the strings' metatable */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
     luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
+    sw_cfg_deny(L, -1, sw_cfg_table_denied);
     lua_setfield(L, 1, LUA_TABLIBNAME);
     luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);
     lua_setfield(L, 1, LUA_MATHLIBNAME);
@@ -798,7 +875,7 @@ sw_cfg_setup(lua_State *L)
     lua_pushcfunction(L, sw_cfg_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");     /* setmetatable(_G) fails */
+    lua_setfield(L, -2, "__metatable");     /* getmetatable(_G) hides it */
     lua_setmetatable(L, -2);
     return 1;
 }
@@ -818,7 +895,7 @@ sw_cfg_convert_all(lua_State *L)
     for (si = 0; si < ctx->cfg->n_sections; si++) {
         sec = &ctx->cfg->sections[si];
         sw_cfg_push_store(L, si);
-        for (i = 0; i < sec->n_entries; i++) {
+        for (i = 0; i < sec->n_entries && !ctx->too_big; i++) {
             e = &sec->entries[i];
             lua_getfield(L, -1, e->key);
             e->val = sw_cfg_to_cval(ctx, L, -1, e->key, e->line, 0);
@@ -917,6 +994,7 @@ sw_cfg_run(const char *name, const char *text, size_t len)
     lua_insert(L, -2);
     lua_setupvalue(L, -2, 1);       /* _ENV */
 
+    ctx.deadline = sw_cfg_now() + SW_CFG_MAX_MS / 1000.0;
     lua_sethook(L, sw_cfg_hook, LUA_MASKCOUNT | LUA_MASKLINE,
                 SW_CFG_HOOK_COUNT);
     status = lua_pcall(L, 0, 0, 0);

@@ -159,16 +159,22 @@ sw_deflate_inflate(sw_deflate_t *d)
             }
             continue;
         }
-        if (rc == Z_DATA_ERROR || rc == Z_STREAM_ERROR || rc == Z_MEM_ERROR) {
-            sw_conn_fail(c, UV_EPROTO, "DEFLATE data error from peer: %s",
-                         d->zin.msg ? d->zin.msg : zError(rc));
-            return SW_ERROR;
-        }
 
+        /*
+         * What was inflated before an error goes up first: otherwise the
+         * bytes delivered from a stream that breaks would depend on how
+         * TCP cut it into reads (found by tests/fuzz/fuzz_inflate).
+         */
         have = sizeof(out) - d->zin.avail_out;
         turn += have;
         if (have > 0) {
             sw_conn_layer_up(&d->layer, (const char *) out, have);
+        }
+
+        if (rc == Z_DATA_ERROR || rc == Z_STREAM_ERROR || rc == Z_MEM_ERROR) {
+            sw_conn_fail(c, UV_EPROTO, "DEFLATE data error from peer: %s",
+                         d->zin.msg ? d->zin.msg : zError(rc));
+            return SW_ERROR;
         }
 
         if (rc == Z_STREAM_END) {

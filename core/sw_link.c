@@ -22,6 +22,7 @@
 #include <skywave/sw_link.h>
 
 #include "sw_core_int.h"
+#include "sw_link_wire.h"
 
 #define SW_LINK_TICK_MS        1000
 #define SW_LINK_SIMUL_MS       5000    /* opens closer than this are
@@ -959,31 +960,9 @@ sw_link_on_batch(uv_check_t *h)
 
 /* ------------------------------------------------------------ input --- */
 
-/*
- * A sequence number attribute: SW_OK with *out set, SW_DECLINED when
- * absent, SW_ERROR when not plain decimal digits within SW_LINK_SEQ_MAX
- * ("-1", "+5", " 7", "18446744073709551615" are all refused; strtoull
- * alone takes "-1" for 2^64 - 1).
- */
-static int
-sw_link_parse_seq(const sw_xml_t *el, const char *name, uint64_t *out)
-{
-    const char *s = sw_xml_attr(el, name);
-    char       *end;
-
-    if (s == NULL) {
-        return SW_DECLINED;
-    }
-    if (*s < '0' || *s > '9') {
-        return SW_ERROR;
-    }
-    errno = 0;
-    *out = strtoull(s, &end, 10);
-    if (*end != '\0' || errno != 0 || *out > SW_LINK_SEQ_MAX) {
-        return SW_ERROR;
-    }
-    return SW_OK;
-}
+/* The wire parser's bound must be the link's own. */
+_Static_assert(SW_LINK_WIRE_SEQ_MAX == SW_LINK_SEQ_MAX,
+               "sw_link_wire.h and sw_link.c disagree on SW_LINK_SEQ_MAX");
 
 static bool
 sw_link_speaks_for(const sw_link_t *l, const char *domain)
@@ -1160,14 +1139,11 @@ sw_link_take_ack(sw_link_t *l, uint64_t h, const char *what)
 static void
 sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
 {
-    uint64_t    seq, next = 0, ack = 0;
-    int         has_next, has_ack;
+    sw_link_wire_t w;
+    uint64_t    seq, next, ack;
     sw_storage_t *s;
 
-    if (sw_link_parse_seq(el, "seq", &seq) != SW_OK || seq == 0
-        || (has_next = sw_link_parse_seq(el, "next", &next)) == SW_ERROR
-        || (has_ack = sw_link_parse_seq(el, "ack", &ack)) == SW_ERROR)
-    {
+    if (sw_link_wire_parse(el, &w) != SW_OK) {
         sw_link_protocol_error(l, "malformed <link/> (seq '%s', next '%s', "
                                "ack '%s')",
                                sw_xml_attr(el, "seq") ?: "",
@@ -1175,7 +1151,10 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
                                sw_xml_attr(el, "ack") ?: "");
         return;
     }
-    if (has_ack != SW_OK) {
+    seq = w.seq;
+    next = w.next;
+    ack = w.ack;
+    if (w.kind == SW_LINK_WIRE_RENUMBER) {
         /* a renumbering after a gap moves forward only */
         if (seq < l->in_next) {
             sw_link_protocol_error(l, "<link seq='%llu'/> goes back from "
@@ -1186,13 +1165,13 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
         l->in_next = seq;
         return;
     }
-    if (has_next == SW_OK && next < seq) {
+    if (w.has_next && next < seq) {
         sw_link_protocol_error(l, "<link/> says seq %llu but next %llu",
                                (unsigned long long) seq,
                                (unsigned long long) next);
         return;
     }
-    if (has_next == SW_OK && l->in_delivered >= next) {
+    if (w.has_next && l->in_delivered >= next) {
         /*
          * We delivered numbers the peer has not given out yet: its
          * numbering went back (its database restored or recreated on a
@@ -1228,17 +1207,17 @@ static void
 sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
 {
     sw_link_t *l = ud;
-    uint64_t   v;
+    sw_link_wire_t w;
 
     if (el->ns != NULL && strcmp(el->ns, SW_NS_LINK) == 0) {
         if (strcmp(el->name, "link") == 0) {
             sw_link_on_hello(l, el);
         } else if (strcmp(el->name, "a") == 0) {
-            if (sw_link_parse_seq(el, "h", &v) != SW_OK) {
+            if (sw_link_wire_parse(el, &w) != SW_OK) {
                 sw_link_protocol_error(l, "malformed <a h='%s'/>",
                                        sw_xml_attr(el, "h") ?: "");
             } else {
-                sw_link_take_ack(l, v, "<a/>");
+                sw_link_take_ack(l, w.ack, "<a/>");
             }
         }
         sw_pool_free(pool);
@@ -1529,13 +1508,10 @@ sw_link_pend_close(sw_link_t *l, const char *why)
 static void
 sw_link_pend_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
 {
-    sw_link_t          *l = ud;
-    uint64_t            seq, ack;
+    sw_link_t      *l = ud;
+    sw_link_wire_t  w;
 
-    if (el->ns != NULL && strcmp(el->ns, SW_NS_LINK) == 0
-        && strcmp(el->name, "link") == 0
-        && sw_link_parse_seq(el, "seq", &seq) == SW_OK && seq != 0
-        && sw_link_parse_seq(el, "ack", &ack) == SW_OK)
+    if (sw_link_wire_parse(el, &w) == SW_OK && w.kind == SW_LINK_WIRE_HELLO)
     {
         sw_link_promote(l);
         sw_link_on_element(l, el, pool);

@@ -77,6 +77,7 @@ static struct {
     bool             running;
     bool             modules_started;
     bool             checking;
+    bool             modules_stopped;   /* stop() ran for all of them */
 } sw_srv;
 
 void
@@ -297,6 +298,7 @@ sw_server_shutdown(void)
     if (sw_srv.modules_started) {
         sw_modules_stop();
         sw_srv.modules_started = false;
+        sw_srv.modules_stopped = true;
     }
     for (i = 0; i < 3 && sw_srv.signals; i++) {
         uv_close((uv_handle_t *) &sw_srv.sig[i], NULL);
@@ -522,10 +524,13 @@ sw_server_free(void)
 {
     size_t i;
 
-    if (sw_srv.modules_started) {
+    /* Modules loaded but never started (skywavectl, skywaved -t, a
+     * config error after loading) are stopped too: stop() frees what
+     * load() allocated (doc/module-api.md). */
+    if (!sw_srv.modules_stopped) {
         sw_modules_stop();
-        sw_srv.modules_started = false;
     }
+    sw_srv.modules_started = false;
     sw_modules_unload();
     if (sw_srv.loop != NULL) {
         uv_walk(sw_srv.loop, sw_server_walk_close, NULL);

@@ -386,6 +386,16 @@ sw_xml_escape(sw_buf_t *out, const char *s, size_t len, bool attr)
         case '"':
             rep = attr ? "&quot;" : NULL;
             break;
+        case '\r':
+            /* A literal CR reaches the reader as LF (XML 1.0 §2.11): a CR
+             * that came as &#13; must leave as one. */
+            rep = "&#13;";
+            break;
+        case '\n':
+        case '\t':
+            /* In a value they would become spaces (XML 1.0 §3.3.3). */
+            rep = !attr ? NULL : *s == '\n' ? "&#10;" : "&#9;";
+            break;
         default:
             rep = NULL;
             break;

@@ -191,16 +191,12 @@ def test_two_peers_with_one_address_are_refused(write_config, env):
 def test_finalizer_that_never_ends_is_refused(write_config, env):
     """A __gc finalizer would run at lua_close with Lua's debug hooks off,
     out of reach of the instruction budget (one that loops hung -t): the
-    config may not set one, and says where; other metatables work."""
+    config has no setmetatable, and the error says where."""
     cfg = write_config(BASE + 'VirtualHost "example.net"\n'
                        'setmetatable({}, { __gc = function() '
                        'while true do end end })\n')
     r = run([SKYWAVED, "-t", "-c", cfg], env, timeout=60)
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "%s:4: __gc finalizers are not allowed" % cfg in r.stderr, \
+    assert "%s:4:" % cfg in r.stderr and "setmetatable" in r.stderr, \
         r.stderr
-    cfg = write_config(BASE + 'local t = setmetatable({}, { __index = '
-                       '{ h = "example.net" } })\nVirtualHost(t.h)\n',
-                       name="ok.cfg.lua")
-    r = run([SKYWAVED, "-t", "-c", cfg], env, timeout=60)
-    assert r.returncode == 0, r.stderr
+

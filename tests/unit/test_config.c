@@ -311,6 +311,61 @@ test_instruction_budget(void **state)
                     "cfg.lua:2: the config ran more than");
 }
 
+/*
+ * What the budget hook cannot see: work inside one C call, and work per
+ * instruction.  Each of these ran for minutes, without end, or out of
+ * memory under tests/fuzz/fuzz_config before the fix (reproducers in
+ * tests/fuzz/corpus/config/hang-* and oom-*).
+ */
+static void
+test_time_budget(void **state)
+{
+    sw_config_t *cfg;
+    sw_centry_t *e;
+
+    (void) state;
+    /* backtracking patterns and quadratic plain find: not offered */
+    test_load_fails("a = 1\nx = ('a'):rep(100000):find(('.-'):rep(30))\n",
+                    "cfg.lua:2: attempt to call a nil value (method "
+                    "'find')");
+    test_load_fails("x = string.gsub('a', 'a', 'b')\n", "cfg.lua:1: "
+                    "attempt to call a nil value (field 'gsub')");
+    test_load_fails("x = string.match('a', 'a')\n", "cfg.lua:1: attempt "
+                    "to call a nil value (field 'match')");
+    test_load_fails("x = string.gmatch('a', 'a')\n", "cfg.lua:1: attempt "
+                    "to call a nil value (field 'gmatch')");
+    test_load_fails("x = table.move({}, 1, 1e15, 2)\n", "cfg.lua:1: "
+                    "attempt to call a nil value (field 'move')");
+    /* the strings' metatable is not handed out (its __len, __newindex
+     * would let table.insert loop in C) */
+    test_load_fails("getmetatable('').__index = nil\n", "cfg.lua:1: "
+                    "attempt to index a boolean value");
+    /* each instruction copies 8 MB: within the instruction budget, but
+     * not within the time budget */
+    test_load_fails("local s = ('x'):rep(8000000)\n"
+                    "while true do local t = s .. 'y' end\n",
+                    "cfg.lua:2: the config ran for more than 2000 ms");
+    /* a table used many times over: 30^7 values to copy */
+    test_load_fails("local a = { 1 }\n"
+                    "for i = 1, 7 do\n"
+                    "  local b = {}\n"
+                    "  for j = 1, 30 do b[j] = a end\n"
+                    "  a = b\n"
+                    "end\n"
+                    "x = a\n",
+                    "cfg.lua:7: option 'x");
+
+    /* string.rep of nothing is nothing, at once */
+    cfg = sw_config_load_string("cfg.lua", "x = string.rep('', 1e15)\n"
+                                "y = ('ab'):rep(3, ',')\n");
+    assert_non_null(cfg);
+    e = sw_config_entry(sw_config_global(cfg), "x");
+    assert_string_equal(e->val->str, "");
+    e = sw_config_entry(sw_config_global(cfg), "y");
+    assert_string_equal(e->val->str, "ab,ab,ab");
+    sw_config_free(cfg);
+}
+
 static void
 test_memory_cap(void **state)
 {
@@ -350,8 +405,10 @@ test_sandbox(void **state)
                     "value (global 'pcall')");
     test_load_fails("collectgarbage()\n", "cfg.lua:1: attempt to call a "
                     "nil value (global 'collectgarbage')");
-    test_load_fails("\nsetmetatable(_G, nil)\n", "cfg.lua:2: cannot change "
-                    "a protected metatable");
+    test_load_fails("\nsetmetatable(_G, nil)\n", "cfg.lua:2: attempt to call "
+                    "a nil value (global 'setmetatable')");
+    test_load_fails("\ngetmetatable(_G).__newindex = nil\n", "cfg.lua:2: "
+                    "attempt to index a boolean value");
     test_load_fails("string.dump(function() end)\nio = 1\n"
                     "local x = io.open\n",
                     "cfg.lua:3: attempt to index a number value");
@@ -1045,6 +1102,7 @@ main(void)
         T(test_syntax_error),
         T(test_runtime_error),
         T(test_instruction_budget),
+        T(test_time_budget),
         T(test_memory_cap),
         T(test_sandbox),
         T(test_sandbox_allows_libraries),

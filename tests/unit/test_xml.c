@@ -66,7 +66,35 @@ test_escape(void **state)
     /* Length is honoured, not the NUL. */
     sw_xml_escape(&b, s, 3, false);
     assert_string_equal(b.data, "a&amp;b");
+    /* What a reader would normalise is written as references (found by
+     * tests/fuzz/fuzz_xmlstream: &#13; came back as LF). */
+    sw_buf_reset(&b);
+    sw_xml_escape(&b, "a\r\nb\tc", 6, false);
+    assert_string_equal(b.data, "a&#13;\nb\tc");
+    sw_buf_reset(&b);
+    sw_xml_escape(&b, "a\r\nb\tc", 6, true);
+    assert_string_equal(b.data, "a&#13;&#10;b&#9;c");
     sw_buf_free(&b);
+}
+
+/* CR in text, and TAB, LF, CR in values, survive a round trip. */
+static void
+test_escape_whitespace_round_trip(void **state)
+{
+    sw_pool_t  *pool = sw_pool_new(0);
+    sw_xml_t   *e, *back;
+    char       *s;
+
+    e = sw_xml_new(pool, "jabber:client", "message");
+    sw_xml_set_attr(e, "id", "1\t2\n3\r4");
+    sw_xml_set_text(e, "line\r\nnext\r");
+    s = sw_xml_to_string(e, NULL);
+    back = sw_xml_parse(pool, s, strlen(s), NULL);
+    assert_non_null(back);
+    assert_string_equal(sw_xml_attr(back, "id"), "1\t2\n3\r4");
+    assert_string_equal(sw_xml_text(back), "line\r\nnext\r");
+    free(s);
+    sw_pool_free(pool);
 }
 
 static void
@@ -511,6 +539,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_escape_whitespace_round_trip),
         cmocka_unit_test(test_roundtrip_escaping),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_default_ns),

@@ -33,7 +33,9 @@ struct sw_module_s {
     int   (*load)(sw_module_ctx_t *mc);   /* register hooks, services */
     int   (*check)(sw_module_ctx_t *mc);  /* cross-field validation (-t) */
     int   (*start)(sw_module_ctx_t *mc);  /* open listeners, connect */
-    void  (*stop)(sw_module_ctx_t *mc);   /* flush, close */
+    void  (*stop)(sw_module_ctx_t *mc);   /* flush, close; also after a
+                                             load without a start (data
+                                             may be NULL) */
     /* Config reloaded (SIGHUP): reloadable options already updated. */
     void  (*reload)(sw_module_ctx_t *mc);
 };

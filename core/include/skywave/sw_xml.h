@@ -89,7 +89,9 @@ void sw_xml_set_text(sw_xml_t *e, const char *text);
  * header declares.  Attributes in SW_NS_XML use "xml:"; other namespaced
  * attributes get a generated prefix declared on their element.
  * Attribute values are quoted with ' and escaped (&amp; &lt; &gt; &apos;
- * &quot;); text escapes & < >.
+ * &quot;, and TAB, LF, CR as character references, which a reader would
+ * otherwise turn into spaces); text escapes & < > and CR (which a reader
+ * would turn into LF).
  */
 void sw_xml_serialize(const sw_xml_t *node, sw_buf_t *out, const char *in_ns);
 /* Convenience: returns a new NUL-terminated string (free()). */
