@@ -182,6 +182,57 @@ def test_disk_full_on_the_receiver_delivers_once(tmp_path, small_disk):
         p.b.stop()
 
 
+def test_disk_full_on_the_receiver_then_kill_9(tmp_path, small_disk):
+    """As above, and once the disk has room again a is killed before b
+    could send the messages again (b is stopped): a committed their count
+    on its own within a second, so they do not reach Alice a second time
+    after the restart, and b's queue empties."""
+    p = Pair(tmp_path)
+    state = small_disk(p.a.dir / "state")
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "link b: up")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<presence/>")
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        time.sleep(0.5)
+        filler = fill(state)
+        got = []
+        for i in range(5):
+            bob.send("<message to='alice@a.example' type='chat' id='m%d'>"
+                     "<body>m%d</body></message>" % (i, i))
+            got += bodies(read_for(alice, 0.3))
+        wait_log(p.a, "from the peer were not stored")
+        got += bodies(read_for(alice, 1))
+        assert sorted(got) == ["m%d" % i for i in range(5)], got
+        p.b.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(1)
+            os.unlink(filler)
+            time.sleep(2.5)
+            p.a.proc.send_signal(signal.SIGKILL)
+            p.a.proc.wait(timeout=10)
+            p.a.start()
+        finally:
+            p.b.proc.send_signal(signal.SIGCONT)
+        wait_log(p.a, "link b: up")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<presence/>")
+        again = bodies(read_for(alice, 4))
+        assert again == [], again
+        assert p.b.stop() == 0
+        links = json.load(open(p.b.dir / "state" / "links.json"))["links"]
+        assert links[0]["queued"] == 0, links
+    finally:
+        p.a.stop()
+        p.b.stop()
+
+
 def test_disk_full_offline_messages_are_not_delivered_twice(tmp_path,
                                                            small_disk):
     """Bob logs in while b's disk is full: he gets his offline messages,
