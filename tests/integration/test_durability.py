@@ -77,11 +77,12 @@ def small_disk(tmp_path):
 def fill(directory):
     """Fills the filesystem of directory; returns the filler's path."""
     path = os.path.join(str(directory), "filler")
-    with open(path, "wb") as f:
+    # Unbuffered: a buffered file would try the failed write again when
+    # closed, and raise ENOSPC there.
+    with open(path, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     try:
