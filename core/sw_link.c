@@ -678,6 +678,16 @@ sw_link_output(sw_link_t *l)
         if (it->seq <= l->written) {
             continue;
         }
+        if (sw_link_in_tx && it->batch == sw_link_batch_gen) {
+            /*
+             * Not committed yet (a connection came up in the turn that
+             * queued it): it goes after the commit, or is bounced if the
+             * commit fails.  Written now, the peer could deliver a
+             * stanza whose sender is told it was not taken.
+             */
+            l->dirty = true;
+            break;
+        }
         if (it->seq != l->written + 1) {
             /* a gap (an expired stanza): renumber the peer */
             snprintf(mark, sizeof(mark), "<link xmlns='" SW_NS_LINK
@@ -1790,6 +1800,8 @@ sw_link_load(sw_link_t *l)
     for (i = 0; i < n; i++) {
         sw_link_q_append(l, items[i].seq, items[i].expires,
                          sw_strdup(items[i].xml), strlen(items[i].xml));
+        /* durable already: no batch of this run may bounce it */
+        sw_link_q_at(l, l->q_n - 1)->batch = 0;
         if (items[i].seq >= l->next_out) {
             l->next_out = items[i].seq + 1;
         }

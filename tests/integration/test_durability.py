@@ -234,6 +234,46 @@ def test_disk_full_on_the_receiver_then_kill_9(tmp_path, small_disk):
         p.b.stop()
 
 
+def test_disk_full_queued_stanza_not_sent_before_its_commit(tmp_path,
+                                                            small_disk):
+    """a's disk is full and b is down.  a is stopped while Alice sends a
+    message and b starts and connects, so that a handles both in one loop
+    turn (usually: the order within it is the kernel's; without the fix
+    this failed 2 times in 3): the message is queued, the connection from b comes up and gets
+    the queue, then the commit fails and the message is bounced.  It must
+    not have gone to b all the same (bounced and delivered)."""
+    p = Pair(tmp_path)
+    state = small_disk(p.a.dir / "state")
+    p.a.start()
+    try:
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<presence/>")
+        time.sleep(0.5)
+        filler = fill(state)
+        p.a.proc.send_signal(signal.SIGSTOP)
+        try:
+            alice.send("<message to='bob@b.example' type='chat' id='m0'>"
+                       "<body>m0</body></message>")
+            time.sleep(0.3)
+            p.b.start()
+            time.sleep(1)
+        finally:
+            p.a.proc.send_signal(signal.SIGCONT)
+        text = read_for(alice, 2)
+        bounced = bounced_ids(text)
+        assert bounced == ["m0"], text
+        wait_log(p.a, "link b: up")
+        os.unlink(filler)
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        assert bodies(read_for(bob, 3)) == [], "bounced and delivered"
+    finally:
+        p.a.stop()
+        p.b.stop()
+
+
 def test_disk_full_offline_messages_are_not_delivered_twice(tmp_path,
                                                            small_disk):
     """Bob logs in while b's disk is full: he gets his offline messages,
