@@ -54,6 +54,11 @@ typedef struct sw_link_item_mem_s {
 
 typedef struct sw_transport_reg_s sw_transport_reg_t;
 
+typedef struct {                        /* a sorted set of numbers */
+    uint64_t *v;
+    size_t    n, cap;
+} sw_link_seqs_t;
+
 struct sw_transport_reg_s {
     sw_transport_reg_t   *next;
     const sw_transport_t *t;
@@ -95,10 +100,9 @@ struct sw_link_s {
     uint64_t          in_delivered;     /* last inbound seq delivered */
     uint64_t          in_durable;       /* ... and committed: what we ack */
     uint64_t          in_acked;         /* last h we sent */
-    uint64_t         *live;             /* inbound messages above
-                                           in_durable handed to a client
-                                           (ascending): see sw_link_deliver */
-    size_t            live_n, live_cap;
+    sw_link_seqs_t    live;             /* inbound above in_durable: */
+    sw_link_seqs_t    held;             /* messages that reached a client,
+                                           and the rest (sw_link_deliver) */
 
     uv_timer_t        retry;            /* reconnect backoff */
     double            backoff;
@@ -755,6 +759,16 @@ sw_link_output(sw_link_t *l)
         if (it->seq <= l->written) {
             continue;
         }
+        if (sw_link_in_tx && it->batch == sw_link_batch_gen) {
+            /*
+             * Not committed yet (a connection came up in the turn that
+             * queued it): it goes after the commit, or is bounced if the
+             * commit fails.  Written now, the peer could deliver a
+             * stanza whose sender is told it was not taken.
+             */
+            l->dirty = true;
+            break;
+        }
         if (it->seq != l->written + 1) {
             /* a gap (an expired stanza): renumber the peer */
             snprintf(mark, sizeof(mark), "<link xmlns='" SW_NS_LINK
@@ -786,59 +800,109 @@ sw_link_batch_hold(sw_stanza_t *st)
     sw_link_held[sw_link_held_n++] = sw_stanza_ref(st);
 }
 
-/* Drops what is durable now from l->live. */
+/* Drops the numbers up to upto. */
 static void
-sw_link_live_forget(sw_link_t *l)
+sw_link_seqs_forget(sw_link_seqs_t *q, uint64_t upto)
 {
     size_t i = 0;
 
-    while (i < l->live_n && l->live[i] <= l->in_durable) {
+    while (i < q->n && q->v[i] <= upto) {
         i++;
     }
     if (i > 0) {
-        memmove(l->live, l->live + i, (l->live_n - i) * sizeof(*l->live));
-        l->live_n -= i;
+        memmove(q->v, q->v + i, (q->n - i) * sizeof(*q->v));
+        q->n -= i;
     }
 }
 
-static bool
-sw_link_was_live(const sw_link_t *l, uint64_t seq)
+/* The index of the first number above seq (q->n if none). */
+static size_t
+sw_link_seqs_above(const sw_link_seqs_t *q, uint64_t seq)
 {
-    size_t lo = 0, hi = l->live_n;
+    size_t lo = 0, hi = q->n;
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
 
-        if (l->live[mid] == seq) {
-            return true;
-        }
-        if (l->live[mid] < seq) {
+        if (q->v[mid] <= seq) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    return false;
+    return lo;
 }
 
-/* Adds seq to l->live, in order (after a failed batch, a message that
- * went offline then may reach a session when it comes again, below
- * numbers that reached one the first time). */
-static void
-sw_link_live_add(sw_link_t *l, uint64_t seq)
+static bool
+sw_link_seqs_has(const sw_link_seqs_t *q, uint64_t seq)
 {
-    size_t i = l->live_n;
+    size_t i = sw_link_seqs_above(q, seq);
 
-    if (l->live_n == l->live_cap) {
-        l->live_cap = l->live_cap ? 2 * l->live_cap : 64;
-        l->live = sw_realloc(l->live, l->live_cap * sizeof(*l->live));
+    return i > 0 && q->v[i - 1] == seq;
+}
+
+static void
+sw_link_seqs_remove(sw_link_seqs_t *q, uint64_t seq)
+{
+    size_t i = sw_link_seqs_above(q, seq);
+
+    if (i > 0 && q->v[i - 1] == seq) {
+        memmove(q->v + i - 1, q->v + i, (q->n - i) * sizeof(*q->v));
+        q->n--;
     }
-    while (i > 0 && l->live[i - 1] > seq) {
-        i--;
+}
+
+/* Adds seq, in order (after a failed batch, a stanza may come again
+ * below numbers added the first time). */
+static void
+sw_link_seqs_add(sw_link_seqs_t *q, uint64_t seq)
+{
+    size_t i = sw_link_seqs_above(q, seq);
+
+    if (i > 0 && q->v[i - 1] == seq) {
+        return;
     }
-    memmove(l->live + i + 1, l->live + i, (l->live_n - i) * sizeof(*l->live));
-    l->live[i] = seq;
-    l->live_n++;
+    if (q->n == q->cap) {
+        q->cap = q->cap ? 2 * q->cap : 64;
+        q->v = sw_realloc(q->v, q->cap * sizeof(*q->v));
+    }
+    memmove(q->v + i + 1, q->v + i, (q->n - i) * sizeof(*q->v));
+    q->v[i] = seq;
+    q->n++;
+}
+
+/*
+ * Messages that reached clients in a batch that failed stay in l->live
+ * until their count is durable; a kill -9 before that forgets them, and
+ * the peer's copies are delivered again.  The count need not wait for
+ * the peer to send them again (after a reconnect, the whole queue over a
+ * slow link): once a tick it moves over them, up to the first stanza
+ * that must be delivered again (l->held), so it commits within a second
+ * of the disk having room again.  Numbers in between that are in
+ * neither set were never sent (the peer renumbered): nothing to wait for.
+ */
+static void
+sw_link_live_advance(sw_link_t *l)
+{
+    sw_storage_t *s = sw_link_store();
+    size_t        i = sw_link_seqs_above(&l->live, l->in_delivered);
+    size_t        h = sw_link_seqs_above(&l->held, l->in_delivered);
+    uint64_t      d = l->in_delivered;
+
+    while (i < l->live.n
+           && (h == l->held.n || l->live.v[i] < l->held.v[h]))
+    {
+        d = l->live.v[i++];
+    }
+    if (s == NULL || d == l->in_delivered) {
+        return;
+    }
+    sw_link_batch_begin();
+    if (sw_link_in_tx
+        && s->link_state_set(s, l->name, l->next_out, d) == SW_OK)
+    {
+        l->in_delivered = d;            /* what comes again is dropped */
+    }
 }
 
 void
@@ -885,7 +949,7 @@ sw_link_batch_failed(void)
                          "sends them again (%zu messages among them "
                          "reached clients already: not delivered again)",
                          l->name, (unsigned long long) l->in_durable + 1,
-                         (unsigned long long) l->in_delivered, l->live_n);
+                         (unsigned long long) l->in_delivered, l->live.n);
             l->in_delivered = l->in_durable;
             if (l->xs != NULL) {
                 sw_xmlstream_pause(l->xs);
@@ -922,7 +986,8 @@ sw_link_commit(void)
     } else {
         for (l = sw_links; l != NULL; l = l->next) {
             l->in_durable = l->in_delivered;
-            sw_link_live_forget(l);
+            sw_link_seqs_forget(&l->live, l->in_durable);
+            sw_link_seqs_forget(&l->held, l->in_durable);
         }
         for (i = 0; i < sw_link_held_n; i++) {
             sw_stanza_unref(sw_link_held[i]);
@@ -1018,7 +1083,7 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
         return;
     }
     l->in_delivered = seq;
-    if (sw_link_was_live(l, seq)) {
+    if (sw_link_seqs_has(&l->live, seq)) {
         /*
          * Sent again after a batch that failed to commit, and it had
          * reached a client then: once is enough.  Its count is in this
@@ -1029,6 +1094,7 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
         return;
     }
     l->st.stanzas_in++;
+    sw_link_seqs_add(&l->held, seq);    /* until it proves live below */
 
     st = sw_stanza_new(pool, el, &err);
     if (st == NULL) {
@@ -1073,7 +1139,8 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     sw_route(st);
     sw_link_routing = NULL;
     if (sw_link_routing_live && kind == SW_STANZA_MESSAGE) {
-        sw_link_live_add(l, seq);
+        sw_link_seqs_add(&l->live, seq);
+        sw_link_seqs_remove(&l->held, seq);
     }
 }
 
@@ -1191,7 +1258,7 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
         if (l->in_durable > l->in_delivered) {
             l->in_durable = l->in_delivered;
         }
-        l->live_n = 0;          /* numbers of the old numbering */
+        l->live.n = l->held.n = 0;  /* numbers of the old numbering */
         l->in_acked = l->in_durable;
         s = sw_link_store();
         if (s != NULL) {
@@ -1747,6 +1814,7 @@ sw_link_on_tick(uv_timer_t *t)
 
     for (l = sw_links; l != NULL; l = l->next) {
         sw_link_expire(l, wall);
+        sw_link_live_advance(l);
         if (l->pend != NULL
             && now - l->pend_since > (uint64_t) (1000 * l->conf.keepalive))
         {
@@ -1988,6 +2056,8 @@ sw_link_load(sw_link_t *l)
         if (st != NULL) {
             sw_stanza_unref(st);
         }
+        /* durable already: no batch of this run may bounce it */
+        sw_link_q_at(l, l->q_n - 1)->batch = 0;
         if (items[i].seq >= l->next_out) {
             l->next_out = items[i].seq + 1;
         }
@@ -2149,7 +2219,8 @@ sw_links_free(void)
             sw_hash_free(l->q_sender_bytes);
         }
         free(l->q);
-        free(l->live);
+        free(l->live.v);
+        free(l->held.v);
         free(l->dict);
         sw_tls_ctx_free(l->tls);
         free(l->name);
