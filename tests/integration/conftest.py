@@ -105,7 +105,9 @@ class Server:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("skywaved exited: %s" % self.log_text())
-            if "started" in self.log_text()[before:]:
+            # the line itself: the log names paths, and a test called
+            # test_restarted_... has "started" in its tmp_path
+            if " started (pid " in self.log_text()[before:]:
                 return self
             time.sleep(0.05)
         raise RuntimeError("skywaved did not start: %s" % self.log_text())
