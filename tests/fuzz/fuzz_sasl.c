@@ -66,7 +66,8 @@ static const char   *fuzz_mechs[] = {
     "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "SCRAM-SHA-256-PLUS",
     "SCRAM-SHA-1-PLUS"
 };
-static const unsigned char fuzz_decoy_secret[32] = "skywave fuzz decoy secret 32 b!";
+static const unsigned char fuzz_decoy_secret[32] =
+    "skywave fuzz decoy secret 32 b!";
 
 static fuzz_alice_t *
 fuzz_alice_for(const char *hash)

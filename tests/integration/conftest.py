@@ -105,7 +105,8 @@ class Server:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("skywaved exited: %s" % self.log_text())
-            # the path (test_restarted_...) may hold "started" too
+            # the line itself: the log names paths, and a test called
+            # test_restarted_... has "started" in its tmp_path
             if " started (pid " in self.log_text()[before:]:
                 return self
             time.sleep(0.05)
