@@ -5,7 +5,9 @@
  *
  * The input is the config text: read from memory (sw_config_load_string)
  * when it holds no NUL byte, else written to a temporary file and read
- * with sw_config_load, which takes any bytes.  The core's options are
+ * with sw_config_load, which takes any bytes.  The file is unlinked at
+ * once and read through /proc/self/fd, so that nothing is left behind
+ * when libFuzzer kills the target (a hang, a crash).  The core's options are
  * applied to the global section and to every VirtualHost, the peer
  * options to every Peer section, then unclaimed entries are reported.
  *
@@ -26,13 +28,13 @@
 #include "fuzz.h"
 
 static char fuzz_path[64];
+static int  fuzz_fd = -1;
 
 static sw_config_t *
 fuzz_load(const uint8_t *data, size_t size)
 {
     sw_config_t *cfg;
     char        *text;
-    FILE        *fp;
 
     if (memchr(data, '\0', size) == NULL) {
         text = sw_strndup((const char *) data, size);
@@ -40,32 +42,25 @@ fuzz_load(const uint8_t *data, size_t size)
         free(text);
         return cfg;
     }
-    fp = fopen(fuzz_path, "wb");
-    if (fp == NULL || fwrite(data, 1, size, fp) != size || fclose(fp) != 0) {
+    if (ftruncate(fuzz_fd, 0) != 0
+        || pwrite(fuzz_fd, data, size, 0) != (ssize_t) size)
+    {
         abort();
     }
     return sw_config_load(fuzz_path);
 }
 
-static void
-fuzz_atexit(void)
-{
-    unlink(fuzz_path);
-}
-
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    int fd;
+    char tmp[] = "/tmp/sw-fuzz-config-XXXXXX";
 
     sw_fuzz_quiet();
-    snprintf(fuzz_path, sizeof(fuzz_path), "/tmp/sw-fuzz-config-XXXXXX");
-    fd = mkstemp(fuzz_path);
-    if (fd < 0) {
+    fuzz_fd = mkstemp(tmp);
+    if (fuzz_fd < 0 || unlink(tmp) != 0) {
         abort();
     }
-    close(fd);
-    atexit(fuzz_atexit);
+    snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d", fuzz_fd);
     return 0;
 }
 
