@@ -62,6 +62,26 @@ static const sw_conn_cb_t fuzz_cb = {
     fuzz_on_data, NULL, NULL, fuzz_on_closed
 };
 
+/*
+ * Lets the loop turn until nothing more comes out: past 256 kB a read
+ * yields (sw_conn_yield) and goes on at the next turn, as in the server.
+ */
+static void
+fuzz_turns(sw_conn_t *c, fuzz_run_t *r)
+{
+    uint64_t before;
+    int      n;
+
+    /* a turn may close it (a data error): c is gone once r->closed */
+    for (n = 0; n < 100000 && !r->closed && sw_conn_writable(c); n++) {
+        before = r->out_len;
+        uv_run(sw_loop(), UV_RUN_NOWAIT);
+        if (r->out_len == before) {
+            break;
+        }
+    }
+}
+
 static void
 fuzz_run(const uint8_t *data, size_t size, const size_t cut[2],
          fuzz_run_t *r)
@@ -89,24 +109,29 @@ fuzz_run(const uint8_t *data, size_t size, const size_t cut[2],
     l = sw_conn_find_layer(c, SW_LAYER_DEFLATE);
     /* a connection that failed reads nothing more (sw_conn_fail stopped
      * reading from the socket) */
-    for (i = 0; i < 3 && sw_conn_writable(c); i++) {
+    for (i = 0; i < 3 && !r->closed && sw_conn_writable(c); i++) {
         end = i < 2 ? cut[i] : size;
         if (end > start) {
             l->on_read(l, (const char *) data + start, end - start);
         }
         start = end;
+        fuzz_turns(c, r);
         /* resume until everything kept has gone up (or the stream broke) */
-        while (r->pause && sw_conn_writable(c) && !sw_conn_reading(c))
+        while (r->pause && !r->closed && sw_conn_writable(c)
+               && !sw_conn_reading(c))
         {
             uint64_t before = r->out_len;
 
             sw_conn_pause_read(c, false);
+            fuzz_turns(c, r);
             if (r->out_len == before) {
                 break;      /* nothing more came out */
             }
         }
     }
-    sw_conn_close(c, false);        /* idempotent */
+    if (!r->closed) {
+        sw_conn_close(c, false);    /* idempotent */
+    }
     uv_run(sw_loop(), UV_RUN_DEFAULT);
     if (!r->closed) {
         abort();        /* the closed callback always comes */

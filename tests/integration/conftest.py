@@ -76,6 +76,7 @@ class Server:
             text += 'VirtualHost "%s"\n' % h
         open(self.cfg, "w").write(text)
         self.proc = None
+        self.retries = 0
         # Words put before the command line, e.g. ["ip", "netns", "exec",
         # NS] to run the server in a network namespace.
         self.wrapper = []
@@ -104,6 +105,13 @@ class Server:
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                log = self.log_text()[before:]
+                if (self.retries < 3 and "cannot listen on 127.0.0.1:%d: "
+                        "address already in use" % self.port in log):
+                    # free_port() raced with another process: new ports
+                    self.retries += 1
+                    self._new_c2s_ports()
+                    return self.start()
                 raise RuntimeError("skywaved exited: %s" % self.log_text())
             # the line itself: the log names paths, and a test called
             # test_restarted_... has "started" in its tmp_path
@@ -111,6 +119,16 @@ class Server:
                 return self
             time.sleep(0.05)
         raise RuntimeError("skywaved did not start: %s" % self.log_text())
+
+    def _new_c2s_ports(self):
+        import re
+        self.port, self.tls_port = free_port(), free_port()
+        text = open(self.cfg).read()
+        text = re.sub(r"(?m)^c2s_port = \d+$", "c2s_port = %d" % self.port,
+                      text)
+        text = re.sub(r"(?m)^c2s_direct_tls_port = \d+$",
+                      "c2s_direct_tls_port = %d" % self.tls_port, text)
+        open(self.cfg, "w").write(text)
 
     def log_text(self):
         return self.log.read_text() if self.log.exists() else ""
