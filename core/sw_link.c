@@ -30,6 +30,18 @@
 #define SW_LINK_RTT_WINDOW_MS  300000  /* the path RTT is the least sample
                                           of the last one or two windows */
 /*
+ * Memory.  A queue may hold peer_queue_max_bytes (32 MB) for a peer that
+ * is away for days; only its head stays in memory (peer_queue_memory),
+ * the rest is read back from storage a page at a time when it is sent,
+ * and what was read is freed once written.  Output goes to the
+ * connection a chunk at a time while less than a window waits for the
+ * kernel; the rest follows when that drains.
+ */
+#define SW_LINK_PAGE_BYTES     (256 * 1024)
+#define SW_LINK_OUT_CHUNK      (64 * 1024)
+#define SW_LINK_OUT_WINDOW     (256 * 1024)
+
+/*
  * Sequence numbers.  Each run starts numbering at least at the clock's
  * base (ms since 2020 x 1024), so a database restored from a backup, or
  * recreated, never numbers new stanzas with numbers the peer has already
@@ -45,11 +57,15 @@ typedef struct sw_link_item_mem_s {
     uint64_t          seq;
     int64_t           expires;
     double            sent_at;      /* loop time of the last write */
-    char             *xml;
+    char             *xml;          /* NULL: in storage only (paged out) */
     size_t            len;
     sw_stanza_kind_e  kind;
+    bool              evict;        /* past the memory budget: xml is
+                                       freed once durable, or written */
     uint64_t          batch;        /* sw_link_batch_gen when pushed */
     char             *sender;       /* bare JID (or domain): byte bounds */
+    char             *fold;         /* presence state: "from\0to" (full
+                                       JIDs), for folding; else NULL */
 } sw_link_qitem_t;
 
 typedef struct sw_transport_reg_s sw_transport_reg_t;
@@ -89,6 +105,8 @@ struct sw_link_s {
     size_t            q_head, q_n, q_cap;
     size_t            q_kind[SW_STANZA_OTHER + 1];  /* q_n by kind */
     size_t            q_bytes;          /* XML bytes of the queue */
+    size_t            q_mem;            /* ... of them in memory */
+    sw_link_seqs_t    q_evict;          /* to page out at commit */
     sw_log_rl_t       rl_full;
     sw_hash_t        *q_sender_bytes;   /* sender -> size_t * */
     uint64_t          next_out;         /* seq of the next new stanza */
@@ -184,6 +202,10 @@ const sw_option_t sw_peer_options[] = {
                 queue_max_sender_bytes, 0, 1024, (int64_t) 1 << 40, "2M",
                 NULL, "bytes of stanzas from one sender (bare JID) waiting "
                 "for the peer, so that one user cannot fill the queue"),
+    SW_PEER_OPT("peer_queue_memory", SW_OPT_SIZE, queue_memory, 0, 0,
+                (int64_t) 1 << 40, "1M", NULL, "bytes of the queue kept in "
+                "memory (its head); the rest is read back from the database "
+                "as it is sent"),
     SW_PEER_OPT("peer_expire_message", SW_OPT_DURATION, expire_message, 0,
                 1000, 365LL * 86400 * 1000, "168h", NULL,
                 "a message not delivered by then is bounced"),
@@ -224,7 +246,8 @@ const sw_option_t sw_peer_options[] = {
 static sw_storage_t *
 sw_link_store(void)
 {
-    const sw_storage_t *s = sw_service_get(SW_STORAGE_SERVICE, 2);
+    const sw_storage_t *s = sw_service_get(SW_STORAGE_SERVICE,
+                                           SW_STORAGE_VERSION);
 
     return (sw_storage_t *) s;
 }
@@ -305,6 +328,77 @@ sw_link_stats(const sw_link_t *l, sw_link_stats_t *out)
 
 /* ------------------------------------------------------------ queue --- */
 
+/* Drops the numbers up to upto. */
+static void
+sw_link_seqs_forget(sw_link_seqs_t *q, uint64_t upto)
+{
+    size_t i = 0;
+
+    while (i < q->n && q->v[i] <= upto) {
+        i++;
+    }
+    if (i > 0) {
+        memmove(q->v, q->v + i, (q->n - i) * sizeof(*q->v));
+        q->n -= i;
+    }
+}
+
+/* The index of the first number above seq (q->n if none). */
+static size_t
+sw_link_seqs_above(const sw_link_seqs_t *q, uint64_t seq)
+{
+    size_t lo = 0, hi = q->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (q->v[mid] <= seq) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+static bool
+sw_link_seqs_has(const sw_link_seqs_t *q, uint64_t seq)
+{
+    size_t i = sw_link_seqs_above(q, seq);
+
+    return i > 0 && q->v[i - 1] == seq;
+}
+
+static void
+sw_link_seqs_remove(sw_link_seqs_t *q, uint64_t seq)
+{
+    size_t i = sw_link_seqs_above(q, seq);
+
+    if (i > 0 && q->v[i - 1] == seq) {
+        memmove(q->v + i - 1, q->v + i, (q->n - i) * sizeof(*q->v));
+        q->n--;
+    }
+}
+
+/* Adds seq, in order (after a failed batch, a stanza may come again
+ * below numbers added the first time). */
+static void
+sw_link_seqs_add(sw_link_seqs_t *q, uint64_t seq)
+{
+    size_t i = sw_link_seqs_above(q, seq);
+
+    if (i > 0 && q->v[i - 1] == seq) {
+        return;
+    }
+    if (q->n == q->cap) {
+        q->cap = q->cap ? 2 * q->cap : 64;
+        q->v = sw_realloc(q->v, q->cap * sizeof(*q->v));
+    }
+    memmove(q->v + i + 1, q->v + i, (q->n - i) * sizeof(*q->v));
+    q->v[i] = seq;
+    q->n++;
+}
+
 static sw_link_qitem_t *
 sw_link_q_at(sw_link_t *l, size_t i)
 {
@@ -367,9 +461,52 @@ sw_link_sender_of(const sw_stanza_t *st)
                                             : st->from->domain);
 }
 
+/* Presence that only says how an entity is: the newest supersedes. */
+static bool
+sw_link_is_state(const sw_stanza_t *st)
+{
+    return st->kind == SW_STANZA_PRESENCE
+           && (st->type == NULL || strcmp(st->type, "unavailable") == 0);
+}
+
+/* What folding compares (sw_link_fold): "from\0to" for presence state
+ * between two full addresses, else NULL; new. */
+static char *
+sw_link_fold_key(const sw_stanza_t *st)
+{
+    size_t  f, t;
+    char   *key;
+
+    if (st == NULL || !sw_link_is_state(st) || st->from == NULL
+        || st->to == NULL)
+    {
+        return NULL;
+    }
+    f = strlen(st->from->full) + 1;
+    t = strlen(st->to->full) + 1;
+    key = sw_alloc(f + t);
+    memcpy(key, st->from->full, f);
+    memcpy(key + f, st->to->full, t);
+    return key;
+}
+
+/* Frees a durable item's xml: it is read back from storage when needed. */
 static void
+sw_link_q_unload(sw_link_t *l, sw_link_qitem_t *it)
+{
+    if (it->xml != NULL) {
+        l->q_mem -= it->len;
+        free(it->xml);
+        it->xml = NULL;
+    }
+}
+
+/* Appends a stanza (st: parsed, for its sender and fold key; NULL if it
+ * did not parse).  Its xml stays in memory until it is durable; past the
+ * memory budget it is paged out then. */
+static sw_link_qitem_t *
 sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
-                 size_t len, char *sender)
+                 size_t len, const sw_stanza_t *st)
 {
     sw_link_qitem_t *it;
 
@@ -393,11 +530,88 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     it->sent_at = 0;
     it->kind = sw_link_kind_of(xml);
     it->batch = sw_link_batch_gen;
-    it->sender = sender;
+    it->sender = sw_link_sender_of(st);
+    it->fold = sw_link_fold_key(st);
+    it->evict = l->q_mem + len > l->conf.queue_memory;
     l->q_n++;
     l->q_kind[it->kind]++;
     l->q_bytes += len;
-    *sw_link_sender_bytes(l, sender, true) += len;
+    l->q_mem += len;
+    *sw_link_sender_bytes(l, it->sender, true) += len;
+    return it;
+}
+
+/* The index of the first item numbered above seq, or l->q_n. */
+static size_t
+sw_link_q_find_above(sw_link_t *l, uint64_t seq)
+{
+    size_t lo = 0, hi = l->q_n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (sw_link_q_at(l, mid)->seq <= seq) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* The index of the item numbered seq, or l->q_n. */
+static size_t
+sw_link_q_find(sw_link_t *l, uint64_t seq)
+{
+    size_t i = seq > 0 ? sw_link_q_find_above(l, seq - 1) : 0;
+
+    return i < l->q_n && sw_link_q_at(l, i)->seq == seq ? i : l->q_n;
+}
+
+/*
+ * Reads item i back from storage, with what follows it up to bytes.
+ * Read items count as past the budget: freed once written.  SW_OK,
+ * SW_ERROR (storage failed: try later) or SW_DECLINED (item i is not in
+ * storage).
+ */
+static int
+sw_link_q_page_in(sw_link_t *l, size_t i, size_t bytes)
+{
+    sw_storage_t   *s = sw_link_store();
+    sw_pool_t      *pool;
+    sw_link_item_t *items;
+    size_t          n = 0, k, j = i;
+
+    if (s == NULL) {
+        return SW_ERROR;
+    }
+    pool = sw_pool_new(bytes + 4096);
+    if (s->link_queue_load(s, l->name, sw_link_q_at(l, i)->seq, bytes, pool,
+                           &items, &n) != SW_OK)
+    {
+        sw_pool_free(pool);
+        return SW_ERROR;
+    }
+    for (k = 0; k < n && j < l->q_n; k++) {
+        sw_link_qitem_t *it;
+
+        while (j < l->q_n && sw_link_q_at(l, j)->seq < items[k].seq) {
+            j++;
+        }
+        if (j == l->q_n) {
+            break;
+        }
+        it = sw_link_q_at(l, j);
+        if (it->seq == items[k].seq && it->xml == NULL
+            && it->len == items[k].len)
+        {
+            it->xml = sw_strndup(items[k].xml, items[k].len);
+            it->evict = true;
+            l->q_mem += it->len;
+        }
+    }
+    sw_pool_free(pool);
+    return sw_link_q_at(l, i)->xml != NULL ? SW_OK : SW_DECLINED;
 }
 
 /*
@@ -407,14 +621,22 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
  * which no client takes for a message.  So it is parsed in that scope.
  */
 static sw_stanza_t *
-sw_link_q_stanza(const sw_link_qitem_t *it)
+sw_link_q_stanza(sw_link_t *l, size_t i)
 {
     static const char open[] = "<q xmlns='" SW_NS_SERVER "'>";
     static const char close[] = "</q>";
-    sw_pool_t   *pool = sw_pool_new(it->len + 512);
-    sw_buf_t     b;
-    sw_xml_t    *q, *x;
-    sw_stanza_t *st = NULL;
+    sw_link_qitem_t *it = sw_link_q_at(l, i);
+    sw_pool_t       *pool;
+    sw_buf_t         b;
+    sw_xml_t        *q, *x;
+    sw_stanza_t     *st = NULL;
+
+    if (it->xml == NULL && sw_link_q_page_in(l, i, 1) != SW_OK) {
+        sw_log_error("link %s: stanza %llu could not be read back from "
+                     "storage", l->name, (unsigned long long) it->seq);
+        return NULL;
+    }
+    pool = sw_pool_new(it->len + 512);
 
     sw_buf_init(&b);
     sw_buf_append(&b, open, sizeof(open) - 1);
@@ -450,7 +672,8 @@ sw_link_q_remove(sw_link_t *l, size_t i)
         }
     }
     free(it->sender);
-    free(it->xml);
+    free(it->fold);
+    sw_link_q_unload(l, it);
     if (i == 0) {
         l->q_head = (l->q_head + 1) % l->q_cap;
     } else {
@@ -525,14 +748,6 @@ sw_link_acked(sw_link_t *l, uint64_t h)
     }
 }
 
-/* Presence that only says how an entity is: the newest supersedes. */
-static bool
-sw_link_is_state(const sw_stanza_t *st)
-{
-    return st->kind == SW_STANZA_PRESENCE
-           && (st->type == NULL || strcmp(st->type, "unavailable") == 0);
-}
-
 static double
 sw_link_expiry(const sw_link_t *l, const sw_stanza_t *st)
 {
@@ -576,21 +791,13 @@ sw_link_fold(sw_link_t *l, const sw_stanza_t *st)
     }
     for (i = 0; i < l->q_n; i++) {
         sw_link_qitem_t *it = sw_link_q_at(l, i);
-        sw_stanza_t     *old;
-        bool             same;
 
-        if (it->kind != SW_STANZA_PRESENCE || it->seq <= l->written) {
+        if (it->fold == NULL || it->seq <= l->written) {
             continue;
         }
-        old = sw_stanza_parse(it->xml, it->len);
-        same = old != NULL && sw_link_is_state(old) && old->from != NULL
-               && old->to != NULL
-               && strcmp(old->from->full, st->from->full) == 0
-               && strcmp(old->to->full, st->to->full) == 0;
-        if (old != NULL) {
-            sw_stanza_unref(old);
-        }
-        if (same) {
+        if (strcmp(it->fold, st->from->full) == 0
+            && strcmp(it->fold + strlen(it->fold) + 1, st->to->full) == 0)
+        {
             if (s != NULL) {
                 sw_link_batch_begin();
                 s->link_queue_remove(s, l->name, it->seq);
@@ -703,10 +910,13 @@ sw_link_route(void *data, void *ud)
     }
     l->next_out++;
     {
-        size_t len;
-        char  *xml = sw_buf_steal(&b, &len);
+        size_t           len;
+        char            *xml = sw_buf_steal(&b, &len);
+        sw_link_qitem_t *it = sw_link_q_append(l, seq, expires, xml, len, st);
 
-        sw_link_q_append(l, seq, expires, xml, len, sw_link_sender_of(st));
+        if (it->evict) {
+            sw_link_seqs_add(&l->q_evict, seq);
+        }
     }
     l->dirty = true;
     if (l->conn == NULL) {
@@ -741,23 +951,35 @@ sw_link_send_ack(sw_link_t *l)
     l->dirty = true;
 }
 
-/* Writes what the peer has not seen on this connection, then flushes. */
+/*
+ * Writes what the peer has not seen on this connection, a chunk at a
+ * time (each flushed), while less than a window waits for the kernel;
+ * sw_link_on_drained goes on from there.  Paged-out stanzas are read
+ * back a page at a time.
+ */
 static void
 sw_link_output(sw_link_t *l)
 {
-    double now = uv_now(sw_loop()) / 1000.0;
-    size_t i;
-    char   mark[96];
+    double  now = uv_now(sw_loop()) / 1000.0;
+    size_t  i, chunk = 0;
+    char    mark[96];
+    int     rc;
 
     l->dirty = false;
-    if (l->conn == NULL) {
+    if (l->conn == NULL || sw_conn_pending(l->conn) > SW_LINK_OUT_WINDOW) {
         return;
     }
-    for (i = 0; i < l->q_n; i++) {
+    for (i = sw_link_q_find_above(l, l->written); i < l->q_n; i++) {
         sw_link_qitem_t *it = sw_link_q_at(l, i);
 
-        if (it->seq <= l->written) {
-            continue;
+        if (chunk >= SW_LINK_OUT_CHUNK) {
+            sw_conn_flush(l->conn);
+            chunk = 0;
+            if (l->conn == NULL
+                || sw_conn_pending(l->conn) > SW_LINK_OUT_WINDOW)
+            {
+                return;     /* the rest when it drains */
+            }
         }
         if (sw_link_in_tx && it->batch == sw_link_batch_gen) {
             /*
@@ -769,6 +991,22 @@ sw_link_output(sw_link_t *l)
             l->dirty = true;
             break;
         }
+        if (it->xml == NULL
+            && (rc = sw_link_q_page_in(l, i, SW_LINK_PAGE_BYTES)) != SW_OK)
+        {
+            if (rc == SW_ERROR) {
+                sw_log_rl_error(&sw_link_rl_store, "link %s: could not read "
+                                "the queue back from storage; retrying",
+                                l->name);
+                l->dirty = true;
+                break;
+            }
+            sw_log_error("link %s: stanza %llu is not in storage any more; "
+                         "left out", l->name, (unsigned long long) it->seq);
+            sw_link_q_remove(l, i);
+            i--;
+            continue;
+        }
         if (it->seq != l->written + 1) {
             /* a gap (an expired stanza): renumber the peer */
             snprintf(mark, sizeof(mark), "<link xmlns='" SW_NS_LINK
@@ -776,6 +1014,10 @@ sw_link_output(sw_link_t *l)
             sw_link_write(l, mark, strlen(mark));
         }
         sw_link_write(l, it->xml, it->len);
+        chunk += it->len;
+        if (it->evict) {
+            sw_link_q_unload(l, it);
+        }
         it->sent_at = now;
         l->written = it->seq;
         if (it->seq > l->sent_max) {
@@ -798,77 +1040,6 @@ sw_link_batch_hold(sw_stanza_t *st)
                                   sw_link_held_cap * sizeof(*sw_link_held));
     }
     sw_link_held[sw_link_held_n++] = sw_stanza_ref(st);
-}
-
-/* Drops the numbers up to upto. */
-static void
-sw_link_seqs_forget(sw_link_seqs_t *q, uint64_t upto)
-{
-    size_t i = 0;
-
-    while (i < q->n && q->v[i] <= upto) {
-        i++;
-    }
-    if (i > 0) {
-        memmove(q->v, q->v + i, (q->n - i) * sizeof(*q->v));
-        q->n -= i;
-    }
-}
-
-/* The index of the first number above seq (q->n if none). */
-static size_t
-sw_link_seqs_above(const sw_link_seqs_t *q, uint64_t seq)
-{
-    size_t lo = 0, hi = q->n;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (q->v[mid] <= seq) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
-}
-
-static bool
-sw_link_seqs_has(const sw_link_seqs_t *q, uint64_t seq)
-{
-    size_t i = sw_link_seqs_above(q, seq);
-
-    return i > 0 && q->v[i - 1] == seq;
-}
-
-static void
-sw_link_seqs_remove(sw_link_seqs_t *q, uint64_t seq)
-{
-    size_t i = sw_link_seqs_above(q, seq);
-
-    if (i > 0 && q->v[i - 1] == seq) {
-        memmove(q->v + i - 1, q->v + i, (q->n - i) * sizeof(*q->v));
-        q->n--;
-    }
-}
-
-/* Adds seq, in order (after a failed batch, a stanza may come again
- * below numbers added the first time). */
-static void
-sw_link_seqs_add(sw_link_seqs_t *q, uint64_t seq)
-{
-    size_t i = sw_link_seqs_above(q, seq);
-
-    if (i > 0 && q->v[i - 1] == seq) {
-        return;
-    }
-    if (q->n == q->cap) {
-        q->cap = q->cap ? 2 * q->cap : 64;
-        q->v = sw_realloc(q->v, q->cap * sizeof(*q->v));
-    }
-    memmove(q->v + i + 1, q->v + i, (q->n - i) * sizeof(*q->v));
-    q->v[i] = seq;
-    q->n++;
 }
 
 /*
@@ -935,7 +1106,7 @@ sw_link_batch_failed(void)
             if (it->batch != sw_link_batch_gen) {
                 continue;
             }
-            st = sw_link_q_stanza(it);
+            st = sw_link_q_stanza(l, i - 1);
             sw_link_q_remove(l, i - 1);
             if (st != NULL) {
                 sw_route_bounce(st, "resource-constraint",
@@ -968,6 +1139,22 @@ sw_link_batch_failed(void)
                  bounced);
 }
 
+/* The batch is durable: the stanzas in it past the memory budget are
+ * read back from storage when they are sent. */
+static void
+sw_link_page_out(sw_link_t *l)
+{
+    size_t i, j;
+
+    for (i = 0; i < l->q_evict.n; i++) {
+        j = sw_link_q_find(l, l->q_evict.v[i]);
+        if (j < l->q_n && sw_link_q_at(l, j)->evict) {
+            sw_link_q_unload(l, sw_link_q_at(l, j));
+        }
+    }
+    l->q_evict.n = 0;
+}
+
 int
 sw_link_commit(void)
 {
@@ -988,11 +1175,15 @@ sw_link_commit(void)
             l->in_durable = l->in_delivered;
             sw_link_seqs_forget(&l->live, l->in_durable);
             sw_link_seqs_forget(&l->held, l->in_durable);
+            sw_link_page_out(l);
         }
         for (i = 0; i < sw_link_held_n; i++) {
             sw_stanza_unref(sw_link_held[i]);
         }
         sw_link_held_n = 0;
+    }
+    for (l = sw_links; l != NULL; l = l->next) {
+        l->q_evict.n = 0;
     }
     sw_link_batch_gen++;
     return rc;
@@ -1379,9 +1570,23 @@ sw_link_on_secured(sw_conn_t *c, void *ud)
     }
 }
 
+/* What waited for the kernel went out: the next chunk of the queue. */
+static void
+sw_link_on_drained(sw_conn_t *c, void *ud)
+{
+    sw_link_t *l = ud;
+
+    if (l != NULL && c == l->conn && l->q_n > 0
+        && sw_link_q_at(l, l->q_n - 1)->seq > l->written)
+    {
+        sw_link_output(l);
+    }
+}
+
 static const sw_conn_cb_t sw_link_conn_cb = {
     .data = sw_link_on_data,
     .secured = sw_link_on_secured,
+    .drained = sw_link_on_drained,
     .closed = sw_link_on_closed,
 };
 
@@ -1716,7 +1921,7 @@ sw_link_expire(sw_link_t *l, int64_t now)
         if (it->seq <= l->written || it->expires == 0 || it->expires > now) {
             continue;
         }
-        st = sw_link_q_stanza(it);
+        st = sw_link_q_stanza(l, i);
         if (s != NULL) {
             sw_link_batch_begin();
             s->link_queue_remove(s, l->name, it->seq);
@@ -2023,8 +2228,8 @@ sw_link_load(sw_link_t *l)
     sw_storage_t   *s = sw_link_store();
     sw_pool_t      *pool;
     sw_link_item_t *items;
-    size_t          n = 0, i;
-    uint64_t        base;
+    size_t          n = 0, i, total = 0;
+    uint64_t        base, from = 0;
 
     l->tp = sw_transport_find(l->conf.transport);
     if (l->tp == NULL) {
@@ -2042,25 +2247,41 @@ sw_link_load(sw_link_t *l)
     {
         return SW_ERROR;
     }
-    pool = sw_pool_new(4096);
-    if (s->link_queue_load(s, l->name, pool, &items, &n) != SW_OK) {
-        sw_pool_free(pool);
-        return SW_ERROR;
-    }
-    for (i = 0; i < n; i++) {
-        size_t       len = strlen(items[i].xml);
-        sw_stanza_t *st = sw_stanza_parse(items[i].xml, len);
+    /* a page at a time: only the head stays in memory */
+    for (;;) {
+        pool = sw_pool_new(SW_LINK_PAGE_BYTES + 4096);
+        if (s->link_queue_load(s, l->name, from, SW_LINK_PAGE_BYTES, pool,
+                               &items, &n) != SW_OK)
+        {
+            sw_pool_free(pool);
+            return SW_ERROR;
+        }
+        if (n == 0) {
+            sw_pool_free(pool);
+            break;
+        }
+        for (i = 0; i < n; i++) {
+            sw_stanza_t     *st = sw_stanza_parse(items[i].xml, items[i].len);
+            sw_link_qitem_t *it;
 
-        sw_link_q_append(l, items[i].seq, items[i].expires,
-                         sw_strdup(items[i].xml), len, sw_link_sender_of(st));
-        if (st != NULL) {
-            sw_stanza_unref(st);
+            it = sw_link_q_append(l, items[i].seq, items[i].expires,
+                                  sw_strndup(items[i].xml, items[i].len),
+                                  items[i].len, st);
+            if (st != NULL) {
+                sw_stanza_unref(st);
+            }
+            /* durable already: no batch of this run may bounce it */
+            it->batch = 0;
+            if (it->evict) {
+                sw_link_q_unload(l, it);
+            }
+            if (items[i].seq >= l->next_out) {
+                l->next_out = items[i].seq + 1;
+            }
+            from = items[i].seq + 1;
         }
-        /* durable already: no batch of this run may bounce it */
-        sw_link_q_at(l, l->q_n - 1)->batch = 0;
-        if (items[i].seq >= l->next_out) {
-            l->next_out = items[i].seq + 1;
-        }
+        total += n;
+        sw_pool_free(pool);
     }
     l->sent_max = l->next_out > 0 ? l->next_out - 1 : 0;
     /* What the last run wrote may have been delivered: like what the
@@ -2072,9 +2293,8 @@ sw_link_load(sw_link_t *l)
         l->next_out = base;
     }
     l->run_base = l->next_out;
-    sw_pool_free(pool);
     sw_log_info("link %s: %zu stanzas queued from before; next out %llu, "
-                "delivered in %llu", l->name, n,
+                "delivered in %llu", l->name, total,
                 (unsigned long long) l->next_out,
                 (unsigned long long) l->in_delivered);
     return SW_OK;
@@ -2221,6 +2441,7 @@ sw_links_free(void)
         free(l->q);
         free(l->live.v);
         free(l->held.v);
+        free(l->q_evict.v);
         free(l->dict);
         sw_tls_ctx_free(l->tls);
         free(l->name);

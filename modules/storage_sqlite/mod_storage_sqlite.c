@@ -240,7 +240,7 @@ static const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
         " VALUES (?1, ?2, ?3, ?4, ?5)" },
     [MOD_SQL_LINK_LOAD] = { "read peer queue",
         "SELECT seq, stamp, expires, xml FROM link_queue WHERE peer = ?1"
-        " ORDER BY seq" },
+        " AND seq >= ?2 ORDER BY seq" },
     [MOD_SQL_LINK_ACK] = { "acknowledge peer queue",
         "DELETE FROM link_queue WHERE peer = ?1 AND seq <= ?2" },
     [MOD_SQL_LINK_REMOVE] = { "remove queued stanza",
@@ -1145,14 +1145,15 @@ mod_storage_sqlite_link_queue_push(sw_storage_t *s, const char *peer,
 
 static int
 mod_storage_sqlite_link_queue_load(sw_storage_t *s, const char *peer,
+                                   uint64_t from, size_t max_bytes,
                                    sw_pool_t *pool, sw_link_item_t **items,
                                    size_t *n)
 {
     mod_storage_sqlite_t  *st = s->self;
     sw_link_item_t        *list;
     sqlite3_stmt          *q;
-    size_t                 count, cap;
-    int                    rc;
+    size_t                 count, cap, bytes = 0;
+    int                    rc = SQLITE_DONE;
 
     *items = NULL;
     *n = 0;
@@ -1164,8 +1165,11 @@ mod_storage_sqlite_link_queue_load(sw_storage_t *s, const char *peer,
     count = 0;
     list = sw_pool_alloc(pool, cap * sizeof(sw_link_item_t));
     q = mod_storage_sqlite_peer_stmt(st, MOD_SQL_LINK_LOAD, peer);
-    while ((rc = mod_storage_sqlite_step(st, MOD_SQL_LINK_LOAD))
-           == SQLITE_ROW)
+    sqlite3_bind_int64(q, 2, (sqlite3_int64) (from > INT64_MAX ? INT64_MAX
+                                                                : from));
+    while ((max_bytes == 0 || bytes < max_bytes)
+           && (rc = mod_storage_sqlite_step(st, MOD_SQL_LINK_LOAD))
+              == SQLITE_ROW)
     {
         sw_link_item_t  *it;
 
@@ -1182,9 +1186,11 @@ mod_storage_sqlite_link_queue_load(sw_storage_t *s, const char *peer,
         it->stamp = sqlite3_column_int64(q, 1);
         it->expires = sqlite3_column_int64(q, 2);
         it->xml = mod_storage_sqlite_column(pool, q, 3);
+        it->len = strlen(it->xml);
+        bytes += it->len;
     }
     mod_storage_sqlite_done(st, MOD_SQL_LINK_LOAD);
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         return SW_ERROR;
     }
     *items = list;

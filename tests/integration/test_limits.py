@@ -276,3 +276,86 @@ def test_inflate_bombs_do_not_hold_the_loop(tmp_path):
         sender.join(timeout=30)
     finally:
         p.a.stop()
+
+
+def _rss_kb(server):
+    with open("/proc/%d/status" % server.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_peer_queue_kept_on_disk_past_its_head(tmp_path):
+    """b is away while alice queues 24 MB for it: a keeps only the head of
+    the queue in memory (peer_queue_memory) and the rest in its database,
+    across a restart too; when b comes, bob gets every message once, in
+    order."""
+    import re
+    from test_peer_link import Pair, add_peer_options
+    n, size = 240, 100000
+    p = Pair(tmp_path)
+    add_peer_options(p.a, 'peer_queue_max_sender_bytes = "64M",\n'
+                     'peer_queue_max_bytes = "64M",\n'
+                     'peer_queue_memory = "512k",\n')
+    # bob reads from Python slower than a link on loopback delivers
+    cfg = open(p.b.cfg).read()
+    open(p.b.cfg, "w").write('c2s_max_send_buffer = "64M"\n' + cfg)
+    p.a.start()
+    try:
+        c = Raw(p.a.port, "a.example")
+        c.login("alice", "pw-alice", "x")
+        c.send("<enable xmlns='urn:xmpp:sm:3'/>")
+        c.read_until(r"<enabled[^>]*/>")
+        base = _rss_kb(p.a)
+        pad = "".join(chr(0x61 + (i * 7) % 26) for i in range(size))
+        for i in range(n):
+            c.send("<message to='bob@b.example' type='chat' id='m%d'>"
+                   "<body>m%03d %s</body></message>" % (i, i, pad))
+            if i % 20 == 19:
+                c.send("<r xmlns='urn:xmpp:sm:3'/>")
+                c.read_until(r"<a [^>]*h='%d'" % (i + 1), timeout=30)
+        assert "type='error'" not in c.buf.decode(errors="replace")
+        grown = _rss_kb(p.a) - base
+        print("a grew by %d kB with 24 MB queued" % grown)
+        # 24 MB queued; the old code held all of it in memory (+32 MB)
+        assert grown < 10000, "RSS grew by %d kB" % grown
+        c.sock.close()
+        assert p.a.stop() == 0
+        p.b.start()
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        bob.read_until(r"<presence[^>]*from='bob@b.example/ship'")
+        got_all = []
+
+        def read():
+            parts, count, tail = [bob.buf], bob.buf.count(b"</message>"), b""
+            bob.sock.settimeout(1)
+            deadline = time.time() + 60
+            while count < n and time.time() < deadline:
+                try:
+                    chunk = bob.sock.recv(1 << 20)
+                except socket.timeout:
+                    continue
+                if not chunk:
+                    break
+                parts.append(chunk)
+                # counted as it comes (one TLS record a recv: 1500 of them)
+                count += (tail[-9:] + chunk).count(b"</message>")
+                tail = chunk
+            got_all.append(b"".join(parts))
+
+        import threading
+        reader = threading.Thread(target=read)
+        reader.start()      # bob reads as fast as it comes (1 MB bound)
+        p.a.start()         # loads its queue a page at a time, sends it
+        assert "240 stanzas queued from before" in p.a.log_text()
+        reader.join()
+        data = got_all[0]
+        got = re.findall(r"<body>m(\d{3}) ", data.decode(errors="replace"))
+        assert [int(g) for g in got] == list(range(n))
+        assert _rss_kb(p.a) < base + 10000, (_rss_kb(p.a), base)
+    finally:
+        p.a.stop()
+        p.b.stop()

@@ -920,7 +920,7 @@ test_link_expect(sw_storage_t *s, const char *peer, const uint64_t *want,
     char             xml[128];
     size_t           n, i;
 
-    assert_int_equal(s->link_queue_load(s, peer, pool, &items, &n), SW_OK);
+    assert_int_equal(s->link_queue_load(s, peer, 0, 0, pool, &items, &n), SW_OK);
     assert_int_equal(n, nwant);
     for (i = 0; i < n; i++) {
         assert_int_equal(items[i].seq, want[i]);
@@ -958,7 +958,7 @@ test_link_queue(void **state)
     int64_t          before = (int64_t) time(NULL);
     size_t           n, i;
 
-    assert_int_equal(s->link_queue_load(s, "b.example", pool, &items, &n),
+    assert_int_equal(s->link_queue_load(s, "b.example", 0, 0, pool, &items, &n),
                      SW_OK);
     assert_int_equal(n, 0);
 
@@ -968,7 +968,7 @@ test_link_queue(void **state)
     assert_int_equal(s->commit(s), SW_OK);
     n = test_link_range(want, 1, 1000, 0);
     test_link_expect(s, "b.example", want, n);
-    assert_int_equal(s->link_queue_load(s, "b.example", pool, &items, &n),
+    assert_int_equal(s->link_queue_load(s, "b.example", 0, 0, pool, &items, &n),
                      SW_OK);
     for (i = 0; i < n; i++) {
         assert_true(items[i].stamp >= before
@@ -1004,6 +1004,31 @@ test_link_queue(void **state)
     assert_int_equal(s->link_queue_remove(s, "b.example", UINT64_MAX),
                      SW_DECLINED);
 
+    /* Pages of the queue (version 4): from a seq, up to a byte budget,
+     * at least one, across the gap, lengths right. */
+    assert_int_equal(s->link_queue_load(s, "b.example", 499, 1, pool,
+                                        &items, &n), SW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0].seq, 499);
+    assert_int_equal(items[0].len, strlen(items[0].xml));
+    assert_int_equal(s->link_queue_load(s, "b.example", 500, 1, pool,
+                                        &items, &n), SW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(items[0].seq, 501);
+    assert_int_equal(s->link_queue_load(s, "b.example", 498,
+                                        items[0].len + 1, pool, &items, &n),
+                     SW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[0].seq, 498);
+    assert_int_equal(items[1].seq, 499);
+    assert_int_equal(s->link_queue_load(s, "b.example", 999, 1 << 20, pool,
+                                        &items, &n), SW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(items[1].seq, 1000);
+    assert_int_equal(s->link_queue_load(s, "b.example", 1001, 0, pool,
+                                        &items, &n), SW_OK);
+    assert_int_equal(n, 0);
+
     /* An ack across the gap. */
     assert_int_equal(s->link_queue_ack(s, "b.example", 998), SW_OK);
     test_link_expect(s, "b.example", (uint64_t[]) { 999, 1000 }, 2);
@@ -1013,7 +1038,7 @@ test_link_queue(void **state)
     /* len bounds the stored text. */
     assert_int_equal(s->link_queue_push(s, "b.example", 1001,
                                         "<short/>trailing", 8, 0), SW_OK);
-    assert_int_equal(s->link_queue_load(s, "b.example", pool, &items, &n),
+    assert_int_equal(s->link_queue_load(s, "b.example", 0, 0, pool, &items, &n),
                      SW_OK);
     assert_int_equal(n, 1);
     assert_string_equal(items[0].xml, "<short/>");

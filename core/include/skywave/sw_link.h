@@ -61,6 +61,7 @@ typedef struct sw_peer_conf_s {
     int64_t            queue_max_iq;
     size_t             queue_max_bytes;         /* XML bytes, in all */
     size_t             queue_max_sender_bytes;  /* ... from one sender */
+    size_t             queue_memory;            /* ... kept in memory */
 } sw_peer_conf_t;
 
 typedef struct sw_transport_s {

@@ -17,7 +17,7 @@
 #include <skywave/sw_pool.h>
 
 #define SW_STORAGE_SERVICE "storage"
-#define SW_STORAGE_VERSION 3
+#define SW_STORAGE_VERSION 4
 
 typedef struct sw_scram_cred_s {
     const char *hash;           /* "SHA-1" or "SHA-256" */
@@ -56,6 +56,7 @@ typedef struct sw_link_item_s {
     int64_t     stamp;          /* unix seconds when queued */
     int64_t     expires;        /* unix seconds; 0: never */
     const char *xml;            /* serialized stanza */
+    size_t      len;            /* strlen(xml) */
 } sw_link_item_t;
 
 typedef struct sw_storage_s sw_storage_t;
@@ -115,8 +116,15 @@ struct sw_storage_s {
     /* Appends a stanza with sequence seq (the caller numbers them). */
     int (*link_queue_push)(sw_storage_t *s, const char *peer, uint64_t seq,
                            const char *xml, size_t len, int64_t expires);
-    /* All queued stanzas of peer, ascending seq. */
+    /*
+     * Queued stanzas of peer with seq >= from, ascending, up to and
+     * including the one whose XML takes the total to max_bytes or past
+     * it (so at least one when there is one; 0: no bound).  Version 4:
+     * the link layer keeps only the head of a queue in memory and pages
+     * the rest in with this.
+     */
     int (*link_queue_load)(sw_storage_t *s, const char *peer,
+                           uint64_t from, size_t max_bytes,
                            sw_pool_t *pool, sw_link_item_t **items,
                            size_t *n);
     /* Deletes queued stanzas with seq <= upto (acknowledged). */
