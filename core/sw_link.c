@@ -1077,6 +1077,14 @@ sw_link_live_advance(sw_link_t *l)
 }
 
 void
+sw_link_batch_end(void)
+{
+    if (sw_link_routing == NULL) {
+        sw_link_commit();
+    }
+}
+
+void
 sw_link_handed_to_session(void)
 {
     if (sw_link_routing != NULL) {

@@ -125,6 +125,7 @@ mod_im_roster_store(mod_im_t *im, const sw_jid_t *user,
 
     empty = item->sub == SW_SUB_NONE && !item->ask && !item->pending_in
             && !item->approved;
+    sw_link_batch_end();        /* a push must not promise a rollback */
     if (empty && !was_visible) {
         if (im->st->roster_remove(im->st, user->domain, user->node,
                                   item->jid, &ver) == SW_ERROR)
@@ -214,6 +215,7 @@ mod_im_roster_remove(mod_im_t *im, sw_stanza_t *iq, const sw_jid_t *user,
         goto done;
     }
     /* removed first, so the contact's answers find nothing to change */
+    sw_link_batch_end();
     if (im->st->roster_remove(im->st, user->domain, user->node, contact,
                               &ver) == SW_ERROR)
     {
@@ -319,6 +321,7 @@ mod_im_roster_set(mod_im_t *im, sw_stanza_t *iq, const sw_jid_t *user)
     item.jid = cj->bare;
     item.name = name && *name ? name : NULL;
     item.groups = groups;
+    sw_link_batch_end();        /* the result must not promise a rollback */
     if (im->st->roster_set(im->st, user->domain, user->node, &item, &ver)
         != SW_OK)
     {

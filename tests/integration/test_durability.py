@@ -365,3 +365,45 @@ def test_locked_database_acks_nothing_and_loses_nothing(tmp_path):
     finally:
         p.a.stop()
         p.b.stop()
+
+
+def test_disk_full_roster_set_in_a_failed_batch_is_not_acked(tmp_path,
+                                                             small_disk):
+    """A roster set that arrives in the same read as a message for a
+    peer shares the loop turn's storage batch.  When that batch cannot be
+    committed (disk full), the roster set must not be answered with a
+    result whose item is gone: each set is answered with an error, or
+    its item is in the roster afterwards."""
+    p = Pair(tmp_path)
+    state = small_disk(p.a.dir / "state")
+    p.a.start()                         # b stays down: a queues for it
+    try:
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        filler = fill(state)
+        big = "x" * 50000
+        answers = {}
+        for i in range(6):
+            alice.send("<message to='bob@b.example' type='chat' id='m%d'>"
+                       "<body>m%d</body><x xmlns='urn:test'>%s</x></message>"
+                       "<iq type='set' id='r%d'><query xmlns='jabber:iq:"
+                       "roster'><item jid='c%d@c.example' name='C%d'/>"
+                       "</query></iq>" % (i, i, big, i, i, i))
+            text = alice.read_until(r"<iq[^>]*id='r%d'[^>]*>" % i,
+                                    timeout=10)
+            iq = re.findall(r"<iq[^>]*id='r%d'[^>]*>" % i, text)[-1]
+            answers[i] = "error" if "type='error'" in iq else "result"
+        assert "did not reach stable storage" in p.a.log_text() \
+            or "could not store" in p.a.log_text(), "the disk never filled"
+        os.unlink(filler)
+        alice.send("<iq type='get' id='g'><query xmlns='jabber:iq:roster'/>"
+                   "</iq>")
+        roster = alice.read_until(r"<iq[^>]*id='g'.*?</iq>", timeout=10)
+        for i, kind in answers.items():
+            if kind == "result":
+                assert "c%d@c.example" % i in roster, \
+                    "set %d was answered with a result and lost" % i
+        assert "error" in answers.values() or all(
+            "c%d@c.example" % i in roster for i in answers)
+    finally:
+        p.a.stop()

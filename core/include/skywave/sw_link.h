@@ -137,6 +137,15 @@ int sw_link_commit(void);
  * outside a batch (the write was committed on its own).
  */
 void sw_link_batch_hold(sw_stanza_t *st);
+/*
+ * The next storage write reports its own outcome (a roster change a
+ * client is answered about): the open batch is committed first, so the
+ * write runs in a transaction of its own and an answer never promises
+ * what a failed batch rolled back.  While a peer's stanza is routed the
+ * batch covers the write (a failed batch makes the peer send it again):
+ * nothing is done then.
+ */
+void sw_link_batch_end(void);
 
 /* Core life cycle (sw_server.c). */
 extern const sw_option_t sw_peer_options[];
