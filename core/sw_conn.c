@@ -51,7 +51,7 @@ struct sw_conn_s {
     sw_conn_state_e   state;
     unsigned          paused:1;
     unsigned          yielded:1;   /* a layer asked to go on next turn */
-    uv_timer_t       *yield_timer;
+    uv_idle_t        *yield_idle;   /* resumes a yielded read */
     unsigned          in_read;     /* depth of deliveries under way */
     char              peer[64];
 };
@@ -396,9 +396,9 @@ sw_conn_free_handle(uv_handle_t *h)
 static void
 sw_conn_close_handle(sw_conn_t *c)
 {
-    if (c->yield_timer != NULL) {
-        uv_close((uv_handle_t *) c->yield_timer, sw_conn_free_handle);
-        c->yield_timer = NULL;
+    if (c->yield_idle != NULL) {
+        uv_close((uv_handle_t *) c->yield_idle, sw_conn_free_handle);
+        c->yield_idle = NULL;
     }
     c->state = SW_CONN_CLOSING;
     uv_read_stop((uv_stream_t *) c->tcp);
@@ -515,11 +515,19 @@ sw_conn_pause_read(sw_conn_t *c, bool pause)
     sw_conn_go_on(c);
 }
 
+/*
+ * An idle handle, not a 0 ms timer: libuv 1.44 (Debian 12) runs a timer
+ * started from its own callback again in the same pass, so a connection
+ * that yields from a timer goes on without the loop ever polling (a
+ * client's ping waited 0.2 s behind an inflate bomb).  Idle handles run
+ * once per loop iteration, and make that iteration's poll not block.
+ */
 static void
-sw_conn_on_yield(uv_timer_t *t)
+sw_conn_on_yield(uv_idle_t *h)
 {
-    sw_conn_t *c = t->data;
+    sw_conn_t *c = h->data;
 
+    uv_idle_stop(h);
     c->yielded = 0;
     sw_conn_go_on(c);
 }
@@ -530,14 +538,14 @@ sw_conn_yield(sw_conn_t *c)
     if (c->state != SW_CONN_OPEN || c->yielded) {
         return;
     }
-    if (c->yield_timer == NULL) {
-        c->yield_timer = sw_alloc(sizeof(*c->yield_timer));
-        uv_timer_init(c->tcp->loop, c->yield_timer);
-        c->yield_timer->data = c;
+    if (c->yield_idle == NULL) {
+        c->yield_idle = sw_alloc(sizeof(*c->yield_idle));
+        uv_idle_init(c->tcp->loop, c->yield_idle);
+        c->yield_idle->data = c;
     }
     c->yielded = 1;
     uv_read_stop((uv_stream_t *) c->tcp);
-    uv_timer_start(c->yield_timer, sw_conn_on_yield, 0, 0);
+    uv_idle_start(c->yield_idle, sw_conn_on_yield);
 }
 
 void
