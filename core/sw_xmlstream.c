@@ -497,27 +497,34 @@ sw_xmlstream_start_doc(sw_xmlstream_t *s)
     s->parser = p;
 }
 
+/* lim (NULL: all defaults) with the defaults where it has 0. */
+static void
+sw_xmlstream_limits(sw_xml_limits_t *out, const sw_xml_limits_t *lim)
+{
+    if (lim != NULL) {
+        *out = *lim;
+    }
+    if (out->max_stanza_bytes == 0) {
+        out->max_stanza_bytes = SW_XMLSTREAM_MAX_BYTES;
+    }
+    if (out->max_depth == 0) {
+        out->max_depth = SW_XMLSTREAM_MAX_DEPTH;
+    }
+    if (out->max_elements == 0) {
+        out->max_elements = SW_XMLSTREAM_MAX_ELEMENTS;
+    }
+    if (out->max_attrs == 0) {
+        out->max_attrs = SW_XMLSTREAM_MAX_ATTRS;
+    }
+}
+
 sw_xmlstream_t *
 sw_xmlstream_new(const sw_xml_limits_t *lim, const sw_xmlstream_cb_t *cb,
                  void *ud)
 {
     sw_xmlstream_t *s = sw_calloc(1, sizeof(*s));
 
-    if (lim != NULL) {
-        s->lim = *lim;
-    }
-    if (s->lim.max_stanza_bytes == 0) {
-        s->lim.max_stanza_bytes = SW_XMLSTREAM_MAX_BYTES;
-    }
-    if (s->lim.max_depth == 0) {
-        s->lim.max_depth = SW_XMLSTREAM_MAX_DEPTH;
-    }
-    if (s->lim.max_elements == 0) {
-        s->lim.max_elements = SW_XMLSTREAM_MAX_ELEMENTS;
-    }
-    if (s->lim.max_attrs == 0) {
-        s->lim.max_attrs = SW_XMLSTREAM_MAX_ATTRS;
-    }
+    sw_xmlstream_limits(&s->lim, lim);
     if (cb != NULL) {
         s->cb = *cb;
     }
@@ -821,19 +828,7 @@ sw_xmlstream_set_limits(sw_xmlstream_t *s, const sw_xml_limits_t *lim)
 {
     size_t frag = s->lim.max_stanza_bytes;
 
-    s->lim = *lim;
-    if (s->lim.max_stanza_bytes == 0) {
-        s->lim.max_stanza_bytes = SW_XMLSTREAM_MAX_BYTES;
-    }
-    if (s->lim.max_depth == 0) {
-        s->lim.max_depth = SW_XMLSTREAM_MAX_DEPTH;
-    }
-    if (s->lim.max_attrs == 0) {
-        s->lim.max_attrs = SW_XMLSTREAM_MAX_ATTRS;
-    }
-    if (s->lim.max_elements == 0) {
-        s->lim.max_elements = SW_XMLSTREAM_MAX_ELEMENTS;
-    }
+    sw_xmlstream_limits(&s->lim, lim);
     if (s->fragment) {
         s->lim.max_stanza_bytes = frag;
     }

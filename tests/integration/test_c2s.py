@@ -148,7 +148,8 @@ class Raw:
                   "version='1.0'>" % to)
         return self.read_until(r"</stream:features>|</stream:stream>")
 
-    def login(self, user, password, resource="raw", bind=True):
+    def starttls(self):
+        """Header, STARTTLS, the new header; returns its features."""
         self.header()
         self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
         self.read_until(r"<proceed[^>]*/>")
@@ -157,7 +158,10 @@ class Raw:
         ctx.verify_mode = ssl.CERT_NONE
         self.sock = ctx.wrap_socket(self.sock, server_hostname=self.host)
         self.buf = b""
-        feats = self.header()
+        return self.header()
+
+    def login(self, user, password, resource="raw", bind=True):
+        feats = self.starttls()
         assert "<mechanism>PLAIN</mechanism>" in feats
         token = base64.b64encode(("\0%s\0%s" % (user, password)).encode())
         self.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "

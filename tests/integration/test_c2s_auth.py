@@ -61,16 +61,7 @@ class Scram:
 def tls_stream(server):
     """A raw client with TLS up and the post-TLS features read."""
     raw = Raw(server.port)
-    raw.header()
-    raw.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-    raw.read_until(r"<proceed[^>]*/>")
-    import ssl
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    raw.sock = ctx.wrap_socket(raw.sock, server_hostname=raw.host)
-    raw.buf = b""
-    raw.header()
+    raw.starttls()
     return raw
 
 
