@@ -4,7 +4,7 @@ does not read (RFC 6120 §13.12)."""
 import socket
 import time
 
-from conftest import Server
+from conftest import SANITIZED, Server
 from test_c2s import Raw, stream_error
 
 
@@ -331,7 +331,7 @@ def test_peer_queue_kept_on_disk_past_its_head(tmp_path):
         grown = _rss_kb(p.a) - base
         print("a grew by %d kB with 24 MB queued" % grown)
         # 24 MB queued; the old code held all of it in memory (+32 MB)
-        assert grown < 10000, "RSS grew by %d kB" % grown
+        assert SANITIZED or grown < 10000, "RSS grew by %d kB" % grown
         c.sock.close()
         assert p.a.stop() == 0
         p.b.start()
@@ -367,7 +367,7 @@ def test_peer_queue_kept_on_disk_past_its_head(tmp_path):
         data = got_all[0]
         got = re.findall(r"<body>m(\d{3}) ", data.decode(errors="replace"))
         assert [int(g) for g in got] == list(range(n))
-        assert _rss_kb(p.a) < base + 10000, (_rss_kb(p.a), base)
+        assert SANITIZED or _rss_kb(p.a) < base + 10000, (_rss_kb(p.a), base)
     finally:
         p.a.stop()
         p.b.stop()
