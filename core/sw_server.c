@@ -66,9 +66,6 @@ const sw_option_t sw_core_options[] = {
 };
 
 static struct {
-    uv_loop_t       *loop;
-    sw_core_conf_t   conf;
-    sw_config_t     *cfg;
     sw_config_t     *old_cfgs[16];  /* kept: reloaded values point in */
     size_t           n_old;
     const char      *path;
@@ -76,51 +73,8 @@ static struct {
     bool             signals;
     bool             running;
     bool             modules_started;
-    bool             checking;
     bool             modules_stopped;   /* stop() ran for all of them */
 } sw_srv;
-
-void
-sw_server_set_checking(bool checking)
-{
-    sw_srv.checking = checking;
-}
-
-bool
-sw_server_checking(void)
-{
-    return sw_srv.checking;
-}
-
-uv_loop_t *
-sw_loop(void)
-{
-    if (sw_srv.loop == NULL) {
-        sw_srv.loop = uv_default_loop();
-    }
-    return sw_srv.loop;
-}
-
-const sw_core_conf_t *
-sw_core_conf(void)
-{
-    return &sw_srv.conf;
-}
-
-sw_config_t *
-sw_server_config(void)
-{
-    return sw_srv.cfg;
-}
-
-void
-sw_server_xml_limits(sw_xml_limits_t *out)
-{
-    out->max_stanza_bytes = sw_srv.conf.max_stanza_size;
-    out->max_depth = (unsigned) sw_srv.conf.max_depth;
-    out->max_attrs = (unsigned) sw_srv.conf.max_attrs;
-    out->max_elements = (unsigned) sw_srv.conf.max_elements;
-}
 
 static int
 sw_mkdir_p(const char *path)
@@ -187,14 +141,14 @@ sw_server_load_modules(sw_config_t *cfg)
     const char *first[2] = { NULL, NULL };
     char        name[128];
 
-    if (sw_srv.conf.storage != NULL && strcmp(sw_srv.conf.storage, "none")) {
-        snprintf(name, sizeof(name), "storage_%s", sw_srv.conf.storage);
+    if (sw_core_conf()->storage != NULL && strcmp(sw_core_conf()->storage, "none")) {
+        snprintf(name, sizeof(name), "storage_%s", sw_core_conf()->storage);
         first[0] = name;
         if (sw_modules_load(first, cfg) != SW_OK) {
             return SW_ERROR;
         }
     }
-    return sw_modules_load(sw_srv.conf.modules, cfg);
+    return sw_modules_load(sw_core_conf()->modules, cfg);
 }
 
 int
@@ -214,29 +168,29 @@ sw_server_init(const char *path, const char *text)
     if (cfg == NULL) {
         return SW_ERROR;
     }
-    sw_srv.cfg = cfg;
+    sw_context_set_config(cfg);
     sw_srv.path = path;
-    if (sw_options_defaults(sw_core_options, &sw_srv.conf, cfg->pool)
+    if (sw_options_defaults(sw_core_options, sw_core_conf_rw(), cfg->pool)
             != SW_OK
-        || sw_options_apply(sw_core_options, &sw_srv.conf, cfg,
+        || sw_options_apply(sw_core_options, sw_core_conf_rw(), cfg,
                             sw_config_global(cfg), cfg->pool) != SW_OK)
     {
         return SW_ERROR;
     }
-    sw_log_set_level((sw_log_level_e) sw_srv.conf.log_level);
-    if (sw_srv.conf.log_file != NULL
-        && sw_log_open(sw_srv.conf.log_file) != SW_OK)
+    sw_log_set_level((sw_log_level_e) sw_core_conf()->log_level);
+    if (sw_core_conf()->log_file != NULL
+        && sw_log_open(sw_core_conf()->log_file) != SW_OK)
     {
-        sw_log_error("log_file %s: %s", sw_srv.conf.log_file,
+        sw_log_error("log_file %s: %s", sw_core_conf()->log_file,
                      strerror(errno));
         return SW_ERROR;
     }
-    if (sw_srv.conf.module_path != NULL) {
-        sw_module_set_path(sw_srv.conf.module_path);
+    if (sw_core_conf()->module_path != NULL) {
+        sw_module_set_path(sw_core_conf()->module_path);
     }
     /* Storage modules open their files at load: the state dir first. */
-    if (sw_srv.conf.data_dir != NULL && sw_mkdir_p(sw_srv.conf.data_dir)) {
-        sw_log_error("data_dir %s: cannot create: %s", sw_srv.conf.data_dir,
+    if (sw_core_conf()->data_dir != NULL && sw_mkdir_p(sw_core_conf()->data_dir)) {
+        sw_log_error("data_dir %s: cannot create: %s", sw_core_conf()->data_dir,
                      strerror(errno));
         return SW_ERROR;
     }
@@ -314,10 +268,10 @@ sw_server_run(void)
     size_t           i;
     FILE            *fp;
 
-    if (sw_srv.conf.pid_file != NULL) {
-        fp = fopen(sw_srv.conf.pid_file, "w");
+    if (sw_core_conf()->pid_file != NULL) {
+        fp = fopen(sw_core_conf()->pid_file, "w");
         if (fp == NULL) {
-            sw_log_error("pid_file %s: %s", sw_srv.conf.pid_file,
+            sw_log_error("pid_file %s: %s", sw_core_conf()->pid_file,
                          strerror(errno));
             return SW_ERROR;
         }
@@ -348,8 +302,8 @@ sw_server_run(void)
     sw_hook_fire_name("server/started", NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     sw_log_info("skywave stopped");
-    if (sw_srv.conf.pid_file != NULL) {
-        unlink(sw_srv.conf.pid_file);
+    if (sw_core_conf()->pid_file != NULL) {
+        unlink(sw_core_conf()->pid_file);
     }
     return SW_OK;
 }
@@ -497,21 +451,21 @@ sw_server_reload(void)
         sw_config_free(cfg);
         return SW_ERROR;
     }
-    sw_options_reload(sw_core_options, &sw_srv.conf, &fresh, "core");
-    sw_log_set_level((sw_log_level_e) sw_srv.conf.log_level);
+    sw_options_reload(sw_core_options, sw_core_conf_rw(), &fresh, "core");
+    sw_log_set_level((sw_log_level_e) sw_core_conf()->log_level);
     /* Reopen the log so rotation by rename works with SIGHUP. */
-    if (sw_srv.conf.log_file != NULL) {
-        sw_log_open(sw_srv.conf.log_file);
+    if (sw_core_conf()->log_file != NULL) {
+        sw_log_open(sw_core_conf()->log_file);
     }
     /* Reloaded strings point into the new config: keep it, and the old
      * ones that non-reloadable values still point into. */
     if (sw_srv.n_old < sizeof(sw_srv.old_cfgs) / sizeof(sw_srv.old_cfgs[0])) {
-        sw_srv.old_cfgs[sw_srv.n_old++] = sw_srv.cfg;
-        sw_srv.cfg = cfg;
+        sw_srv.old_cfgs[sw_srv.n_old++] = sw_server_config();
+        sw_context_set_config(cfg);
     } else {
         sw_log_warn("reload: too many reloads kept in memory; restart "
                     "skywaved to release them");
-        sw_srv.cfg = cfg;
+        sw_context_set_config(cfg);
     }
     sw_modules_each(sw_server_reload_notify, NULL);
     sw_hook_fire_name("server/reloaded", NULL);
@@ -532,11 +486,11 @@ sw_server_free(void)
     }
     sw_srv.modules_started = false;
     sw_modules_unload();
-    if (sw_srv.loop != NULL) {
-        uv_walk(sw_srv.loop, sw_server_walk_close, NULL);
-        uv_run(sw_srv.loop, UV_RUN_DEFAULT);
-        uv_loop_close(sw_srv.loop);
-        sw_srv.loop = NULL;
+    if (sw_loop_if_made() != NULL) {
+        uv_walk(sw_loop(), sw_server_walk_close, NULL);
+        uv_run(sw_loop(), UV_RUN_DEFAULT);
+        uv_loop_close(sw_loop());
+        sw_loop_forget();
     }
     sw_links_free();        /* after the loop: its timers live in links */
     sw_iq_shutdown();
@@ -547,7 +501,8 @@ sw_server_free(void)
     for (i = 0; i < sw_srv.n_old; i++) {
         sw_config_free(sw_srv.old_cfgs[i]);
     }
-    sw_config_free(sw_srv.cfg);
+    sw_config_free(sw_server_config());
+    sw_context_set_config(NULL);
     sw_log_open(NULL);
     memset(&sw_srv, 0, sizeof(sw_srv));
 }
