@@ -315,6 +315,7 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     sw_host_t    *h;
     const char   *err = NULL;
     sw_stanza_kind_e kind;
+    sw_origin_t   origin = { SW_ORIGIN_LINK, NULL, NULL };
 
     if (seq > SW_LINK_SEQ_MAX) {
         sw_pool_free(pool);
@@ -407,7 +408,9 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     kind = st->kind;
     sw_link_routing = l;
     sw_link_routing_live = false;
-    sw_route(st);
+    origin.kind = SW_ORIGIN_LINK;
+    origin.link = l;
+    sw_route_from(st, &origin);
     sw_link_routing = NULL;
     if (sw_link_routing_live && kind == SW_STANZA_MESSAGE) {
         sw_link_seqs_add(&l->live, seq);

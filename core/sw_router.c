@@ -19,7 +19,9 @@ struct sw_host_entry_s {
 static sw_host_entry_t *sw_hosts;
 static sw_hook_t       *sw_router_ev_local;
 static sw_hook_t       *sw_router_ev_remote;
+static sw_chain_t      *sw_router_inbound;
 static sw_chain_t      *sw_router_preroute;
+static sw_chain_t      *sw_router_deliver_remote;
 
 void
 sw_router_init(void)
@@ -30,10 +32,10 @@ sw_router_init(void)
     sw_router_ev_remote = sw_hook_declare("route/remote",
         "a stanza for a remote domain: a peer link or s2s that serves the "
         "domain takes it");
-    sw_chain_declare("inbound");
+    sw_router_inbound = sw_chain_declare("inbound");
     sw_router_preroute = sw_chain_declare("preroute");
     sw_chain_declare("deliver");
-    sw_chain_declare("deliver_remote");
+    sw_router_deliver_remote = sw_chain_declare("deliver_remote");
 }
 
 void
@@ -50,7 +52,9 @@ sw_router_shutdown(void)
     sw_hosts = NULL;
     sw_router_ev_local = NULL;
     sw_router_ev_remote = NULL;
+    sw_router_inbound = NULL;
     sw_router_preroute = NULL;
+    sw_router_deliver_remote = NULL;
 }
 
 sw_host_t *
@@ -115,27 +119,54 @@ sw_route_bounce(sw_stanza_t *st, const char *condition, const char *text)
     }
 }
 
-int
-sw_route(sw_stanza_t *st)
+/*
+ * Runs chain c over *stp.  true: the stanza goes on; false: it was dealt
+ * with (dropped, bounced or taken), and *rc says how.
+ */
+static bool
+sw_route_chain(sw_chain_t *c, sw_stanza_t **stp, const sw_origin_t *origin,
+               int *rc)
 {
+    const char *cond = NULL;
+
+    switch (sw_chain_run(c, stp, (void *) origin, &cond)) {
+    case SW_DROP:
+        sw_stanza_unref(*stp);
+        *rc = SW_DECLINED;
+        return false;
+    case SW_BOUNCE:
+        sw_route_bounce(*stp, cond, NULL);
+        *rc = SW_OK;
+        return false;
+    case SW_TAKEN:
+        *rc = SW_OK;
+        return false;
+    case SW_PASS:
+        break;
+    }
+    return true;
+}
+
+int
+sw_route_from(sw_stanza_t *st, const sw_origin_t *origin)
+{
+    static const sw_origin_t internal = { SW_ORIGIN_INTERNAL, NULL, NULL };
     sw_route_event_t  ev;
-    const char       *cond = NULL;
     int               rc;
 
     if (sw_router_preroute == NULL) {
         sw_router_init();
     }
-    switch (sw_chain_run(sw_router_preroute, &st, NULL, &cond)) {
-    case SW_DROP:
-        sw_stanza_unref(st);
-        return SW_DECLINED;
-    case SW_BOUNCE:
-        sw_route_bounce(st, cond, NULL);
-        return SW_OK;
-    case SW_TAKEN:
-        return SW_OK;
-    case SW_PASS:
-        break;
+    if (origin == NULL) {
+        origin = &internal;
+    }
+    if (origin->kind != SW_ORIGIN_INTERNAL
+        && !sw_route_chain(sw_router_inbound, &st, origin, &rc))
+    {
+        return rc;
+    }
+    if (!sw_route_chain(sw_router_preroute, &st, origin, &rc)) {
+        return rc;
     }
 
     /* RFC 6120 §10.3: no 'to' means the sender's own server or account. */
@@ -149,6 +180,7 @@ sw_route(sw_stanza_t *st)
         return SW_DECLINED;
     }
     ev.stanza = st;
+    ev.origin = origin;
     ev.host = sw_host_find(ev.domain);
     if (ev.host != NULL) {
         rc = sw_hook_fire(sw_router_ev_local, &ev);
@@ -158,6 +190,13 @@ sw_route(sw_stanza_t *st)
             return SW_OK;
         }
     } else {
+        if (!sw_route_chain(sw_router_deliver_remote, &st, origin, &rc)) {
+            return rc;
+        }
+        /* a filter may have replaced it (sw_stanza_writable) */
+        ev.stanza = st;
+        ev.domain = st->to != NULL ? st->to->domain
+                    : st->from != NULL ? st->from->domain : ev.domain;
         rc = sw_hook_fire(sw_router_ev_remote, &ev);
         if (rc == SW_DECLINED) {
             /* RFC 6120 §8.3.3.16 */
@@ -167,4 +206,10 @@ sw_route(sw_stanza_t *st)
     }
     sw_stanza_unref(st);
     return SW_OK;
+}
+
+int
+sw_route(sw_stanza_t *st)
+{
+    return sw_route_from(st, NULL);
 }

@@ -388,6 +388,7 @@ mod_c2s_stanza(mod_c2s_conn_t *c, sw_xml_t *el, sw_pool_t *pool)
     sw_stanza_t *st;
     sw_jid_t     fj;
     bool         malformed_to = false;
+    sw_origin_t  origin = { SW_ORIGIN_SESSION, NULL, NULL };
 
     /* RFC 6120 §8.1.2.1: 'from' must be the client's own JID, if given */
     if (from != NULL) {
@@ -416,7 +417,9 @@ mod_c2s_stanza(mod_c2s_conn_t *c, sw_xml_t *el, sw_pool_t *pool)
         sw_route_bounce(st, "jid-malformed", NULL);
         return;
     }
-    sw_route(st);
+    origin.kind = SW_ORIGIN_SESSION;
+    origin.session = &c->sess;
+    sw_route_from(st, &origin);
 }
 
 static void

@@ -12,8 +12,8 @@
  *   - "route/local" delivers everything addressed to a local account;
  *   - "iq/self/jabber:iq:roster" is the roster protocol;
  *   - "session/closing" ends the session's presence.
- * Stanzas the module routes itself are marked by im->internal so the
- * preroute filter lets them through.
+ * The preroute filter takes only what a client session sent (the
+ * stanza's origin), so what the module routes itself passes it.
  */
 #ifndef MOD_IM_H
 #define MOD_IM_H
@@ -36,7 +36,6 @@ typedef struct {
     sw_module_ctx_t *mc;
     sw_storage_t    *st;
     int              slot;              /* per-session state */
-    unsigned         internal;          /* > 0 while we route ourselves */
     uint64_t         push_id;           /* ids of roster pushes */
     sw_log_rl_t      rl_directed;
     sw_hash_t       *offline_sent;      /* bare JID -> int64_t *: offline

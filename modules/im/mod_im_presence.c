@@ -620,24 +620,21 @@ sw_verdict_e
 mod_im_presence_out(sw_stanza_t **stp, void *ctx, void *ud,
                     const char **cond)
 {
-    mod_im_t     *im = ud;
-    sw_stanza_t  *st = *stp;
-    sw_session_t *s;
-    sw_host_t    *h;
-    sw_jid_t     *user;
+    mod_im_t          *im = ud;
+    const sw_origin_t *origin = ctx;
+    sw_stanza_t       *st = *stp;
+    sw_session_t      *s;
+    sw_jid_t          *user;
 
-    (void) ctx;
-    if (im->internal > 0 || st->kind != SW_STANZA_PRESENCE
-        || st->from == NULL || st->from->resource == NULL)
+    /* a client's own presence only: the server's, and what peers send,
+     * pass (c2s stamped 'from' with the session's full JID) */
+    if (origin == NULL || origin->kind != SW_ORIGIN_SESSION
+        || st->kind != SW_STANZA_PRESENCE || st->from == NULL
+        || st->from->resource == NULL)
     {
         return SW_PASS;
     }
-    h = sw_host_find(st->from->domain);
-    if (h == NULL || strcmp(h->kind, "host") != 0
-        || (s = sw_session_find(st->from)) == NULL)
-    {
-        return SW_PASS;
-    }
+    s = origin->session;
     if (st->type == NULL || mod_im_is(st->type, "unavailable")) {
         if (st->to != NULL) {
             mod_im_directed(im, s, st);
