@@ -7,6 +7,8 @@
 
 #include <skywave/skywave.h>
 
+#include "sw_core_int.h"
+
 typedef struct sw_feature_s sw_feature_t;
 
 struct sw_feature_s {

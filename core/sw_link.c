@@ -39,12 +39,45 @@ sw_link_t          *sw_link_routing;     /* its inbound stanza is */
 bool                sw_link_routing_live;  /* ... being routed, and
                                               reached a session */
 char                sw_link_local[256];  /* our first VirtualHost */
+sw_hook_t          *sw_link_ev_up;
+sw_hook_t          *sw_link_ev_down;
 
 static void sw_link_promote(sw_link_t *l);
 static void sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
     SW_PRINTF(2, 3);
 
 /* --------------------------------------------------------- registry --- */
+
+bool
+sw_link_is_up(const sw_link_t *l)
+{
+    return l->up;
+}
+
+sw_chain_t *
+sw_link_chain(sw_link_t *l, const char *name)
+{
+    if (strcmp(name, "outbound") == 0) {
+        return l->out_chain;
+    }
+    if (strcmp(name, "inbound") == 0) {
+        return l->in_chain;
+    }
+    return NULL;
+}
+
+/* link/up and link/down, once each way. */
+static void
+sw_link_set_up(sw_link_t *l, bool up, const char *reason)
+{
+    sw_link_event_t ev = { l, l->name, up ? NULL : reason };
+
+    if (l->up == up) {
+        return;
+    }
+    l->up = up;
+    sw_hook_fire(up ? sw_link_ev_up : sw_link_ev_down, &ev);
+}
 
 int
 sw_transport_register(sw_owner_t *owner, const sw_transport_t *t)
@@ -395,6 +428,18 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
         sw_route_bounce(st, "item-not-found", NULL);
         return;
     }
+    switch (sw_chain_run(l->in_chain, &st, l, &err)) {
+    case SW_DROP:
+        sw_stanza_unref(st);
+        return;
+    case SW_BOUNCE:
+        sw_route_bounce(st, err, NULL);
+        return;
+    case SW_TAKEN:
+        return;
+    case SW_PASS:
+        break;
+    }
     /*
      * A message handed to a client's session is out before its count
      * commits.  If the batch fails, the peer sends it again, and it
@@ -636,6 +681,7 @@ sw_link_on_closed(sw_conn_t *c, int error, const char *reason, void *ud)
         sw_xmlstream_free(l->xs);
         l->xs = NULL;
     }
+    sw_link_set_up(l, false, reason != NULL ? reason : "closed");
     sw_link_schedule_retry(l);
 }
 
@@ -650,6 +696,9 @@ sw_link_on_secured(sw_conn_t *c, void *ud)
     if (l != NULL) {
         sw_log_info("link %s: up (%s, %s, peer verified)",
                     l->name, sw_conn_peer(c), sw_conn_tls_desc(c));
+        if (c == l->conn) {
+            sw_link_set_up(l, true, NULL);
+        }
     }
 }
 
@@ -828,7 +877,12 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
         sw_link_write(l, hello, n);
         l->in_acked = l->in_durable;
     }
-    sw_link_output(l);
+    if (!l->tls) {
+        sw_link_set_up(l, true, NULL);  /* with TLS: once verified */
+    }
+    if (l->conn == conn) {
+        sw_link_output(l);
+    }
 }
 
 /* The pending connection proved to be the peer's: it replaces the live
@@ -1190,6 +1244,8 @@ sw_links_free(void)
         free(l->live.v);
         free(l->held.v);
         free(l->q_evict.v);
+        sw_chain_free(l->out_chain);
+        sw_chain_free(l->in_chain);
         free(l->dict);
         sw_tls_ctx_free(l->tls);
         free(l->name);

@@ -178,6 +178,10 @@ sw_links_configure(sw_config_t *cfg)
 
     sw_link_domains = sw_hash_new(16);
     sw_owner_init(&sw_link_owner, "core links");
+    sw_link_ev_up = sw_hook_declare("link/up", "a peer link's connection "
+        "is live (with TLS: the peer was verified); data sw_link_event_t");
+    sw_link_ev_down = sw_hook_declare("link/down", "a peer link's live "
+        "connection closed; data sw_link_event_t, with the reason");
     for (i = 1; i < cfg->n_sections; i++) {
         sw_csection_t     *sec = &cfg->sections[i];
         sw_link_t         *l;
@@ -188,6 +192,8 @@ sw_links_configure(sw_config_t *cfg)
         }
         l = sw_calloc(1, sizeof(*l));
         l->name = sw_strdup(sec->name);
+        l->out_chain = sw_chain_new("outbound");
+        l->in_chain = sw_chain_new("inbound");
         l->next = sw_links;
         sw_links = l;
         if (sw_options_defaults(sw_peer_options, &l->conf, cfg->pool) != SW_OK

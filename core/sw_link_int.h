@@ -119,6 +119,10 @@ struct sw_link_s {
     uint64_t          last_tx;
     uint64_t          conn_since;       /* loop ms the connection came */
 
+    sw_chain_t       *out_chain;        /* "outbound" */
+    sw_chain_t       *in_chain;         /* "inbound" */
+    bool              up;               /* link/up fired, link/down not */
+
     sw_link_stats_t   st;
     bool              ever_up;
     double            rtt_min;          /* least ack RTT: the path's own */
@@ -142,6 +146,8 @@ extern sw_owner_t sw_link_owner;
 extern sw_link_t *sw_link_routing;
 extern bool sw_link_routing_live;
 extern char sw_link_local[256];
+extern sw_hook_t *sw_link_ev_up;
+extern sw_hook_t *sw_link_ev_down;
 
 sw_storage_t *sw_link_store(void);
 const sw_transport_t *sw_transport_find(const char *name);

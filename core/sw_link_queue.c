@@ -506,29 +506,20 @@ sw_link_bounded(sw_link_t *l, sw_stanza_t *st, size_t len)
     return true;
 }
 
-/* route/remote: stanzas for a domain a peer speaks for. */
-int
-sw_link_route(void *data, void *ud)
+/* Queues st (borrowed) for the peer: numbered, stored, bounded. */
+static void
+sw_link_enqueue(sw_link_t *l, sw_stanza_t *st)
 {
-    sw_route_event_t *ev = data;
-    sw_link_t        *l = sw_hash_get(sw_link_domains, ev->domain);
     sw_storage_t     *s = sw_link_store();
-    sw_stanza_t      *st = ev->stanza;
     sw_buf_t          b;
     int64_t           expires;
     uint64_t          seq;
 
-    if (l == NULL) {
-        return SW_DECLINED;
-    }
-    if (sw_link_is_ephemeral(st) && l->conn == NULL) {
-        return SW_OK;
-    }
     sw_buf_init(&b);
     sw_xml_serialize(st->xml, &b, SW_NS_SERVER);
     if (sw_link_bounded(l, st, b.len)) {
         sw_buf_free(&b);
-        return SW_OK;
+        return;
     }
     seq = l->next_out;
     expires = (int64_t) time(NULL) + (int64_t) sw_link_expiry(l, st);
@@ -553,7 +544,7 @@ sw_link_route(void *data, void *ud)
             sw_buf_free(&b);
             sw_route_bounce(sw_stanza_ref(st), "resource-constraint",
                             "the server cannot store the message now");
-            return SW_OK;
+            return;
         }
     }
     l->next_out++;
@@ -570,6 +561,39 @@ sw_link_route(void *data, void *ud)
     if (l->conn == NULL) {
         sw_link_connect(l);
     }
+}
+
+/* route/remote: stanzas for a domain a peer speaks for. */
+int
+sw_link_route(void *data, void *ud)
+{
+    sw_route_event_t *ev = data;
+    sw_link_t        *l = sw_hash_get(sw_link_domains, ev->domain);
+    sw_stanza_t      *st;
+    const char       *cond = NULL;
+
+    (void) ud;
+    if (l == NULL) {
+        return SW_DECLINED;
+    }
+    if (sw_link_is_ephemeral(ev->stanza) && l->conn == NULL) {
+        return SW_OK;
+    }
+    st = sw_stanza_ref(ev->stanza);     /* the chain's to change or take */
+    switch (sw_chain_run(l->out_chain, &st, l, &cond)) {
+    case SW_DROP:
+        sw_stanza_unref(st);
+        return SW_OK;
+    case SW_BOUNCE:
+        sw_route_bounce(st, cond, NULL);
+        return SW_OK;
+    case SW_TAKEN:
+        return SW_OK;
+    case SW_PASS:
+        break;
+    }
+    sw_link_enqueue(l, st);
+    sw_stanza_unref(st);
     return SW_OK;
 }
 

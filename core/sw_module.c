@@ -16,6 +16,8 @@
 #include <skywave/sw_log.h>
 #include <skywave/sw_router.h>
 
+#include "sw_core_int.h"
+
 #ifndef SW_MODULE_DIR
 #define SW_MODULE_DIR "/usr/local/lib/skywave"
 #endif

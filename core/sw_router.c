@@ -9,6 +9,8 @@
 #include <skywave/sw_hook.h>
 #include <skywave/sw_log.h>
 
+#include "sw_core_int.h"
+
 typedef struct sw_host_entry_s sw_host_entry_t;
 
 struct sw_host_entry_s {

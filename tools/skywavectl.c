@@ -13,6 +13,8 @@
 
 #include <skywave/skywave.h>
 
+#include "sw_core_int.h"
+
 #ifndef SW_SYSCONF_DIR
 #define SW_SYSCONF_DIR "/etc/skywave"
 #endif

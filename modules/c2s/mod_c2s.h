@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <skywave/skywave.h>
+#include <skywave/mod_c2s_api.h>
 
 #define MOD_C2S_NS_TLS     "urn:ietf:params:xml:ns:xmpp-tls"
 #define MOD_C2S_NS_SASL    "urn:ietf:params:xml:ns:xmpp-sasl"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <skywave/skywave.h>
+#include <skywave/mod_im_api.h>
 
 #define MOD_CARBONS_NS      "urn:xmpp:carbons:2"
 #define MOD_CARBONS_NS_FWD  "urn:xmpp:forward:0"

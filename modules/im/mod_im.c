@@ -189,7 +189,6 @@ mod_im_load(sw_module_ctx_t *mc)
     if (im->slot == SW_ERROR) {
         return SW_ERROR;
     }
-    sw_session_init();
     sw_hook_declare(SW_IM_EV_DELIVERED, "a message for a local account was "
                     "handed to its sessions (or stored); data: "
                     "sw_im_delivered_t");

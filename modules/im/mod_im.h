@@ -21,6 +21,8 @@
 #define MOD_IM_MAX_FANOUT 64     /* resources reported per delivery */
 
 #include <skywave/skywave.h>
+#include <skywave/mod_c2s_api.h>
+#include <skywave/mod_im_api.h>
 
 #define MOD_IM_NS_ROSTER    "jabber:iq:roster"
 #define MOD_IM_NS_DELAY     "urn:xmpp:delay"

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include <skywave/skywave.h>
+
+#include "sw_core_int.h"
 #include <skywave/sw_link.h>
 
 #include "fuzz.h"

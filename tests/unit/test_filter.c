@@ -12,6 +12,8 @@
 
 #include <skywave/skywave.h>
 
+#include "sw_core_int.h"
+
 static sw_stanza_t *
 msg(const char *xml)
 {

@@ -10,6 +10,8 @@
 
 #include <skywave/skywave.h>
 
+#include "sw_core_int.h"
+
 typedef struct {
     char log[64];
     int  n;

@@ -16,6 +16,8 @@
 
 #include <skywave/skywave.h>
 
+#include "sw_core_int.h"
+
 /* Mirrors tests/modules/mod_testmod.c's conf (a test knows its module). */
 typedef struct {
     const char  *greeting;

@@ -12,6 +12,8 @@
 
 #include <skywave/skywave.h>
 
+#include "sw_core_int.h"
+
 typedef struct {
     int          local, remote;
     char         last[512];     /* the last stanza delivered anywhere */
@@ -173,6 +175,89 @@ test_preroute_chain(void **state)
     assert_non_null(strstr(sink.last, "<message"));
 }
 
+/* Which chains saw which origin, one letter each: I(nbound),
+ * P(reroute), R (deliver_remote), then s/l/i for the origin's kind. */
+static char seen[64];
+
+static sw_verdict_e
+f_note(sw_stanza_t **stp, void *ctx, void *ud, const char **cond)
+{
+    const sw_origin_t *o = ctx;
+    size_t             n = strlen(seen);
+
+    (void) stp;
+    (void) cond;
+    assert_non_null(o);
+    if (n + 2 < sizeof(seen)) {
+        seen[n] = *(const char *) ud;
+        seen[n + 1] = o->kind == SW_ORIGIN_SESSION ? 's'
+                      : o->kind == SW_ORIGIN_LINK ? 'l' : 'i';
+        seen[n + 2] = '\0';
+    }
+    return SW_PASS;
+}
+
+static sw_verdict_e
+f_drop_remote(sw_stanza_t **stp, void *ctx, void *ud, const char **cond)
+{
+    (void) stp;
+    (void) ctx;
+    (void) ud;
+    *cond = "not-allowed";
+    return SW_BOUNCE;
+}
+
+static void
+route_from(const char *xml, sw_origin_kind_e kind)
+{
+    sw_stanza_t *st = sw_stanza_parse(xml, strlen(xml));
+    sw_origin_t  o = { kind, NULL, NULL };
+
+    assert_non_null(st);
+    seen[0] = '\0';
+    sw_route_from(st, &o);
+}
+
+static void
+test_origin_and_chains(void **state)
+{
+    static const char in = 'I', pre = 'P', rem = 'R';
+
+    sw_chain_add(sw_chain_find("inbound"), &owner, "in", 0, f_note,
+                 (void *) &in);
+    sw_chain_add(sw_chain_find("preroute"), &owner, "pre", 0, f_note,
+                 (void *) &pre);
+    sw_chain_add(sw_chain_find("deliver_remote"), &owner, "rem", 0, f_note,
+                 (void *) &rem);
+    sink.remote_serves = true;
+
+    /* entered from a session, local: inbound then preroute */
+    route_from("<message xmlns='jabber:server' from='a@example.net/r' "
+               "to='b@example.net'/>", SW_ORIGIN_SESSION);
+    assert_string_equal(seen, "IsPs");
+    assert_int_equal(sink.local, 1);
+    /* from a link, for a remote domain: all three */
+    route_from("<message xmlns='jabber:server' from='a@example.net/r' "
+               "to='b@example.org'/>", SW_ORIGIN_LINK);
+    assert_string_equal(seen, "IlPlRl");
+    assert_int_equal(sink.remote, 1);
+    /* the server's own (sw_route): no inbound */
+    seen[0] = '\0';
+    route("<message xmlns='jabber:server' from='example.net' "
+          "to='b@example.org'/>");
+    assert_string_equal(seen, "PiRi");
+    assert_int_equal(sink.remote, 2);
+
+    /* deliver_remote can refuse: the sender hears of it */
+    sw_chain_add(sw_chain_find("deliver_remote"), &owner, "no", -1,
+                 f_drop_remote, NULL);
+    route_from("<message xmlns='jabber:server' from='a@example.net/r' "
+               "to='b@example.org' id='x'/>", SW_ORIGIN_SESSION);
+    assert_int_equal(sink.remote, 2);
+    assert_int_equal(sink.local, 2);            /* the error, to a@ */
+    assert_non_null(strstr(sink.last, "<not-allowed"));
+}
+
 static void
 test_hosts(void **state)
 {
@@ -195,6 +280,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_error_is_never_answered, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_preroute_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_origin_and_chains, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_hosts, setup, teardown),
     };
 

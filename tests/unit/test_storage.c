@@ -23,6 +23,8 @@
 
 #include <skywave/skywave.h>
 
+#include "sw_core_int.h"
+
 /* -DSW_TEST_HAVE_LOADER=0 leaves out the tests that load the module. */
 #ifndef SW_TEST_HAVE_LOADER
 #define SW_TEST_HAVE_LOADER 1

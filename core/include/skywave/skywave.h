@@ -20,7 +20,6 @@
 #include <skywave/sw_hash.h>
 #include <skywave/sw_session.h>
 #include <skywave/sw_iq.h>
-#include <skywave/sw_im.h>
 #include <skywave/sw_link.h>
 #include <skywave/sw_server.h>
 

@@ -51,6 +51,5 @@ size_t sw_chain_count(const sw_chain_t *c);
  */
 sw_verdict_e sw_chain_run(sw_chain_t *c, sw_stanza_t **stp, void *ctx,
                           const char **cond);
-void sw_chain_shutdown(void);
 
 #endif

@@ -32,7 +32,5 @@ size_t sw_hook_count(const sw_hook_t *h);
 /* For --list-events: calls fn for each declared event, sorted by name. */
 void sw_hook_each(void (*fn)(const char *name, const char *help, void *ud),
                   void *ud);
-/* Frees all hooks (process exit, tests). */
-void sw_hook_shutdown(void);
 
 #endif

@@ -38,7 +38,5 @@ void sw_iq_reply(sw_stanza_t *reply);
 /* Features advertised in disco#info of the host (XEP-0030). */
 void sw_iq_add_feature(sw_owner_t *owner, const char *var);
 void sw_iq_each_feature(void (*fn)(const char *var, void *ud), void *ud);
-void sw_iq_init(void);
-void sw_iq_shutdown(void);
 
 #endif

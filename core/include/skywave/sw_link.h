@@ -80,6 +80,32 @@ sw_link_t *sw_link_find(const char *peer);
 void sw_link_each(void (*fn)(sw_link_t *l, void *ud), void *ud);
 
 /*
+ * Events (data is sw_link_event_t *), declared when the links are
+ * configured (before modules start):
+ *   "link/up"    the peer's connection is live (with TLS: once the
+ *                peer's certificate was verified)
+ *   "link/down"  the live connection closed; reason says why
+ */
+typedef struct sw_link_event_s {
+    sw_link_t  *link;
+    const char *peer;           /* the Peer section's name */
+    const char *reason;         /* link/down: for logs; link/up: NULL */
+} sw_link_event_t;
+
+bool sw_link_is_up(const sw_link_t *l);
+
+/*
+ * The link's own filter chains (sw_filter.h), with the link as ctx:
+ *   "outbound"  a stanza for the peer, before it is queued
+ *   "inbound"   a stanza from the peer, before it is routed (after the
+ *               duplicate check: it runs once per stanza)
+ * A module adds its filters in start() (sw_link_each); they are removed
+ * with the module's owner.  NULL for any other name.
+ */
+typedef struct sw_chain_s sw_chain_t;
+sw_chain_t *sw_link_chain(sw_link_t *l, const char *name);
+
+/*
  * A transport has a connection to the peer and has identified it: the
  * link takes the connection (its callbacks are replaced).  we_opened:
  * this server initiated it.  Returns SW_OK, or SW_DECLINED when the link
@@ -147,11 +173,5 @@ void sw_link_batch_hold(sw_stanza_t *st);
  */
 void sw_link_batch_end(void);
 
-/* Core life cycle (sw_server.c). */
-extern const sw_option_t sw_peer_options[];
-int sw_links_configure(sw_config_t *cfg);
-int sw_links_start(void);
-void sw_links_stop(void);
-void sw_links_free(void);
 
 #endif

@@ -68,20 +68,7 @@ sw_module_ctx_t *sw_module_find(const char *name);
 sw_module_ctx_t *sw_module_open(const char *name);
 /* Closes a module opened with sw_module_open and never loaded. */
 void sw_module_close(sw_module_ctx_t *mc);
-/* Search path: colon-separated directories, tried before the default. */
-void sw_module_set_path(const char *path);
 
-/*
- * Loads names and everything they require, in dependency order (a
- * required module loads first; a cycle is an error).  Then applies config
- * (global and per-host sections) and calls each load().  SW_OK/SW_ERROR.
- */
-int sw_modules_load(const char *const *names, sw_config_t *cfg);
-int sw_modules_check(void);
-int sw_modules_start(void);
-/* Stops in reverse order, releases owners, closes handles. */
-void sw_modules_stop(void);
-void sw_modules_unload(void);
 /* Calls fn for each loaded module in load order. */
 void sw_modules_each(void (*fn)(sw_module_ctx_t *mc, void *ud), void *ud);
 

@@ -77,8 +77,5 @@ int sw_route(sw_stanza_t *st);
 /* Answers st with an error (takes the reference); drops errors. */
 void sw_route_bounce(sw_stanza_t *st, const char *condition, const char *text);
 
-/* Declares the router's events and chains; core start-up. */
-void sw_router_init(void);
-void sw_router_shutdown(void);
 
 #endif

@@ -33,26 +33,8 @@ void sw_server_shutdown(void);
 /* The core's declared options (for --list-options). */
 extern const sw_option_t sw_core_options[];
 
-/*
- * Life cycle (used by skywaved and by tests that run a server in-process):
- * init reads the config (path NULL: the config text given), applies the
- * core options, registers hosts and loads modules; check runs every
- * module's check(); run starts modules and the loop until shutdown; free
- * releases everything.  Each returns SW_OK or SW_ERROR after logging.
- */
-int sw_server_init(const char *path, const char *text);
-/*
- * Before init: this process only checks the configuration (skywaved -t,
- * skywavectl check, skywavectl links).  Modules then change nothing on
- * disk: storage opens its database read-only, or not at all when it does
- * not exist yet.
- */
-void sw_server_set_checking(bool checking);
+/* This process only checks the configuration (skywaved -t, skywavectl):
+ * modules change nothing on disk then. */
 bool sw_server_checking(void);
-int sw_server_check(void);
-int sw_server_run(void);
-/* Re-reads the config and applies reloadable options (SIGHUP). */
-int sw_server_reload(void);
-void sw_server_free(void);
 
 #endif

@@ -62,7 +62,5 @@ size_t sw_session_count(void);
 /* Runs the "deliver" chain then the session's send.  Borrows st. */
 int sw_session_send(sw_session_t *s, sw_stanza_t *st);
 void sw_session_each(void (*fn)(sw_session_t *s, void *ud), void *ud);
-void sw_session_init(void);
-void sw_session_shutdown(void);
 
 #endif

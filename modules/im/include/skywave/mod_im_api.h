@@ -1,10 +1,10 @@
 /*
- * Events of the IM module (mod_im) that other modules build on: carbons
- * (XEP-0280) and, later, archiving.  The data structures live in the SDK
- * so modules never include each other's headers.
+ * mod_im's events, for the modules that build on it: carbons (XEP-0280)
+ * and, later, archiving.  Installed with the SDK; mod_im owns it, so the
+ * core knows nothing of it.
  */
-#ifndef SKYWAVE_SW_IM_H
-#define SKYWAVE_SW_IM_H
+#ifndef SKYWAVE_MOD_IM_API_H
+#define SKYWAVE_MOD_IM_API_H
 
 #include <skywave/sw_session.h>
 #include <skywave/sw_stanza.h>
@@ -22,12 +22,5 @@ typedef struct sw_im_delivered_s {
     sw_session_t **sessions;    /* the sessions that got it */
     size_t         n;
 } sw_im_delivered_t;
-
-/*
- * "c2s/features": building the stream features a client sees after
- * authentication (data: sw_xml_t * of <stream:features/>), so modules
- * advertise what they add (roster versioning, pre-approval).
- */
-#define SW_C2S_EV_FEATURES "c2s/features"
 
 #endif
