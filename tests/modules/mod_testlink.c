@@ -11,9 +11,10 @@
  *   - the global "inbound" chain: a message whose body starts with
  *     "origin?" is logged with its origin ("testlink: origin session",
  *     "... link PEER")
+ *
+ * No config.h: tests/sdk/check-sdk builds this file as a third party
+ * would, against the installed SDK alone.
  */
-#include "config.h"
-
 #include <string.h>
 
 #include <skywave/skywave.h>
