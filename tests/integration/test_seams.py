@@ -6,8 +6,7 @@ server linked to a second one."""
 import re
 import time
 
-from test_c2s import Raw
-from test_peer_link import Pair, wait_log
+from test_peer_link import Pair, online, wait_log
 
 
 def with_module(server, name):
@@ -28,12 +27,8 @@ def test_link_chains_events_and_origins(tmp_path):
     p.b.start()
     try:
         wait_log(p.a, "testlink: up b")
-        alice = Raw(p.a.port, "a.example")
-        alice.login("alice", "pw-alice", "home")
-        alice.send("<presence/>")
-        bob = Raw(p.b.port, "b.example")
-        bob.login("bob", "pw-bob", "ship")
-        bob.send("<presence/>")
+        alice = online(p.a, "alice@a.example", "pw-alice", "home")
+        bob = online(p.b, "bob@b.example", "pw-bob", "ship")
         time.sleep(0.3)
         for i, body in enumerate(("drop:1", "bounce:1", "tag:1",
                                   "origin? 1", "plain 1")):
