@@ -60,13 +60,45 @@ def run(args, env, stdin=None, timeout=30):
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    Chosen below the kernel's ephemeral range (ip_local_port_range,
+    32768-60999 by default): a port the kernel handed out with bind(0)
+    may be handed out again to the next outgoing connection (a server's
+    link dialling its peer) before our server listens on it.  Below that
+    range only an explicit bind takes a port.
+    """
+    import random
     import socket
+    lo, hi = 10000, 32767
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            first = int(f.read().split()[0])
+        if first > 12000:
+            hi = first - 1
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200):
+        port = random.randint(lo, hi)
+        if port in _ports_given:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _ports_given.add(port)
+        return port
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+_ports_given = set()
 
 
 class Server:
@@ -119,8 +151,9 @@ class Server:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 log = self.log_text()[before:]
-                if (self.retries < 3 and "cannot listen on 127.0.0.1:%d: "
-                        "address already in use" % self.port in log):
+                if (self.retries < 3 and any(
+                        "cannot listen on 127.0.0.1:%d: address already in "
+                        "use" % p in log for p in (self.port, self.tls_port))):
                     # free_port() raced with another process: new ports
                     self.retries += 1
                     self._new_c2s_ports()

@@ -28,6 +28,13 @@ Accounting (doc/peer-links.md, "Chaos soak"):
   server crash.  So a message written N times may legitimately arrive up
   to N times: extra copies of a message that was *sent again because it
   got no ack* are counted as "resend duplicates", and do not fail the run.
+- The recipient's server hands a message from the link to the client at
+  once and acknowledges it to its peer once the batch recording it has
+  committed, milliseconds later.  A kill -9 in that window means the peer
+  sends it again and the client gets a second copy; committing first
+  would lose the message instead.  A copy delivered at most 1 s before
+  (0.5 s after) a kill of the recipient's server allows one more copy:
+  "crash duplicates", counted apart, not failures.
 - Anything else that arrives more than once (more copies delivered, or
   delivered and bounced, than times it was written; in particular a
   message written once, acknowledged, and delivered twice) is a real
@@ -516,6 +523,7 @@ class Soak:
         self.ledger = Ledger(self.t0)
         self.sending = False
         self.killed = set()         # servers we killed and not restarted
+        self.kill_times = {"A": [], "B": []}
         self.counts = {"outages": 0, "kills_A": 0, "kills_B": 0,
                        "disk_full": 0, "storage_errors": 0, "crashes": 0,
                        "offline_kept": 0}
@@ -578,6 +586,7 @@ class Soak:
     def kill(self, name):
         s = self.server(name)
         self.killed.add(name)
+        self.kill_times[name].append(self.now())
         s.proc.send_signal(signal.SIGKILL)
         s.proc.wait(timeout=10)
         self.counts["kills_" + name] += 1
@@ -810,7 +819,8 @@ class Soak:
         msgs, anomalies = self.ledger.snapshot()
         r = {"sent": len(msgs), "writes": 0, "resent": 0, "accepted": 0,
              "delivered": 0, "bounced": 0, "lost": 0, "duplicated": 0,
-             "resend_duplicates": 0, "unacknowledged": 0, "delayed": 0}
+             "resend_duplicates": 0, "crash_duplicates": 0,
+             "unacknowledged": 0, "delayed": 0}
         lost, dups, unacked = [], [], []
         bounce_conds = {}
         for m in msgs.values():
@@ -835,8 +845,11 @@ class Soak:
                     r["lost"] += 1
                     lost.append(m)
             if outcomes > 1:
+                crashes = self.crash_copies(m)
                 if outcomes <= len(m.sends):
                     r["resend_duplicates"] += 1
+                elif outcomes <= len(m.sends) + crashes:
+                    r["crash_duplicates"] += 1
                 else:
                     r["duplicated"] += 1
                     dups.append(m)
@@ -876,6 +889,36 @@ class Soak:
             groups[k] = groups.get(k, 0) + 1
         r["groups"] = groups
         return r
+
+    # A copy handed to a client no more than this long before (or, the
+    # bytes in flight, this long after) its server was killed may arrive
+    # again: see crash_copies().
+    CRASH_BEFORE, CRASH_AFTER = 1.0, 0.5
+
+    def crash_copies(self, m):
+        """How many copies of M the recipient's server may deliver again
+        because it was killed right after delivering them.
+
+        A server hands a message from the peer link to the recipient's
+        session as soon as it reads it, and records in the same turn's
+        storage batch that it has it; the peer's copy is acknowledged once
+        that commits (milliseconds later).  A kill -9 in between leaves a
+        client holding a message whose count never became durable, so the
+        peer sends it again after the restart, and the recipient gets it
+        again (from offline storage if not logged in by then).  Neither
+        order avoids this: commit first and a kill between the commit and
+        the write loses the message.  So each kill of the recipient's
+        server that comes right after a delivery allows one more copy;
+        a delivery more than CRASH_BEFORE s before any kill allows none.
+        """
+        server = m.to.split("@", 1)[1][:1].upper()
+        kills = self.kill_times.get(server, [])
+        n = 0
+        for k in kills:
+            if any(k - self.CRASH_BEFORE <= d[2] <= k + self.CRASH_AFTER
+                   for d in m.deliveries):
+                n += 1
+        return n
 
     def describe(self, m, what):
         if what == "DUPLICATED":
@@ -928,9 +971,10 @@ def summary(r, opts):
         % (r["sent"], r["writes"], r["resent"], r["accepted"],
            r["unacknowledged"]),
         "soak: delivered %d, bounced %d %s, lost %d, duplicated %d "
-        "(resend duplicates %d, allowed)"
+        "(resend duplicates %d, crash duplicates %d, allowed)"
         % (r["delivered"], r["bounced"], r["bounce_conditions"] or "",
-           r["lost"], r["duplicated"], r["resend_duplicates"]),
+           r["lost"], r["duplicated"], r["resend_duplicates"],
+           r["crash_duplicates"]),
         "soak: outages %d, kills %d (A %d, B %d), disk-full episodes %d "
         "(%d storage errors logged), crashes %d"
         % (r["outages"], r["kills"], r["kills_A"], r["kills_B"],
