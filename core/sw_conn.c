@@ -1,11 +1,11 @@
 /*
- * Connections: a libuv TCP socket under a stack of layers (sw_conn_int.h).
+ * Connections: a byte stream (an io: sw_conn_tcp.c for TCP, or a
+ * transport's own) under a stack of layers (sw_conn_int.h).
  *
- * Memory per idle connection is kept small on purpose: the read buffer is
- * shared by all connections (the loop is single-threaded and read_cb
- * consumes it before returning), writes are tried directly and only the
- * part the kernel refused is copied into a queued request, and layers
- * free their input buffers once they are empty.
+ * Memory per idle connection is kept small on purpose: layers free their
+ * input buffers once they are empty, and the TCP io shares one read
+ * buffer between all connections and copies only what the kernel
+ * refused to take at once.
  */
 #include "config.h"
 
@@ -19,126 +19,101 @@
 
 #include "sw_conn_int.h"
 
-/*
- * One read buffer for every connection: a read is handed up through the
- * layers (which copy what they must keep) before read_cb returns, and the
- * core runs one loop in one thread (DESIGN.md), so it is never shared by
- * two reads at once.  64 kB lets one read take several TLS records.
- */
-#define SW_CONN_READ_BUF  65536
-
-static char  sw_conn_read_buf[SW_CONN_READ_BUF];
-
 typedef enum sw_conn_state_e {
     SW_CONN_OPEN = 0,
     SW_CONN_FLUSHING,      /* closing: layers emit their last bytes */
-    SW_CONN_SHUTDOWN,      /* closing: uv_shutdown waits for the queue */
-    SW_CONN_CLOSING,       /* uv_close called; closed callback pending */
+    SW_CONN_SHUTDOWN,      /* closing: the io writes out, then ends */
+    SW_CONN_CLOSING,       /* io closing; closed callback pending */
 } sw_conn_state_e;
 
 struct sw_conn_s {
-    uv_tcp_t         *tcp;
-    sw_conn_cb_t      cb;
-    void             *ud;
-    sw_layer_t       *top;
-    sw_layer_t       *bottom;
-    uint64_t          bytes_in;
-    uint64_t          bytes_out;
-    size_t            pending;
-    size_t            max_pending;  /* 0: no bound */
-    char             *reason;
-    int               error;
-    sw_conn_state_e   state;
-    unsigned          paused:1;
-    unsigned          yielded:1;   /* a layer asked to go on next turn */
-    uv_idle_t        *yield_idle;   /* resumes a yielded read */
-    unsigned          in_read;     /* depth of deliveries under way */
-    char              peer[64];
+    uv_loop_t         *loop;
+    const sw_io_ops_t *ops;
+    void              *io;
+    sw_conn_cb_t       cb;
+    void              *ud;
+    sw_layer_t        *top;
+    sw_layer_t        *bottom;
+    uint64_t           bytes_in;
+    uint64_t           bytes_given;  /* handed to the io */
+    size_t             max_pending;  /* 0: no bound */
+    char              *reason;
+    int                error;
+    sw_conn_state_e    state;
+    unsigned           paused:1;
+    unsigned           yielded:1;    /* a layer asked to go on next turn */
+    uv_idle_t         *yield_idle;   /* resumes a yielded read */
+    unsigned           in_read;      /* depth of deliveries under way */
+    char               peer[64];
 };
-
-/* A queued write: the bytes the kernel did not take at once. */
-typedef struct sw_conn_wreq_s {
-    uv_write_t   req;
-    sw_conn_t   *conn;
-    size_t       len;
-    char         data[];
-} sw_conn_wreq_t;
 
 static void sw_conn_close_handle(sw_conn_t *c);
 
 static void
 sw_conn_set_peer(sw_conn_t *c)
 {
-    struct sockaddr_storage  ss;
-    char                     host[INET6_ADDRSTRLEN];
-    int                      len = sizeof(ss);
-
     strcpy(c->peer, "?");
-    if (uv_tcp_getpeername(c->tcp, (struct sockaddr *) &ss, &len) != 0) {
-        return;
-    }
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *) &ss;
-
-        uv_ip4_name(sin, host, sizeof(host));
-        snprintf(c->peer, sizeof(c->peer), "%s:%u", host,
-                 (unsigned) ntohs(sin->sin_port));
-    } else if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *) &ss;
-
-        uv_ip6_name(sin6, host, sizeof(host));
-        snprintf(c->peer, sizeof(c->peer), "[%s]:%u", host,
-                 (unsigned) ntohs(sin6->sin6_port));
+    if (c->ops->peer != NULL) {
+        c->ops->peer(c->io, c->peer, sizeof(c->peer));
     }
 }
 
-static void
-sw_conn_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
-{
-    buf->base = sw_conn_read_buf;
-    buf->len = sizeof(sw_conn_read_buf);
-}
+/* ------------------------------------------------- from the io below --- */
 
-static void
-sw_conn_read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+void
+sw_conn_io_input(sw_conn_t *c, const char *data, size_t len)
 {
-    sw_conn_t  *c = stream->data;
-
-    if (nread > 0) {
-        c->bytes_in += (uint64_t) nread;
-        c->in_read++;
-        if (c->bottom != NULL) {
-            c->bottom->on_read(c->bottom, buf->base, (size_t) nread);
-        } else if (sw_conn_reading(c) && c->cb.data != NULL) {
-            c->cb.data(c, buf->base, (size_t) nread, c->ud);
-        }
-        c->in_read--;
+    if (len == 0 || c->state == SW_CONN_CLOSING) {
         return;
     }
-    if (nread == UV_EOF) {
-        sw_conn_peer_closed(c, "connection closed by peer");
-    } else if (nread < 0) {
-        sw_conn_fail(c, (int) nread, "read error: %s",
-                     uv_strerror((int) nread));
+    c->bytes_in += (uint64_t) len;
+    c->in_read++;
+    if (c->bottom != NULL) {
+        c->bottom->on_read(c->bottom, data, len);
+    } else if (sw_conn_reading(c) && c->cb.data != NULL) {
+        c->cb.data(c, data, len, c->ud);
     }
-    /* nread == 0: nothing this time (EAGAIN). */
+    c->in_read--;
+}
+
+void
+sw_conn_io_eof(sw_conn_t *c)
+{
+    sw_conn_peer_closed(c, "connection closed by peer");
+}
+
+void
+sw_conn_io_error(sw_conn_t *c, int error, const char *reason)
+{
+    sw_conn_fail(c, error, "%s", reason);
+}
+
+void
+sw_conn_io_drained(sw_conn_t *c)
+{
+    /* Only a queue that was waiting is reported as drained: writes the
+     * io took at once never made anyone wait. */
+    if (c->state == SW_CONN_OPEN && c->cb.drained != NULL) {
+        c->cb.drained(c, c->ud);
+    }
 }
 
 sw_conn_t *
-sw_conn_new(uv_tcp_t *tcp, const sw_conn_cb_t *cb, void *ud)
+sw_conn_new_io(uv_loop_t *loop, const sw_io_ops_t *ops, void *io,
+               const sw_conn_cb_t *cb, void *ud)
 {
     sw_conn_t  *c;
     int         rc;
 
     c = sw_calloc(1, sizeof(*c));
-    c->tcp = tcp;
+    c->loop = loop;
+    c->ops = ops;
+    c->io = io;
     c->cb = *cb;
     c->ud = ud;
-    tcp->data = c;
     sw_conn_set_peer(c);
 
-    rc = uv_read_start((uv_stream_t *) tcp, sw_conn_alloc_cb,
-                       sw_conn_read_cb);
+    rc = ops->read(io, true);
     if (rc != 0) {
         sw_conn_fail(c, rc, "cannot read from %s: %s", c->peer,
                      uv_strerror(rc));
@@ -148,35 +123,11 @@ sw_conn_new(uv_tcp_t *tcp, const sw_conn_cb_t *cb, void *ud)
 
 /* ------------------------------------------------------------ writes --- */
 
-static void
-sw_conn_write_cb(uv_write_t *req, int status)
-{
-    sw_conn_wreq_t  *w = (sw_conn_wreq_t *) req;
-    sw_conn_t       *c = w->conn;
-
-    c->pending -= w->len;
-    if (status == 0) {
-        c->bytes_out += w->len;
-    } else if (status != UV_ECANCELED) {
-        sw_conn_fail(c, status, "write error: %s", uv_strerror(status));
-    }
-    free(w);
-
-    /* Only a queue that was waiting is reported as drained: writes the
-     * kernel took at once never made anyone wait. */
-    if (status == 0 && c->pending == 0 && c->state == SW_CONN_OPEN
-        && c->cb.drained != NULL)
-    {
-        c->cb.drained(c, c->ud);
-    }
-}
-
 static int
 sw_conn_sock_write(sw_conn_t *c, const char *data, size_t len)
 {
-    sw_conn_wreq_t  *w;
-    uv_buf_t         buf;
-    int              n;
+    size_t  pending;
+    int     rc;
 
     if (!sw_conn_writable(c)) {
         return SW_ERROR;
@@ -184,40 +135,17 @@ sw_conn_sock_write(sw_conn_t *c, const char *data, size_t len)
     if (len == 0) {
         return SW_OK;
     }
-
-    /* Nothing queued: let the kernel take what it can without a copy. */
-    if (c->pending == 0) {
-        buf = uv_buf_init((char *) data, (unsigned int) len);
-        n = uv_try_write((uv_stream_t *) c->tcp, &buf, 1);
-        if (n > 0) {
-            c->bytes_out += (uint64_t) n;
-            data += n;
-            len -= (size_t) n;
-            if (len == 0) {
-                return SW_OK;
-            }
-        } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-            sw_conn_fail(c, n, "write error: %s", uv_strerror(n));
-            return SW_ERROR;
-        }
-    }
-
-    w = sw_alloc(sizeof(*w) + len);
-    w->conn = c;
-    w->len = len;
-    memcpy(w->data, data, len);
-    buf = uv_buf_init(w->data, (unsigned int) len);
-    n = uv_write(&w->req, (uv_stream_t *) c->tcp, &buf, 1, sw_conn_write_cb);
-    if (n != 0) {
-        free(w);
-        sw_conn_fail(c, n, "write error: %s", uv_strerror(n));
+    rc = c->ops->write(c->io, data, len);
+    if (rc != 0) {
+        sw_conn_fail(c, rc, "write error: %s", uv_strerror(rc));
         return SW_ERROR;
     }
-    c->pending += len;
-    if (c->max_pending != 0 && c->pending > c->max_pending) {
+    c->bytes_given += len;
+    pending = c->ops->pending(c->io);
+    if (c->max_pending != 0 && pending > c->max_pending) {
         /* a reader that does not read holds our memory: let it go */
         sw_conn_fail(c, UV_ENOBUFS, "slow reader: %zu bytes unsent, more "
-                     "than the %zu allowed", c->pending, c->max_pending);
+                     "than the %zu allowed", pending, c->max_pending);
         return SW_ERROR;
     }
     return SW_OK;
@@ -241,22 +169,41 @@ sw_conn_write(sw_conn_t *c, const void *data, size_t len)
     return sw_conn_sock_write(c, data, len);
 }
 
+/* The io's own flush point (a block transport cuts a block here). */
+static int
+sw_conn_io_flush(sw_conn_t *c)
+{
+    int rc;
+
+    if (c->ops->flush == NULL || !sw_conn_writable(c)) {
+        return SW_OK;
+    }
+    rc = c->ops->flush(c->io);
+    if (rc != 0) {
+        sw_conn_fail(c, rc, "write error: %s", uv_strerror(rc));
+        return SW_ERROR;
+    }
+    return SW_OK;
+}
+
 int
 sw_conn_flush(sw_conn_t *c)
 {
     if (c->state != SW_CONN_OPEN) {
         return SW_ERROR;
     }
-    if (c->top != NULL && c->top->flush != NULL) {
-        return c->top->flush(c->top);
+    if (c->top != NULL && c->top->flush != NULL
+        && c->top->flush(c->top) != SW_OK)
+    {
+        return SW_ERROR;
     }
-    return SW_OK;
+    return sw_conn_io_flush(c);
 }
 
 size_t
 sw_conn_pending(const sw_conn_t *c)
 {
-    return c->pending;
+    return c->ops->pending(c->io);
 }
 
 /* ------------------------------------------------------------ layers --- */
@@ -368,10 +315,9 @@ sw_conn_peer_closed(sw_conn_t *c, const char *reason)
     sw_conn_close(c, true);
 }
 
-static void
-sw_conn_close_cb(uv_handle_t *handle)
+void
+sw_conn_io_closed(sw_conn_t *c)
 {
-    sw_conn_t   *c = handle->data;
     sw_layer_t  *l, *next;
 
     if (c->cb.closed != NULL) {
@@ -383,7 +329,6 @@ sw_conn_close_cb(uv_handle_t *handle)
         l->free(l);
     }
     free(c->reason);
-    free(c->tcp);
     free(c);
 }
 
@@ -401,19 +346,17 @@ sw_conn_close_handle(sw_conn_t *c)
         c->yield_idle = NULL;
     }
     c->state = SW_CONN_CLOSING;
-    uv_read_stop((uv_stream_t *) c->tcp);
-    /* Queued writes are cancelled: their callbacks run before ours. */
-    uv_close((uv_handle_t *) c->tcp, sw_conn_close_cb);
+    c->ops->read(c->io, false);
+    /* Queued writes are dropped; sw_conn_io_closed() follows from the
+     * loop. */
+    c->ops->close(c->io);
 }
 
-static void
-sw_conn_shutdown_cb(uv_shutdown_t *req, int status)
+void
+sw_conn_io_shutdown_done(sw_conn_t *c, int error)
 {
-    sw_conn_t  *c = req->data;
-
-    free(req);
-    if (status < 0 && status != UV_ECANCELED) {
-        sw_conn_set_reason(c, status, uv_strerror(status));
+    if (error < 0 && error != UV_ECANCELED) {
+        sw_conn_set_reason(c, error, uv_strerror(error));
     }
     if (c->state != SW_CONN_CLOSING) {
         sw_conn_close_handle(c);
@@ -424,7 +367,6 @@ void
 sw_conn_close(sw_conn_t *c, bool flush)
 {
     sw_layer_t     *l;
-    uv_shutdown_t  *req;
 
     if (c->state != SW_CONN_OPEN) {
         /* A hard close cuts short an orderly one that is still waiting. */
@@ -435,7 +377,7 @@ sw_conn_close(sw_conn_t *c, bool flush)
     }
 
     c->state = SW_CONN_FLUSHING;
-    uv_read_stop((uv_stream_t *) c->tcp);
+    c->ops->read(c->io, false);
 
     if (flush && c->top != NULL && c->top->flush != NULL) {
         c->top->flush(c->top);
@@ -449,21 +391,20 @@ sw_conn_close(sw_conn_t *c, bool flush)
     if (c->state != SW_CONN_FLUSHING) {
         return;     /* a layer failed and closed the handle */
     }
-
-    if (!flush) {
+    if (flush && sw_conn_io_flush(c) != SW_OK) {
+        return;
+    }
+    if (!flush || c->ops->shutdown == NULL) {
         sw_conn_close_handle(c);
         return;
     }
 
-    /* uv_shutdown waits for the write queue, then sends FIN. */
-    req = sw_alloc(sizeof(*req));
-    req->data = c;
-    if (uv_shutdown(req, (uv_stream_t *) c->tcp, sw_conn_shutdown_cb) != 0) {
-        free(req);
-        sw_conn_close_handle(c);
-        return;
-    }
+    /* The io writes out its queue, then ends its output (TCP: FIN) and
+     * calls sw_conn_io_shutdown_done(). */
     c->state = SW_CONN_SHUTDOWN;
+    if (c->ops->shutdown(c->io) != 0) {
+        sw_conn_close_handle(c);
+    }
 }
 
 /* ------------------------------------------------------------- misc --- */
@@ -491,8 +432,7 @@ sw_conn_go_on(sw_conn_t *c)
         c->in_read--;
     }
     if (sw_conn_reading(c)) {
-        rc = uv_read_start((uv_stream_t *) c->tcp, sw_conn_alloc_cb,
-                           sw_conn_read_cb);
+        rc = c->ops->read(c->io, true);
         if (rc != 0) {
             sw_conn_fail(c, rc, "cannot read: %s", uv_strerror(rc));
         }
@@ -507,7 +447,7 @@ sw_conn_pause_read(sw_conn_t *c, bool pause)
     }
     if (pause) {
         c->paused = 1;
-        uv_read_stop((uv_stream_t *) c->tcp);
+        c->ops->read(c->io, false);
         return;
     }
 
@@ -540,11 +480,11 @@ sw_conn_yield(sw_conn_t *c)
     }
     if (c->yield_idle == NULL) {
         c->yield_idle = sw_alloc(sizeof(*c->yield_idle));
-        uv_idle_init(c->tcp->loop, c->yield_idle);
+        uv_idle_init(c->loop, c->yield_idle);
         c->yield_idle->data = c;
     }
     c->yielded = 1;
-    uv_read_stop((uv_stream_t *) c->tcp);
+    c->ops->read(c->io, false);
     uv_idle_start(c->yield_idle, sw_conn_on_yield);
 }
 
@@ -581,54 +521,17 @@ sw_conn_bytes_in(const sw_conn_t *c)
 uint64_t
 sw_conn_bytes_out(const sw_conn_t *c)
 {
-    return c->bytes_out;
+    return c->bytes_given - c->ops->pending(c->io);
 }
 
 int
-sw_conn_tcp_stalled(const sw_conn_t *c)
+sw_conn_fd(const sw_conn_t *c)
 {
-#if defined(TCP_INFO) && defined(__linux__)
-    struct tcp_info ti;
-    socklen_t       len = sizeof(ti);
-    uv_os_fd_t      fd;
-
-    if (uv_fileno((const uv_handle_t *) c->tcp, &fd) != 0
-        || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
-    {
-        return -1;
-    }
-    /* tcpi_retransmits: timeouts since the last ACK that moved on */
-    return ti.tcpi_unacked > 0 && ti.tcpi_retransmits > 0;
-#else
-    (void) c;
-    return -1;
-#endif
+    return c->ops->fd != NULL ? c->ops->fd(c->io) : -1;
 }
 
-int
-sw_ip_addr(const char *ip, int port, struct sockaddr_storage *sa)
+void *
+sw_conn_io(const sw_conn_t *c)
 {
-    int rc = strchr(ip, ':') != NULL
-             ? uv_ip6_addr(ip, port, (struct sockaddr_in6 *) sa)
-             : uv_ip4_addr(ip, port, (struct sockaddr_in *) sa);
-
-    return rc == 0 ? SW_OK : SW_ERROR;
-}
-
-int
-sw_tcp_listen(uv_tcp_t *tcp, const char *ip, int port, int backlog,
-              uv_connection_cb cb)
-{
-    struct sockaddr_storage sa;
-    int                     rc;
-
-    if (sw_ip_addr(ip, port, &sa) != SW_OK) {
-        return UV_EINVAL;
-    }
-    rc = uv_tcp_bind(tcp, (struct sockaddr *) &sa,
-                     sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-    if (rc == 0) {
-        rc = uv_listen((uv_stream_t *) tcp, backlog, cb);
-    }
-    return rc;
+    return c->io;
 }

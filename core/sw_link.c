@@ -79,15 +79,56 @@ sw_link_set_up(sw_link_t *l, bool up, const char *reason)
     sw_hook_fire(up ? sw_link_ev_up : sw_link_ev_down, &ev);
 }
 
+sw_transport_reg_t *
+sw_transport_add(const char *name)
+{
+    sw_transport_reg_t *r;
+
+    if (name == NULL || sw_transport_find(name) != NULL) {
+        sw_log_error("a transport named '%s' is registered already",
+                     name ? name : "(null)");
+        return NULL;
+    }
+    r = sw_calloc(1, sizeof(*r));
+    r->next = sw_transports;
+    sw_transports = r;
+    return r;
+}
+
 int
 sw_transport_register(sw_owner_t *owner, const sw_transport_t *t)
 {
-    sw_transport_reg_t *r = sw_calloc(1, sizeof(*r));
+    sw_transport_reg_t *r = sw_transport_add(t->name);
 
-    r->t = t;
-    r->next = sw_transports;
-    sw_transports = r;
+    if (r == NULL) {
+        return SW_ERROR;
+    }
+    r->t = *t;
     (void) owner;       /* transports live until exit, like modules */
+    return SW_OK;
+}
+
+int
+sw_block_transport_register(sw_owner_t *owner,
+                            const sw_block_transport_t *t)
+{
+    sw_transport_reg_t *r;
+
+    if (t->mtu == NULL || t->send == NULL) {
+        sw_log_error("block transport '%s': mtu and send are required",
+                     t->name ? t->name : "(null)");
+        return SW_ERROR;
+    }
+    r = sw_transport_add(t->name);
+    if (r == NULL) {
+        return SW_ERROR;
+    }
+    r->bt = *t;
+    r->block = true;
+    r->t = sw_link_block_adapter;
+    r->t.name = r->bt.name;
+    r->t.data = r;
+    (void) owner;
     return SW_OK;
 }
 
@@ -97,11 +138,48 @@ sw_transport_find(const char *name)
     sw_transport_reg_t *r;
 
     for (r = sw_transports; r != NULL; r = r->next) {
-        if (strcmp(r->t->name, name) == 0) {
-            return r->t;
+        if (strcmp(r->t.name, name) == 0) {
+            return &r->t;
         }
     }
     return NULL;
+}
+
+void
+sw_transports_start_all(int *rc)
+{
+    sw_transport_reg_t *r;
+    int               (*start)(void *);
+    void               *data;
+
+    for (r = sw_transports; r != NULL && *rc == SW_OK; r = r->next) {
+        start = r->block ? r->bt.start : r->t.start;
+        data = r->block ? r->bt.data : r->t.data;
+        if (start != NULL && start(data) != SW_OK) {
+            sw_log_error("transport '%s' failed to start", r->t.name);
+            *rc = SW_ERROR;
+            return;
+        }
+        r->started = true;
+    }
+}
+
+void
+sw_transports_stop_all(void)
+{
+    sw_transport_reg_t *r;
+    void              (*stop)(void *);
+
+    for (r = sw_transports; r != NULL; r = r->next) {
+        if (!r->started) {
+            continue;
+        }
+        r->started = false;
+        stop = r->block ? r->bt.stop : r->t.stop;
+        if (stop != NULL) {
+            stop(r->block ? r->bt.data : r->t.data);
+        }
+    }
 }
 
 const char *
@@ -750,7 +828,7 @@ sw_link_connect(sw_link_t *l)
         return;
     }
     l->connecting = true;
-    if (l->tp->connect(l) != SW_OK) {
+    if (l->tp->connect(l->tp->data, l) != SW_OK) {
         l->connecting = false;
         sw_link_schedule_retry(l);
     }
@@ -1132,7 +1210,8 @@ sw_link_on_tick(uv_timer_t *t)
             && !l->connecting && sw_link_may_open(l)
             && now / 1000.0 - sw_link_q_at(l, 0)->sent_at
                > sw_link_ack_timeout(l)
-            && sw_conn_tcp_stalled(l->conn) != 0)
+            && (l->tp->stalled == NULL
+                || l->tp->stalled(l->tp->data, l, l->conn) != 0))
         {
             /*
              * The notes' lesson (tcp-over-constrained-links.md): after an
@@ -1148,7 +1227,7 @@ sw_link_on_tick(uv_timer_t *t)
                         (unsigned long long) sw_link_q_at(l, 0)->seq,
                         now / 1000.0 - sw_link_q_at(l, 0)->sent_at);
             l->connecting = true;
-            if (l->tp->connect(l) != SW_OK) {
+            if (l->tp->connect(l->tp->data, l) != SW_OK) {
                 l->connecting = false;
             }
         }
@@ -1171,14 +1250,17 @@ int
 sw_links_start(void)
 {
     sw_link_t *l;
+    int        rc = SW_OK;
 
-    if (sw_links == NULL) {
-        return SW_OK;
-    }
     for (l = sw_links; l != NULL; l = l->next) {
         if (sw_link_load(l) != SW_OK || sw_link_tls_setup(l) != SW_OK) {
             return SW_ERROR;
         }
+    }
+    /* after the queues loaded: a peer's connection may come at once */
+    sw_transports_start_all(&rc);
+    if (rc != SW_OK || sw_links == NULL) {
+        return rc;
     }
     uv_check_init(sw_loop(), &sw_link_batch);
     uv_timer_init(sw_loop(), &sw_link_tick);
@@ -1197,6 +1279,7 @@ sw_links_stop(void)
     sw_link_t    *l;
 
     if (!sw_link_running) {
+        sw_transports_stop_all();
         return;
     }
     sw_link_commit();
@@ -1212,6 +1295,8 @@ sw_links_stop(void)
             sw_conn_close(l->conn, true);
         }
     }
+    /* after the goodbyes above went to them */
+    sw_transports_stop_all();
     sw_link_write_stats();
     uv_timer_stop(&sw_link_tick);
     uv_close((uv_handle_t *) &sw_link_tick, NULL);
@@ -1244,6 +1329,7 @@ sw_links_free(void)
         free(l->live.v);
         free(l->held.v);
         free(l->q_evict.v);
+        sw_link_block_free(l);
         sw_chain_free(l->out_chain);
         sw_chain_free(l->in_chain);
         free(l->dict);

@@ -68,14 +68,21 @@ typedef struct {                        /* a sorted set of numbers */
 
 struct sw_transport_reg_s {
     sw_transport_reg_t   *next;
-    const sw_transport_t *t;
+    sw_transport_t        t;            /* a copy */
+    sw_block_transport_t  bt;           /* a block transport: t runs the
+                                           adapter of sw_link_block.c */
+    bool                  block;
+    bool                  started;
 };
+
+typedef struct sw_link_block_s sw_link_block_t;
 
 struct sw_link_s {
     sw_link_t        *next;
     char             *name;
     sw_peer_conf_t    conf;
     const sw_transport_t *tp;
+    sw_link_block_t  *block;            /* a block transport's state */
     sw_tls_ctx_t     *tls;
     char             *dict;             /* preset dictionary */
     size_t            dict_len;
@@ -151,6 +158,12 @@ extern sw_hook_t *sw_link_ev_down;
 
 sw_storage_t *sw_link_store(void);
 const sw_transport_t *sw_transport_find(const char *name);
+sw_transport_reg_t *sw_transport_add(const char *name);
+void sw_transports_start_all(int *rc);
+void sw_transports_stop_all(void);
+/* sw_link_block.c */
+extern const sw_transport_t sw_link_block_adapter;
+void sw_link_block_free(sw_link_t *l);
 bool sw_link_seqs_has(const sw_link_seqs_t *q, uint64_t seq);
 void sw_link_seqs_remove(sw_link_seqs_t *q, uint64_t seq);
 void sw_link_seqs_add(sw_link_seqs_t *q, uint64_t seq);

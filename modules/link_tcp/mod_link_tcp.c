@@ -151,10 +151,10 @@ mod_link_tcp_fastopen_connect(sw_link_t *link, uv_tcp_t *tcp)
 }
 
 static int
-mod_link_tcp_connect(sw_link_t *link)
+mod_link_tcp_connect(void *data, sw_link_t *link)
 {
-    sw_module_ctx_t        *mc = sw_module_find("link_tcp");
-    mod_link_tcp_conf_t    *conf = sw_module_conf(mc, sw_link_name(link));
+    mod_link_tcp_t         *t = data;
+    mod_link_tcp_conf_t    *conf = sw_module_conf(t->mc, sw_link_name(link));
     struct sockaddr_storage sa;
     mod_link_tcp_attempt_t *a;
     double                  deadline;
@@ -169,7 +169,7 @@ mod_link_tcp_connect(sw_link_t *link)
     }
     a = sw_calloc(1, sizeof(*a));
     a->link = link;
-    a->t = mc->data;
+    a->t = t;
     a->tcp = sw_alloc(sizeof(*a->tcp));
     uv_tcp_init_ex(sw_loop(), a->tcp, sa.ss_family);
     if (conf->fastopen) {
@@ -199,10 +199,29 @@ mod_link_tcp_connect(sw_link_t *link)
     return SW_OK;
 }
 
-static const sw_transport_t mod_link_tcp_transport = {
-    .name = "tcp",
-    .connect = mod_link_tcp_connect,
-};
+/*
+ * Whether TCP itself finds the path dead: data the peer has not
+ * acknowledged and a retransmission timeout since the last
+ * acknowledgement (the kernel is in its back-off).  On a slow but live
+ * link that does not happen, however late a reply is.
+ */
+static int
+mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
+{
+#if defined(TCP_INFO) && defined(__linux__)
+    struct tcp_info ti;
+    socklen_t       len = sizeof(ti);
+    int             fd = sw_conn_fd(conn);
+
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) {
+        return -1;
+    }
+    /* tcpi_retransmits: timeouts since the last ACK that moved on */
+    return ti.tcpi_unacked > 0 && ti.tcpi_retransmits > 0;
+#else
+    return -1;
+#endif
+}
 
 typedef struct {
     mod_link_tcp_t *t;
@@ -417,21 +436,12 @@ mod_link_tcp_listen(mod_link_tcp_t *t, const char *iface, int port,
     return SW_OK;
 }
 
+/* Listening starts once the links are ready for their peers. */
 static int
-mod_link_tcp_load(sw_module_ctx_t *mc)
+mod_link_tcp_start(void *data)
 {
-    mod_link_tcp_t *t = sw_calloc(1, sizeof(*t));
-
-    t->mc = mc;
-    mc->data = t;
-    return sw_transport_register(&mc->owner, &mod_link_tcp_transport);
-}
-
-static int
-mod_link_tcp_start(sw_module_ctx_t *mc)
-{
-    mod_link_tcp_t      *t = mc->data;
-    mod_link_tcp_conf_t *conf = mc->conf;
+    mod_link_tcp_t      *t = data;
+    mod_link_tcp_conf_t *conf = t->mc->conf;
     const char *const   *i;
 
     if (conf->port == 0) {
@@ -448,15 +458,12 @@ mod_link_tcp_start(sw_module_ctx_t *mc)
 }
 
 static void
-mod_link_tcp_stop(sw_module_ctx_t *mc)
+mod_link_tcp_stop(void *data)
 {
-    mod_link_tcp_t         *t = mc->data;
+    mod_link_tcp_t         *t = data;
     mod_link_tcp_attempt_t *a, *next;
     size_t                  i;
 
-    if (t == NULL) {
-        return;
-    }
     /* A connect over a dead link can take minutes of SYN retries:
      * cancel it, or shutdown would wait for it.  Closing the handle runs
      * the connect callback with UV_ECANCELED, which frees the attempt. */
@@ -470,7 +477,32 @@ mod_link_tcp_stop(sw_module_ctx_t *mc)
     for (i = 0; i < t->n_listeners; i++) {
         uv_close((uv_handle_t *) t->listeners[i], mod_link_tcp_free_handle);
     }
-    free(t);
+    t->n_listeners = 0;
+}
+
+static int
+mod_link_tcp_load(sw_module_ctx_t *mc)
+{
+    mod_link_tcp_t *t = sw_calloc(1, sizeof(*t));
+    sw_transport_t  tp = {
+        .name = "tcp",
+        .data = t,
+        .start = mod_link_tcp_start,
+        .stop = mod_link_tcp_stop,
+        .connect = mod_link_tcp_connect,
+        .stalled = mod_link_tcp_stalled,
+    };
+
+    t->mc = mc;
+    mc->data = t;
+    return sw_transport_register(&mc->owner, &tp);
+}
+
+/* After the link layer stopped the transport (sw_links_stop). */
+static void
+mod_link_tcp_unload(sw_module_ctx_t *mc)
+{
+    free(mc->data);
     mc->data = NULL;
 }
 
@@ -510,6 +542,5 @@ const sw_module_t sw_module = {
     .conf_size = sizeof(mod_link_tcp_conf_t),
     .load = mod_link_tcp_load,
     .check = mod_link_tcp_check,
-    .start = mod_link_tcp_start,
-    .stop = mod_link_tcp_stop,
+    .stop = mod_link_tcp_unload,
 };

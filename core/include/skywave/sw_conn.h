@@ -1,12 +1,15 @@
 /*
- * Connections: a libuv TCP socket under a stack of layers.
+ * Connections: a byte stream (an "io") under a stack of layers.
  *
- *   socket <-> [TLS (GnuTLS)] <-> [DEFLATE (zlib)] <-> user callbacks
+ *   io <-> [TLS (GnuTLS)] <-> [DEFLATE (zlib)] <-> user callbacks
  *
- * Bytes written by the user go down through each layer to the socket;
- * bytes read go up.  Layers are pushed on top of the socket at run time
- * (STARTTLS: sw_conn_start_tls after <proceed/>; XEP-0361 links push TLS
- * at once).  c2s, standard s2s and peer links all use this.
+ * Bytes written by the user go down through each layer to the io; bytes
+ * read go up.  Layers are pushed on top of the io at run time (STARTTLS:
+ * sw_conn_start_tls after <proceed/>; XEP-0361 links push TLS at once).
+ * c2s and peer links use this.  The io is a TCP socket (sw_conn_new) or
+ * anything a module supplies through sw_io_ops_t (sw_conn_new_io): a
+ * pipe to a command, a serial line, the block transport adapter of the
+ * link layer.  doc/transport-api.md has a worked example.
  */
 #ifndef SKYWAVE_SW_CONN_H
 #define SKYWAVE_SW_CONN_H
@@ -44,6 +47,67 @@ int sw_tcp_listen(uv_tcp_t *tcp, const char *ip, int port, int backlog,
 /* Wraps an accepted or connected handle (takes tcp, allocated with
  * sw_alloc and initialised on loop).  Starts reading. */
 sw_conn_t *sw_conn_new(uv_tcp_t *tcp, const sw_conn_cb_t *cb, void *ud);
+
+/*
+ * An io: the byte stream beneath the layers.  The connection calls these
+ * with the io pointer given to sw_conn_new_io; the io reports back with
+ * the sw_conn_io_* calls below.  Errors are negative libuv codes (an
+ * io's own failures map to the nearest one: UV_EPIPE, UV_EIO...).
+ */
+typedef struct sw_io_ops_s {
+    const char *name;                       /* for logs: "tcp", "pipe" */
+    /* Takes len > 0 bytes, copying what it does not hand on at once.
+     * 0, or an error: the connection fails with it. */
+    int    (*write)(void *io, const char *data, size_t len);
+    /* Bytes taken by write and not yet handed on (to the kernel, the
+     * device).  Bounded by sw_conn_set_max_pending(); when it falls to 0
+     * after being more, the io calls sw_conn_io_drained(). */
+    size_t (*pending)(void *io);
+    /* Optional: the end of a batch (sw_conn_flush); a block io cuts a
+     * block here.  0 or an error. */
+    int    (*flush)(void *io);
+    /* Start (on) or stop delivering input with sw_conn_io_input().  0 or
+     * an error. */
+    int    (*read)(void *io, bool on);
+    /* Optional: orderly end.  Write out what is pending, end the output
+     * (TCP: FIN), then call sw_conn_io_shutdown_done().  0, or an error
+     * (the connection then closes at once).  Without it a flushing close
+     * is a close. */
+    int    (*shutdown)(void *io);
+    /* Close now, dropping pending output.  Later, from a loop callback,
+     * never from inside this call, the io calls sw_conn_io_closed() once,
+     * and then frees itself: the connection is gone after that call. */
+    void   (*close)(void *io);
+    /* Optional: the far end in words, for logs ("1.2.3.4:5678"). */
+    void   (*peer)(void *io, char *out, size_t size);
+    /* Optional: a file descriptor (socket options, TCP_INFO), or -1. */
+    int    (*fd)(void *io);
+} sw_io_ops_t;
+
+/*
+ * A connection over io (ops must outlive it).  Nothing calls back into
+ * the io before this returns except ops->peer and ops->read(io, true),
+ * so the io can learn its connection from the return value.  loop runs
+ * the connection's own timers (sw_loop()).
+ */
+sw_conn_t *sw_conn_new_io(uv_loop_t *loop, const sw_io_ops_t *ops, void *io,
+                          const sw_conn_cb_t *cb, void *ud);
+/* From the io: bytes read (borrowed for the call). */
+void sw_conn_io_input(sw_conn_t *c, const char *data, size_t len);
+/* From the io: the far end ended its output (an orderly close). */
+void sw_conn_io_eof(sw_conn_t *c);
+/* From the io: it failed; the connection closes (error < 0). */
+void sw_conn_io_error(sw_conn_t *c, int error, const char *reason);
+/* From the io: pending output fell to 0. */
+void sw_conn_io_drained(sw_conn_t *c);
+/* From the io: the shutdown asked for is done (error 0) or failed. */
+void sw_conn_io_shutdown_done(sw_conn_t *c, int error);
+/* From the io, once, after close: c is freed here. */
+void sw_conn_io_closed(sw_conn_t *c);
+/* The io given to sw_conn_new_io (for TCP: internal). */
+void *sw_conn_io(const sw_conn_t *c);
+/* The io's file descriptor, or -1. */
+int sw_conn_fd(const sw_conn_t *c);
 /* Writes bytes (copied) through the layers.  SW_OK or SW_ERROR. */
 int sw_conn_write(sw_conn_t *c, const void *data, size_t len);
 /* Flushes layers (DEFLATE: a partial flush, after which the peer can
@@ -67,16 +131,8 @@ void sw_conn_set_data(sw_conn_t *c, void *ud);
 void sw_conn_set_callbacks(sw_conn_t *c, const sw_conn_cb_t *cb, void *ud);
 /* "1.2.3.4:5678" or "[::1]:5678". */
 const char *sw_conn_peer(const sw_conn_t *c);
-uint64_t sw_conn_bytes_in(const sw_conn_t *c);   /* at the socket */
-uint64_t sw_conn_bytes_out(const sw_conn_t *c);
-/*
- * Whether TCP itself finds the path dead: data the peer has not
- * acknowledged and a retransmission timeout since the last
- * acknowledgement (the kernel is in its back-off).  On a slow but live
- * link that does not happen, however late a reply is.  Returns 1
- * stalled, 0 not, -1 unknown (no TCP_INFO here).
- */
-int sw_conn_tcp_stalled(const sw_conn_t *c);
+uint64_t sw_conn_bytes_in(const sw_conn_t *c);   /* at the io */
+uint64_t sw_conn_bytes_out(const sw_conn_t *c);  /* handed on by the io */
 
 /*
  * TLS.  server true: accept a handshake with ctx's certificate.  Bytes

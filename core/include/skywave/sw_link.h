@@ -37,7 +37,7 @@ typedef enum sw_link_initiate_e {
 /* The agreement: the core's options of a Peer section. */
 typedef struct sw_peer_conf_s {
     const char *const *domains;         /* the peer speaks for these */
-    const char        *transport;       /* "tcp" */
+    const char        *transport;       /* a transport's name: "tcp" */
     int                initiate;        /* sw_link_initiate_e */
     bool               compression;
     int64_t            compression_level;
@@ -64,15 +64,87 @@ typedef struct sw_peer_conf_s {
     size_t             queue_memory;            /* ... kept in memory */
 } sw_peer_conf_t;
 
+/*
+ * A byte transport (doc/transport-api.md): it opens connections to the
+ * peer and identifies the connections the peer opens, then hands each to
+ * sw_link_attach(); the link layer runs TLS, DEFLATE and the link
+ * protocol over it.  A connection wraps a TCP socket (sw_conn_new) or any
+ * byte stream (sw_conn_new_io).  The struct is copied at registration;
+ * data is passed back to every call.
+ */
 typedef struct sw_transport_s {
-    const char *name;
+    const char *name;                   /* peer_transport = "name" */
+    void       *data;                   /* the transport's own state */
+    /* Optional: the links are configured and every module started:
+     * listen.  SW_OK, or SW_ERROR (logged: the server does not start). */
+    int   (*start)(void *data);
+    /* Optional: the server is stopping, before any module stops: stop
+     * listening and cancel attempts in flight. */
+    void  (*stop)(void *data);
     /* Starts connecting to the link's peer (asynchronous): later the
-     * transport calls sw_link_attach() or sw_link_connect_failed(). */
-    int  (*connect)(sw_link_t *link);
+     * transport calls sw_link_attach() or sw_link_connect_failed().
+     * SW_ERROR: not even started (the link retries later). */
+    int   (*connect)(void *data, sw_link_t *link);
+    /*
+     * Optional liveness: whether the transport finds the path to the
+     * peer dead although conn is open (TCP: a retransmission timeout
+     * since the last acknowledgement).  1 dead, 0 alive, -1 unknown.
+     * When an ack is overdue and this is not 0, the link opens a fresh
+     * connection to probe; on a slow link that still delivers, probes
+     * would only take its capacity.
+     */
+    int   (*stalled)(void *data, sw_link_t *link, sw_conn_t *conn);
 } sw_transport_t;
 
-/* A transport module registers itself at load. */
+/* A transport module registers itself at load (the struct is copied).
+ * SW_ERROR when the name is taken. */
 int sw_transport_register(sw_owner_t *owner, const sw_transport_t *t);
+
+/*
+ * Block transports carry bounded blocks with a per-block outcome, not a
+ * byte stream (STANAG 5066: U_PDUs up to an MTU, each confirmed,
+ * rejected or expired by the node).  The link layer runs a connection
+ * over them (core/sw_link_block.c, doc/transport-api.md): what it writes
+ * in one loop turn, a batch of stanzas compressed with DEFLATE, goes out
+ * as one block when it fits the MTU, else as several.  Every block of a
+ * connection must arrive, in order: a block reported rejected or
+ * expired, or one missing at the far end, ends that connection, and the
+ * next one starts DEFLATE afresh (the preset dictionary) and sends again
+ * every stanza not acknowledged.  So the DEFLATE stream is never decoded
+ * past a lost block, and every stanza arrives once, in order.
+ */
+typedef enum sw_block_result_e {
+    SW_BLOCK_DELIVERED = 0,     /* the far end confirmed it */
+    SW_BLOCK_REJECTED,          /* refused (by the node or the peer) */
+    SW_BLOCK_EXPIRED,           /* not confirmed in time: lost */
+} sw_block_result_e;
+
+typedef struct sw_block_transport_s {
+    const char *name;                   /* peer_transport = "name" */
+    void       *data;                   /* the transport's own state */
+    int     (*start)(void *data);       /* optional, as sw_transport_t */
+    void    (*stop)(void *data);        /* optional */
+    /* The largest block it carries to the link's peer (>= 64 bytes). */
+    size_t  (*mtu)(void *data, sw_link_t *link);
+    /*
+     * Sends one block (len <= mtu; borrowed for the call) to the link's
+     * peer; id names it.  SW_OK: taken, and sw_block_result() follows
+     * for it exactly once, later (never from inside this call).
+     * SW_AGAIN: busy (flow control), nothing taken: call sw_block_ready()
+     * when it can take more.  SW_ERROR: cannot; the connection ends.
+     */
+    int     (*send)(void *data, sw_link_t *link, uint64_t id,
+                    const void *block, size_t len);
+} sw_block_transport_t;
+
+int sw_block_transport_register(sw_owner_t *owner,
+                                const sw_block_transport_t *t);
+/* A block from the link's peer (borrowed for the call). */
+void sw_block_received(sw_link_t *l, const void *block, size_t len);
+/* The outcome of block id. */
+void sw_block_result(sw_link_t *l, uint64_t id, sw_block_result_e result);
+/* A busy transport can take blocks again. */
+void sw_block_ready(sw_link_t *l);
 
 const char *sw_link_name(const sw_link_t *l);
 const sw_peer_conf_t *sw_link_conf(const sw_link_t *l);
