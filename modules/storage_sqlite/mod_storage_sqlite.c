@@ -28,6 +28,8 @@
 
 #include <skywave/skywave.h>
 
+#include "mod_storage_sqlite.h"
+
 typedef struct mod_storage_sqlite_conf_s {
     const char  *path;
     double       busy_timeout;      /* seconds */
@@ -118,6 +120,26 @@ static const mod_storage_sqlite_migration_t mod_storage_sqlite_migrations[] = {
       " peer TEXT NOT NULL PRIMARY KEY,"
       " next_out INTEGER NOT NULL DEFAULT 0,"
       " in_delivered INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;" },
+    /* Generic stores (sw_storage.h, version 5): one table per kind, for
+     * every module; the archive's ids are its own (AUTOINCREMENT: never
+     * reused after a delete, so a client's "after id N" stays true). */
+    { 3, "add the generic key-value, map and archive stores",
+      "CREATE TABLE store_kv ("
+      " store TEXT NOT NULL, host TEXT NOT NULL, key TEXT NOT NULL,"
+      " value BLOB NOT NULL,"
+      " PRIMARY KEY (store, host, key)) WITHOUT ROWID;"
+      "CREATE TABLE store_map ("
+      " store TEXT NOT NULL, host TEXT NOT NULL, key TEXT NOT NULL,"
+      " field TEXT NOT NULL, value BLOB NOT NULL,"
+      " PRIMARY KEY (store, host, key, field)) WITHOUT ROWID;"
+      "CREATE TABLE store_archive ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " store TEXT NOT NULL, host TEXT NOT NULL, key TEXT NOT NULL,"
+      " stamp INTEGER NOT NULL, with_jid TEXT, value BLOB NOT NULL);"
+      "CREATE INDEX store_archive_by_key"
+      " ON store_archive (store, host, key, id);"
+      "CREATE INDEX store_archive_by_time"
+      " ON store_archive (store, host, key, stamp);" },
 };
 
 #define MOD_STORAGE_SQLITE_N_MIGRATIONS \
@@ -126,49 +148,10 @@ static const mod_storage_sqlite_migration_t mod_storage_sqlite_migrations[] = {
 
 /* ------------------------------------------------------- statements --- */
 
-typedef enum mod_storage_sqlite_stmt_e {
-    MOD_SQL_BEGIN = 0,
-    MOD_SQL_BEGIN_READ,
-    MOD_SQL_COMMIT,
-    MOD_SQL_ROLLBACK,
-    MOD_SQL_SAVEPOINT,
-    MOD_SQL_RELEASE,
-    MOD_SQL_ROLLBACK_TO,
-    MOD_SQL_USER_INSERT,
-    MOD_SQL_USER_EXISTS,
-    MOD_SQL_USER_DELETE,
-    MOD_SQL_USER_LIST,
-    MOD_SQL_CRED_INSERT,
-    MOD_SQL_CRED_GET,
-    MOD_SQL_CRED_DELETE_ALL,
-    MOD_SQL_ROSTER_LIST,
-    MOD_SQL_ROSTER_ITEM,
-    MOD_SQL_ROSTER_UPSERT,
-    MOD_SQL_ROSTER_DELETE,
-    MOD_SQL_ROSTER_DELETE_ALL,
-    MOD_SQL_ROSTER_BUMP,
-    MOD_SQL_ROSTER_VERSION,
-    MOD_SQL_OFFLINE_INSERT,
-    MOD_SQL_OFFLINE_COUNT,
-    MOD_SQL_OFFLINE_LIST,
-    MOD_SQL_OFFLINE_DELETE,
-    MOD_SQL_OFFLINE_DELETE_ALL,
-    MOD_SQL_LINK_PUSH,
-    MOD_SQL_LINK_LOAD,
-    MOD_SQL_LINK_ACK,
-    MOD_SQL_LINK_REMOVE,
-    MOD_SQL_LINK_STATE_GET,
-    MOD_SQL_LINK_STATE_SET,
-    MOD_SQL_N
-} mod_storage_sqlite_stmt_e;
 
-typedef struct mod_storage_sqlite_sql_s {
-    const char  *purpose;           /* for error messages */
-    const char  *sql;
-} mod_storage_sqlite_sql_t;
 
 /* Indexed by mod_storage_sqlite_stmt_e. */
-static const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
+const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
     /* IMMEDIATE takes the write lock up front, so a read-then-write
      * transaction cannot fail half way with SQLITE_BUSY. */
     [MOD_SQL_BEGIN] = { "begin transaction", "BEGIN IMMEDIATE" },
@@ -252,21 +235,60 @@ static const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
         " VALUES (?1, ?2, ?3) ON CONFLICT (peer) DO UPDATE SET"
         " next_out = excluded.next_out,"
         " in_delivered = excluded.in_delivered" },
+    /* generic stores (mod_storage_sqlite_stores.c) */
+    [MOD_SQL_KV_GET] = { "read key-value store",
+        "SELECT value FROM store_kv WHERE store = ?1 AND host = ?2"
+        " AND key = ?3" },
+    [MOD_SQL_KV_SET] = { "write key-value store",
+        "INSERT INTO store_kv (store, host, key, value)"
+        " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (store, host, key)"
+        " DO UPDATE SET value = excluded.value" },
+    [MOD_SQL_KV_DELETE] = { "delete from key-value store",
+        "DELETE FROM store_kv WHERE store = ?1 AND host = ?2 AND key = ?3" },
+    [MOD_SQL_MAP_GET] = { "read map store",
+        "SELECT value FROM store_map WHERE store = ?1 AND host = ?2"
+        " AND key = ?3 AND field = ?4" },
+    [MOD_SQL_MAP_SET] = { "write map store",
+        "INSERT INTO store_map (store, host, key, field, value)"
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (store, host, key, field)"
+        " DO UPDATE SET value = excluded.value" },
+    [MOD_SQL_MAP_DELETE] = { "delete from map store",
+        "DELETE FROM store_map WHERE store = ?1 AND host = ?2 AND key = ?3"
+        " AND field = ?4" },
+    [MOD_SQL_MAP_LIST] = { "list map store",
+        "SELECT field, value FROM store_map WHERE store = ?1 AND host = ?2"
+        " AND key = ?3 ORDER BY field" },
+    [MOD_SQL_MAP_CLEAR] = { "clear map store key",
+        "DELETE FROM store_map WHERE store = ?1 AND host = ?2"
+        " AND key = ?3" },
+    [MOD_SQL_ARCHIVE_APPEND] = { "append to archive",
+        "INSERT INTO store_archive (store, host, key, stamp, with_jid,"
+        " value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
+    /* NULL leaves a bound out; LIMIT -1 is none */
+    [MOD_SQL_ARCHIVE_FIRST] = { "query archive",
+        "SELECT id, stamp, with_jid, value FROM store_archive"
+        " WHERE store = ?1 AND host = ?2 AND key = ?3"
+        " AND (?4 IS NULL OR stamp >= ?4) AND (?5 IS NULL OR stamp <= ?5)"
+        " AND (?6 IS NULL OR id > ?6) AND (?7 IS NULL OR id < ?7)"
+        " AND (?8 IS NULL OR with_jid = ?8) ORDER BY id LIMIT ?9" },
+    [MOD_SQL_ARCHIVE_LAST] = { "query archive",
+        "SELECT id, stamp, with_jid, value FROM store_archive"
+        " WHERE store = ?1 AND host = ?2 AND key = ?3"
+        " AND (?4 IS NULL OR stamp >= ?4) AND (?5 IS NULL OR stamp <= ?5)"
+        " AND (?6 IS NULL OR id > ?6) AND (?7 IS NULL OR id < ?7)"
+        " AND (?8 IS NULL OR with_jid = ?8) ORDER BY id DESC LIMIT ?9" },
+    [MOD_SQL_ARCHIVE_DELETE] = { "delete from archive",
+        "DELETE FROM store_archive WHERE store = ?1 AND host = ?2"
+        " AND key = ?3 AND (?4 IS NULL OR id <= ?4)"
+        " AND (?5 IS NULL OR stamp < ?5)" },
 };
 
-typedef struct mod_storage_sqlite_s {
-    sw_storage_t    api;            /* api.self points back here */
-    sqlite3        *db;
-    char           *path;
-    sqlite3_stmt   *stmt[MOD_SQL_N];
-    bool            txn;            /* the caller's begin() is open */
-} mod_storage_sqlite_t;
 
 #define MOD_GROUP_SEP '\x1f'
 
 /* --------------------------------------------------------- helpers --- */
 
-static void
+void
 mod_storage_sqlite_fail(mod_storage_sqlite_t *st, const char *purpose)
 {
     sw_log_error("storage_sqlite: %s failed (%s): %s", purpose, st->path,
@@ -274,7 +296,7 @@ mod_storage_sqlite_fail(mod_storage_sqlite_t *st, const char *purpose)
 }
 
 /* Returns the statement, reset and unbound, ready for binding. */
-static sqlite3_stmt *
+sqlite3_stmt *
 mod_storage_sqlite_stmt(mod_storage_sqlite_t *st,
                         mod_storage_sqlite_stmt_e id)
 {
@@ -289,7 +311,7 @@ mod_storage_sqlite_stmt(mod_storage_sqlite_t *st,
  * Steps a statement.  Returns SQLITE_ROW or SQLITE_DONE; anything else is
  * logged with the statement's purpose and the statement is reset.
  */
-static int
+int
 mod_storage_sqlite_step(mod_storage_sqlite_t *st,
                         mod_storage_sqlite_stmt_e id)
 {
@@ -305,7 +327,7 @@ mod_storage_sqlite_step(mod_storage_sqlite_t *st,
 }
 
 /* Ends use of a statement so it holds no lock between calls. */
-static void
+void
 mod_storage_sqlite_done(mod_storage_sqlite_t *st,
                         mod_storage_sqlite_stmt_e id)
 {
@@ -313,7 +335,7 @@ mod_storage_sqlite_done(mod_storage_sqlite_t *st,
 }
 
 /* Runs a statement without result rows; SW_OK or SW_ERROR. */
-static int
+int
 mod_storage_sqlite_exec(mod_storage_sqlite_t *st,
                         mod_storage_sqlite_stmt_e id)
 {
@@ -361,7 +383,7 @@ mod_storage_sqlite_begin_op(mod_storage_sqlite_t *st,
     return mod_storage_sqlite_exec(st, id);
 }
 
-static int
+int
 mod_storage_sqlite_begin(mod_storage_sqlite_t *st)
 {
     return mod_storage_sqlite_begin_op(st, MOD_SQL_BEGIN);
@@ -414,7 +436,7 @@ mod_storage_sqlite_end_savepoint(mod_storage_sqlite_t *st, int rc)
 }
 
 /* Ends a transaction with rc: commits on SW_OK, else rolls back. */
-static int
+int
 mod_storage_sqlite_end(mod_storage_sqlite_t *st, int rc)
 {
     if (st->txn) {
@@ -430,7 +452,7 @@ mod_storage_sqlite_end(mod_storage_sqlite_t *st, int rc)
     return rc;
 }
 
-static void
+void
 mod_storage_sqlite_bind_text(sqlite3_stmt *s, int i, const char *text)
 {
     if (text == NULL) {
@@ -1706,6 +1728,7 @@ mod_storage_sqlite_load(sw_module_ctx_t *mc)
 provide:
     st->api = mod_storage_sqlite_api;
     st->api.self = st;
+    mod_storage_sqlite_stores_api(&st->api);
     mc->data = st;
 
     /* Tools such as skywavectl load modules without starting or stopping

@@ -20,7 +20,11 @@ def _sanitized():
 # Built with ASan: freed memory sits in its quarantine (256 MB), so RSS
 # says nothing of what the server holds.
 SANITIZED = _sanitized()
-MODULE_PATH = os.path.join(TOP, "modules") + ":" + os.path.join(TOP, "tests", "modules")
+# plugins/NAME: the transport plugins tests/sdk/check-sdk built against
+# the installed SDK (test_link_pipe.py)
+MODULE_PATH = ":".join([os.path.join(TOP, "modules"),
+                        os.path.join(TOP, "tests", "modules"),
+                        os.path.join(TOP, "plugins", "link_pipe")])
 
 
 def sw_env():

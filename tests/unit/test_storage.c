@@ -723,7 +723,7 @@ test_persistence(void **state)
 /* SQLite file header: user_version at 60, write/read version at 18/19. */
 #define TEST_HDR_USER_VERSION 60
 /* The last migration step of mod_storage_sqlite. */
-#define TEST_SCHEMA_VERSION 2
+#define TEST_SCHEMA_VERSION 3
 
 static void
 test_schema_version(void **state)
@@ -1240,6 +1240,10 @@ test_link_transaction(void **state)
     sw_pool_free(pool);
 }
 
+/* What schema step 3 added: a version 2 database has none of it. */
+#define TEST_DROP_STORES \
+    "DROP TABLE store_kv; DROP TABLE store_map; DROP TABLE store_archive;"
+
 /* A version 1 database gains the link tables in place, keeping its data. */
 static void
 test_link_migration(void **state)
@@ -1260,7 +1264,7 @@ test_link_migration(void **state)
     /* Turn it into what a version 1 server left behind. */
     test_sqlite_open(&q, t->db);
     test_sqlite_exec(&q, "DROP TABLE link_queue; DROP TABLE link_state;"
-                         "PRAGMA user_version = 1");
+                         TEST_DROP_STORES "PRAGMA user_version = 1");
     assert_int_equal(test_sqlite_int(&q, "SELECT count(*) FROM sqlite_master"
                                          " WHERE name LIKE 'link_%'"), 0);
     test_sqlite_close(&q);
@@ -1291,6 +1295,243 @@ test_link_migration(void **state)
                      2);
     test_sqlite_close(&q);
 
+    sw_pool_free(pool);
+}
+
+
+/* ------------------------------------------------- generic stores --- */
+
+static int
+test_map_collect(const char *field, const char *data, size_t len, void *ud)
+{
+    char *out = ud;
+
+    /* "field=value;" each, in the order given */
+    strcat(out, field);
+    strcat(out, "=");
+    strncat(out, data, len);
+    strcat(out, ";");
+    return strcmp(field, "stop") == 0 ? SW_DECLINED : SW_OK;
+}
+
+static void
+test_kv_and_map(void **state)
+{
+    test_db_t          *t = *state;
+    sw_storage_t       *s = test_db_open(t);
+    sw_pool_t          *pool = sw_pool_new(0);
+    sw_storage_value_t  v;
+    char                seen[256] = "";
+    static const char   bin[4] = { 'a', '\0', 'b', '\0' };
+
+    /* key-value: absent, set, replace, binary, scoped by store and host */
+    assert_int_equal(s->kv_get(s, "rooms", "h", "k", pool, &v), SW_DECLINED);
+    assert_int_equal(s->kv_set(s, "rooms", "h", "k", "one", 3), SW_OK);
+    assert_int_equal(s->kv_set(s, "rooms", "h", "k", "two!", 4), SW_OK);
+    assert_int_equal(s->kv_get(s, "rooms", "h", "k", pool, &v), SW_OK);
+    assert_int_equal(v.len, 4);
+    assert_string_equal(v.data, "two!");
+    assert_int_equal(s->kv_get(s, "rooms", "other", "k", pool, &v),
+                     SW_DECLINED);
+    assert_int_equal(s->kv_get(s, "cache", "h", "k", pool, &v), SW_DECLINED);
+    assert_int_equal(s->kv_set(s, "rooms", "", "bin", bin, 4), SW_OK);
+    assert_int_equal(s->kv_get(s, "rooms", NULL, "bin", pool, &v), SW_OK);
+    assert_int_equal(v.len, 4);
+    assert_memory_equal(v.data, bin, 4);
+    assert_int_equal(s->kv_set(s, "rooms", "h", "k", NULL, 0), SW_OK);
+    assert_int_equal(s->kv_get(s, "rooms", "h", "k", pool, &v), SW_DECLINED);
+    assert_int_equal(s->kv_set(s, "rooms", "h", "empty", "", 0), SW_OK);
+    assert_int_equal(s->kv_get(s, "rooms", "h", "empty", pool, &v), SW_OK);
+    assert_int_equal(v.len, 0);
+
+    /* map: fields of a key, sorted; delete one; clear */
+    assert_int_equal(s->map_set(s, "aff", "h", "room@m", "b@x", "member", 6),
+                     SW_OK);
+    assert_int_equal(s->map_set(s, "aff", "h", "room@m", "a@x", "owner", 5),
+                     SW_OK);
+    assert_int_equal(s->map_set(s, "aff", "h", "room@m", "c@x", "admin", 5),
+                     SW_OK);
+    assert_int_equal(s->map_set(s, "aff", "h", "room@m", "b@x", "outcast",
+                                7), SW_OK);
+    assert_int_equal(s->map_set(s, "aff", "h", "other@m", "z@x", "owner", 5),
+                     SW_OK);
+    assert_int_equal(s->map_get(s, "aff", "h", "room@m", "b@x", pool, &v),
+                     SW_OK);
+    assert_string_equal(v.data, "outcast");
+    assert_int_equal(s->map_get(s, "aff", "h", "room@m", "q@x", pool, &v),
+                     SW_DECLINED);
+    assert_int_equal(s->map_each(s, "aff", "h", "room@m", test_map_collect,
+                                 seen), SW_OK);
+    assert_string_equal(seen, "a@x=owner;b@x=outcast;c@x=admin;");
+    assert_int_equal(s->map_set(s, "aff", "h", "room@m", "a@x", NULL, 0),
+                     SW_OK);
+    seen[0] = '\0';
+    assert_int_equal(s->map_each(s, "aff", "h", "room@m", test_map_collect,
+                                 seen), SW_OK);
+    assert_string_equal(seen, "b@x=outcast;c@x=admin;");
+    /* fn stops the walk with its own answer */
+    assert_int_equal(s->map_set(s, "aff", "h", "room@m", "stop", "!", 1),
+                     SW_OK);
+    assert_int_equal(s->map_set(s, "aff", "h", "room@m", "zz", "?", 1),
+                     SW_OK);
+    seen[0] = '\0';
+    assert_int_equal(s->map_each(s, "aff", "h", "room@m", test_map_collect,
+                                 seen), SW_DECLINED);
+    assert_string_equal(seen, "b@x=outcast;c@x=admin;stop=!;");
+    assert_int_equal(s->map_clear(s, "aff", "h", "room@m"), SW_OK);
+    seen[0] = '\0';
+    assert_int_equal(s->map_each(s, "aff", "h", "room@m", test_map_collect,
+                                 seen), SW_OK);
+    assert_string_equal(seen, "");
+    assert_int_equal(s->map_get(s, "aff", "h", "other@m", "z@x", pool, &v),
+                     SW_OK);
+
+    /* writes inside the caller's batch commit with it */
+    assert_int_equal(s->begin(s), SW_OK);
+    assert_int_equal(s->kv_set(s, "rooms", "h", "batched", "1", 1), SW_OK);
+    assert_int_equal(s->commit(s), SW_OK);
+    test_db_unload(t);
+    s = test_db_open(t);
+    assert_int_equal(s->kv_get(s, "rooms", "h", "batched", pool, &v), SW_OK);
+    assert_int_equal(s->kv_get(s, "rooms", "", "bin", pool, &v), SW_OK);
+    sw_pool_free(pool);
+}
+
+static void
+test_archive_expect(sw_archive_item_t *items, size_t n, const char *want)
+{
+    char   got[512] = "";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        strncat(got, items[i].data, items[i].len);
+        strcat(got, " ");
+    }
+    assert_string_equal(got, want);
+}
+
+static void
+test_archive(void **state)
+{
+    test_db_t          *t = *state;
+    sw_storage_t       *s = test_db_open(t);
+    sw_pool_t          *pool = sw_pool_new(0);
+    sw_archive_item_t  *it;
+    sw_archive_query_t  q;
+    int64_t             ids[10], last = 0;
+    size_t              n, del;
+    char                body[16];
+    int                 i;
+
+    for (i = 0; i < 10; i++) {
+        snprintf(body, sizeof(body), "m%d", i);
+        assert_int_equal(s->archive_append(s, "history", "muc",
+                                           "room@muc", 1000 + 10 * i,
+                                           i % 2 ? "b@x" : "a@x", body,
+                                           strlen(body), &ids[i]), SW_OK);
+        assert_true(ids[i] > last);     /* increasing */
+        last = ids[i];
+    }
+    assert_int_equal(s->archive_append(s, "history", "muc", "other@muc",
+                                       1000, NULL, "x", 1, NULL), SW_OK);
+
+    memset(&q, 0, sizeof(q));
+    assert_int_equal(s->archive_query(s, "history", "muc", "room@muc", &q,
+                                      pool, &it, &n), SW_OK);
+    assert_int_equal(n, 10);
+    test_archive_expect(it, n, "m0 m1 m2 m3 m4 m5 m6 m7 m8 m9 ");
+    assert_int_equal(it[3].when, 1030);
+    assert_string_equal(it[3].with, "b@x");
+    assert_int_equal(it[3].id, ids[3]);
+
+    /* the newest 3, oldest first; and the page before them */
+    q.max = 3;
+    q.last = true;
+    assert_int_equal(s->archive_query(s, "history", "muc", "room@muc", &q,
+                                      pool, &it, &n), SW_OK);
+    test_archive_expect(it, n, "m7 m8 m9 ");
+    q.before_id = it[0].id;
+    assert_int_equal(s->archive_query(s, "history", "muc", "room@muc", &q,
+                                      pool, &it, &n), SW_OK);
+    test_archive_expect(it, n, "m4 m5 m6 ");
+
+    /* the first 2 after an id, a time range, with */
+    memset(&q, 0, sizeof(q));
+    q.after_id = ids[4];
+    q.max = 2;
+    assert_int_equal(s->archive_query(s, "history", "muc", "room@muc", &q,
+                                      pool, &it, &n), SW_OK);
+    test_archive_expect(it, n, "m5 m6 ");
+    memset(&q, 0, sizeof(q));
+    q.start = 1020;
+    q.end = 1050;
+    q.with = "a@x";
+    assert_int_equal(s->archive_query(s, "history", "muc", "room@muc", &q,
+                                      pool, &it, &n), SW_OK);
+    test_archive_expect(it, n, "m2 m4 ");
+
+    /* retention: older than a time, then up to an id */
+    assert_int_equal(s->archive_delete(s, "history", "muc", "room@muc", 0,
+                                       1030, &del), SW_OK);
+    assert_int_equal(del, 3);
+    assert_int_equal(s->archive_delete(s, "history", "muc", "room@muc",
+                                       ids[4], 0, &del), SW_OK);
+    assert_int_equal(del, 2);
+    memset(&q, 0, sizeof(q));
+    assert_int_equal(s->archive_query(s, "history", "muc", "room@muc", &q,
+                                      pool, &it, &n), SW_OK);
+    test_archive_expect(it, n, "m5 m6 m7 m8 m9 ");
+    /* ids are never handed out again after a delete */
+    assert_int_equal(s->archive_delete(s, "history", "muc", "room@muc", 0,
+                                       0, &del), SW_OK);
+    assert_int_equal(del, 5);
+    assert_int_equal(s->archive_append(s, "history", "muc", "room@muc",
+                                       2000, NULL, "new", 3, &ids[0]),
+                     SW_OK);
+    assert_true(ids[0] > last);
+    assert_int_equal(s->archive_query(s, "history", "muc", "other@muc", &q,
+                                      pool, &it, &n), SW_OK);
+    test_archive_expect(it, n, "x ");
+    sw_pool_free(pool);
+}
+
+/* A version 2 database gains the generic stores, keeping its data. */
+static void
+test_stores_migration(void **state)
+{
+    test_db_t          *t = *state;
+    sw_storage_t       *s = test_db_open(t);
+    sw_pool_t          *pool = sw_pool_new(0);
+    sw_storage_value_t  v;
+    test_sqlite_t       q;
+    uint64_t            out, in;
+
+    assert_int_equal(s->user_create(s, "h", "veteran", NULL, 0), SW_OK);
+    assert_int_equal(s->offline_push(s, "h", "veteran", "<kept/>", 7, 0, 0),
+                     SW_OK);
+    test_link_push_range(s, "b.example", 1, 2);
+    assert_int_equal(s->link_state_set(s, "b.example", 3, 9), SW_OK);
+    test_db_unload(t);
+
+    test_sqlite_open(&q, t->db);
+    test_sqlite_exec(&q, TEST_DROP_STORES "PRAGMA user_version = 2");
+    assert_int_equal(test_sqlite_int(&q, "SELECT count(*) FROM sqlite_master"
+                                         " WHERE name LIKE 'store_%'"), 0);
+    test_sqlite_close(&q);
+
+    s = test_db_open(t);
+    assert_int_equal(s->user_exists(s, "h", "veteran"), SW_OK);
+    assert_int_equal(s->offline_count(s, "h", "veteran", &(size_t) { 0 }),
+                     SW_OK);
+    test_link_expect(s, "b.example", (uint64_t[]) { 1, 2 }, 2);
+    assert_int_equal(s->link_state_get(s, "b.example", &out, &in), SW_OK);
+    assert_int_equal(out, 3);
+    assert_int_equal(in, 9);
+    assert_int_equal(s->kv_set(s, "st", "h", "k", "v", 1), SW_OK);
+    assert_int_equal(s->kv_get(s, "st", "h", "k", pool, &v), SW_OK);
+    test_db_unload(t);
+    assert_int_equal(test_db_header(t->db, TEST_HDR_USER_VERSION),
+                     TEST_SCHEMA_VERSION);
     sw_pool_free(pool);
 }
 
@@ -1339,6 +1580,12 @@ main(void)
                                         test_db_teardown),
         cmocka_unit_test_setup_teardown(test_link_migration, test_db_setup,
                                         test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_kv_and_map, test_db_setup,
+                                        test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_archive, test_db_setup,
+                                        test_db_teardown),
+        cmocka_unit_test_setup_teardown(test_stores_migration,
+                                        test_db_setup, test_db_teardown),
 #endif
     };
 

@@ -17,7 +17,7 @@
 #include <skywave/sw_pool.h>
 
 #define SW_STORAGE_SERVICE "storage"
-#define SW_STORAGE_VERSION 4
+#define SW_STORAGE_VERSION 5
 
 typedef struct sw_scram_cred_s {
     const char *hash;           /* "SHA-1" or "SHA-256" */
@@ -58,6 +58,37 @@ typedef struct sw_link_item_s {
     const char *xml;            /* serialized stanza */
     size_t      len;            /* strlen(xml) */
 } sw_link_item_t;
+
+/* A stored value (generic stores): bytes, with a NUL after them. */
+typedef struct sw_storage_value_s {
+    const char *data;
+    size_t      len;
+} sw_storage_value_t;
+
+/* An archive item (generic stores). */
+typedef struct sw_archive_item_s {
+    int64_t     id;             /* assigned by the store, increasing */
+    int64_t     when;           /* unix seconds, as given */
+    const char *with;           /* as given; NULL: none */
+    const char *data;           /* the value, with a NUL after it */
+    size_t      len;
+} sw_archive_item_t;
+
+/*
+ * What an archive query selects: items with start <= when <= end, after_id
+ * < id < before_id, and the given with, oldest first; 0 or NULL leaves a
+ * bound out.  max (0: no bound) keeps the first max of them, or with
+ * last the last max (still oldest first): "the newest 20" is { .max =
+ * 20, .last = true }, and the page before them { .max = 20, .last =
+ * true, .before_id = first id of those }.
+ */
+typedef struct sw_archive_query_s {
+    int64_t     start, end;
+    int64_t     after_id, before_id;
+    const char *with;
+    size_t      max;
+    bool        last;
+} sw_archive_query_t;
 
 typedef struct sw_storage_s sw_storage_t;
 
@@ -141,6 +172,55 @@ struct sw_storage_s {
      * loop turn instead of one per stanza); not nested. */
     int (*begin)(sw_storage_t *s);
     int (*commit)(sw_storage_t *s);
+
+    /*
+     * Generic stores (version 5), for any module without a change here:
+     * each module keeps its data under store names of its own
+     * ("muc_rooms", "presence_cache"), per host ("" for server-wide
+     * data).  Values are bytes (XML, JSON...); a caller bounds what it
+     * stores.  Results are copied into pool.  SW_DECLINED: nothing there.
+     */
+    /* Key-value: one value per key. */
+    int (*kv_get)(sw_storage_t *s, const char *store, const char *host,
+                  const char *key, sw_pool_t *pool, sw_storage_value_t *out);
+    /* Sets key's value; data NULL deletes the key. */
+    int (*kv_set)(sw_storage_t *s, const char *store, const char *host,
+                  const char *key, const void *data, size_t len);
+    /* Map: key -> field -> value (a room's affiliations, a user's
+     * cached presences). */
+    int (*map_get)(sw_storage_t *s, const char *store, const char *host,
+                   const char *key, const char *field, sw_pool_t *pool,
+                   sw_storage_value_t *out);
+    /* Sets one field; data NULL deletes it. */
+    int (*map_set)(sw_storage_t *s, const char *store, const char *host,
+                   const char *key, const char *field, const void *data,
+                   size_t len);
+    /* Calls fn for each field of key, sorted by field; fn returns SW_OK
+     * to go on, anything else stops (and is returned). */
+    int (*map_each)(sw_storage_t *s, const char *store, const char *host,
+                    const char *key,
+                    int (*fn)(const char *field, const char *data,
+                              size_t len, void *ud),
+                    void *ud);
+    /* Deletes every field of key. */
+    int (*map_clear)(sw_storage_t *s, const char *store, const char *host,
+                     const char *key);
+    /* Archive: append-only items of key (a room's history, a user's
+     * messages), each with a time and an optional "with" (a JID). */
+    int (*archive_append)(sw_storage_t *s, const char *store,
+                          const char *host, const char *key, int64_t when,
+                          const char *with, const void *data, size_t len,
+                          int64_t *id);
+    int (*archive_query)(sw_storage_t *s, const char *store,
+                         const char *host, const char *key,
+                         const sw_archive_query_t *q, sw_pool_t *pool,
+                         sw_archive_item_t **items, size_t *n);
+    /* Deletes the items of key with id <= upto_id (0: any id) and
+     * when < before (0: any time); both 0 deletes them all.  *deleted
+     * (may be NULL) gets how many. */
+    int (*archive_delete)(sw_storage_t *s, const char *store,
+                          const char *host, const char *key,
+                          int64_t upto_id, int64_t before, size_t *deleted);
 };
 
 /* Convenience: the provided storage, or NULL (logged) when none is loaded. */
