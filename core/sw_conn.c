@@ -535,3 +535,9 @@ sw_conn_io(const sw_conn_t *c)
 {
     return c->io;
 }
+
+const sw_io_ops_t *
+sw_conn_io_ops(const sw_conn_t *c)
+{
+    return c->ops;
+}

@@ -1036,10 +1036,14 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
         /* Opens by both ends within a few seconds are simultaneous: both
          * ends keep the same one.  A later one, or a second one by the
          * same end, is a reconnect or a probe by an end that found the
-         * old connection dead: it replaces the old. */
+         * old connection dead: it replaces the old.  So does the peer's
+         * new connection over blocks once the old one carried its blocks:
+         * a block connection ends without a word to the far end, and a
+         * peer opens another only when it has ended its last. */
         bool keep_new = we_opened == l->we_opened
                         || uv_now(sw_loop()) - l->conn_since > SW_LINK_SIMUL_MS
-                        || we_opened == sw_link_prefer_ours(l);
+                        || we_opened == sw_link_prefer_ours(l)
+                        || sw_link_block_heard(l->conn);
 
         if (!keep_new) {
             sw_log_info("link %s: simultaneous open: keeping the existing "
@@ -1147,7 +1151,7 @@ sw_link_write_stats(void)
                 "\"bytes_out\": %llu, \"bytes_in\": %llu, "
                 "\"wire_out\": %llu, \"wire_in\": %llu, "
                 "\"reconnects\": %llu, \"protocol_errors\": %llu, "
-                "\"rtt\": %.3f}",
+                "\"rtt\": %.3f, \"folded\": %llu}",
                 l == sw_links ? "" : ",", l->name, st.up ? "true" : "false",
                 (unsigned long long) st.queued,
                 (unsigned long long) st.stanzas_out,
@@ -1158,7 +1162,8 @@ sw_link_write_stats(void)
                 (unsigned long long) st.wire_out,
                 (unsigned long long) st.wire_in,
                 (unsigned long long) st.reconnects,
-                (unsigned long long) st.protocol_errors, st.rtt);
+                (unsigned long long) st.protocol_errors, st.rtt,
+                (unsigned long long) st.folded);
     }
     fprintf(fp, "\n]}\n");
     if (fclose(fp) == 0) {

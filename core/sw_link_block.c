@@ -9,17 +9,24 @@
  *
  *   version (1) | connection id (2, big-endian) | index (varint)
  *
- * and the far end hands the payloads of one connection up in index
- * order.  A connection's blocks must all arrive: DEFLATE cannot be
+ * (the version byte's top bit: the sender opened the connection), and
+ * the far end hands the payloads of one connection up in index order.  A connection's blocks must all arrive: DEFLATE cannot be
  * decoded past a missing block.  So a block reported rejected or
  * expired, or one missing at the far end (an index skipped), ends that
  * connection; the link layer opens the next (a new id, block 0 first),
  * whose DEFLATE starts afresh from the preset dictionary, and sends
  * again every stanza the peer has not acknowledged.  The peer drops what
- * it had already (the numbers, as after any reconnect).  Both ends of
- * one connection use its id; a block 0 with an id the receiver does not
- * know is a new connection from the peer (sw_link_attach decides, as for
- * TCP, which one the link keeps).
+ * it had already (the numbers, as after any reconnect).
+ *
+ * Both directions of a connection carry its id, and the opener bit tells
+ * whose it is: only a block 0 the peer marks as its own, with an id not
+ * open here, is a new connection from the peer (sw_link_attach decides,
+ * as for TCP, which one the link keeps).  A connection ends without a
+ * word to the far end; the far end learns it from the next connection
+ * (sw_link_attach replaces a block connection that has carried the
+ * peer's blocks), from the blocks it stops getting, or from its own
+ * blocks' outcomes.  Without the bit, the peer's answers on a connection
+ * we had ended would look like a new one from it.
  */
 #include "config.h"
 
@@ -35,6 +42,7 @@
 #include "sw_link_int.h"
 
 #define SW_BLOCK_VERSION    1
+#define SW_BLOCK_OPENER     0x80        /* in the version byte */
 #define SW_BLOCK_HDR_MAX    8           /* 1 + 2 + a varint of 32 bits */
 #define SW_BLOCK_MTU_MIN    64
 /* Input kept while the connection does not read (the transport has
@@ -57,6 +65,7 @@ struct sw_block_io_s {
     sw_link_block_t *lb;
     sw_conn_t       *conn;
     uint16_t         id;
+    bool             ours;              /* we opened it */
     uint32_t         out_index;
     uint32_t         in_index;
     size_t           payload_max;
@@ -77,6 +86,7 @@ struct sw_block_io_s {
 typedef struct {
     uint64_t id;
     uint16_t conn;
+    bool     ours;
 } sw_block_flight_t;
 
 struct sw_link_block_s {
@@ -120,7 +130,8 @@ sw_block_is_block_link(const sw_link_t *l)
 /* ---------------------------------------------------------- sending --- */
 
 static void
-sw_block_flight_add(sw_link_block_t *lb, uint64_t id, uint16_t conn)
+sw_block_flight_add(sw_link_block_t *lb, uint64_t id, uint16_t conn,
+                    bool ours)
 {
     if (lb->n_flight == lb->cap_flight) {
         lb->cap_flight = lb->cap_flight ? 2 * lb->cap_flight : 16;
@@ -129,6 +140,7 @@ sw_block_flight_add(sw_link_block_t *lb, uint64_t id, uint16_t conn)
     }
     lb->flight[lb->n_flight].id = id;
     lb->flight[lb->n_flight].conn = conn;
+    lb->flight[lb->n_flight].ours = ours;
     lb->n_flight++;
 }
 
@@ -142,7 +154,7 @@ sw_block_send(sw_block_io_t *io, const unsigned char *b, size_t len)
 
     rc = lb->reg->bt.send(lb->reg->bt.data, lb->link, id, b, len);
     if (rc == SW_OK) {
-        sw_block_flight_add(lb, id, io->id);
+        sw_block_flight_add(lb, id, io->id, io->ours);
         return 0;
     }
     return rc == SW_AGAIN ? UV_EAGAIN : UV_EIO;
@@ -161,7 +173,7 @@ sw_block_emit(sw_block_io_t *io)
     if (io->fill_len == 0) {
         return 0;
     }
-    hdr[h++] = SW_BLOCK_VERSION;
+    hdr[h++] = SW_BLOCK_VERSION | (io->ours ? SW_BLOCK_OPENER : 0);
     hdr[h++] = (unsigned char) (io->id >> 8);
     hdr[h++] = (unsigned char) (io->id & 0xff);
     do {
@@ -409,7 +421,7 @@ static const sw_io_ops_t sw_block_io_ops = {
 };
 
 static sw_block_io_t *
-sw_block_io_new(sw_link_block_t *lb, uint16_t id)
+sw_block_io_new(sw_link_block_t *lb, uint16_t id, bool ours)
 {
     sw_block_io_t *io = sw_calloc(1, sizeof(*io));
     size_t         mtu = lb->reg->bt.mtu(lb->reg->bt.data, lb->link);
@@ -422,6 +434,7 @@ sw_block_io_new(sw_link_block_t *lb, uint16_t id)
     }
     io->lb = lb;
     io->id = id;
+    io->ours = ours;
     io->payload_max = mtu - SW_BLOCK_HDR_MAX;
     io->fill = sw_alloc(io->payload_max);
     io->busy_tail = &io->busy;
@@ -438,12 +451,12 @@ sw_block_io_new(sw_link_block_t *lb, uint16_t id)
 }
 
 static sw_block_io_t *
-sw_block_io_find(sw_link_block_t *lb, uint16_t id)
+sw_block_io_find(sw_link_block_t *lb, uint16_t id, bool ours)
 {
     sw_block_io_t *io;
 
     for (io = lb->ios; io != NULL; io = io->next) {
-        if (io->id == id && !io->closed) {
+        if (io->id == id && io->ours == ours && !io->closed) {
             return io;
         }
     }
@@ -461,8 +474,8 @@ sw_block_connect(void *data, sw_link_t *l)
     (void) data;
     do {
         uv_random(NULL, NULL, &id, sizeof(id), 0, NULL);
-    } while (id == 0 || sw_block_io_find(lb, id) != NULL);
-    io = sw_block_io_new(lb, id);
+    } while (id == 0 || sw_block_io_find(lb, id, true) != NULL);
+    io = sw_block_io_new(lb, id, true);
     /* the link hears of it from the loop, as of a TCP connect */
     io->attach = true;
     uv_timer_start(&io->timer, sw_block_on_timer, 0, 0);
@@ -494,17 +507,19 @@ sw_block_received(sw_link_t *l, const void *block, size_t len)
     uint16_t             id;
     size_t               h = 3;
     int                  shift = 0;
+    bool                 theirs;
 
     if (!sw_block_is_block_link(l)) {
         return;
     }
     lb = sw_block_state(l);
-    if (len < 4 || b[0] != SW_BLOCK_VERSION) {
+    if (len < 4 || (b[0] & ~SW_BLOCK_OPENER) != SW_BLOCK_VERSION) {
         sw_log_rl_warn(&lb->rl, "link %s: dropped a block that is not a "
                        "link block (%zu bytes)", l->name, len);
         return;
     }
     id = (uint16_t) (b[1] << 8 | b[2]);
+    theirs = (b[0] & SW_BLOCK_OPENER) != 0;    /* the peer opened it */
     for (;;) {
         if (h == len || shift > 28) {
             sw_log_rl_warn(&lb->rl, "link %s: dropped a block with a bad "
@@ -517,14 +532,16 @@ sw_block_received(sw_link_t *l, const void *block, size_t len)
             break;
         }
     }
-    io = sw_block_io_find(lb, id);
+    io = sw_block_io_find(lb, id, !theirs);
     if (io == NULL) {
-        if (index != 0 || !sw_link_running) {
+        /* only the peer's own block 0 opens a connection: the rest is on
+         * one that ended here */
+        if (!theirs || index != 0 || !sw_link_running) {
             sw_log_debug("link %s: block %u of connection %04x, which is "
                          "not open here: dropped", l->name, index, id);
             return;
         }
-        io = sw_block_io_new(lb, id);
+        io = sw_block_io_new(lb, id, false);
         if (sw_link_attach(l, io->conn, false) != SW_OK || io->closed) {
             return;
         }
@@ -551,7 +568,7 @@ sw_block_result(sw_link_t *l, uint64_t id, sw_block_result_e result)
 {
     sw_link_block_t *lb = l->block;
     sw_block_io_t   *io;
-    uint16_t         conn;
+    sw_block_flight_t conn;
     size_t           i;
     char             text[120];
 
@@ -563,14 +580,14 @@ sw_block_result(sw_link_t *l, uint64_t id, sw_block_result_e result)
     if (i == lb->n_flight) {
         return;
     }
-    conn = lb->flight[i].conn;
+    conn = lb->flight[i];
     memmove(&lb->flight[i], &lb->flight[i + 1],
             (lb->n_flight - i - 1) * sizeof(*lb->flight));
     lb->n_flight--;
     if (result == SW_BLOCK_DELIVERED) {
         return;
     }
-    io = sw_block_io_find(lb, conn);
+    io = sw_block_io_find(lb, conn.conn, conn.ours);
     if (io == NULL) {
         return;                         /* that connection is over */
     }
@@ -593,6 +610,18 @@ sw_block_ready(sw_link_t *l)
         next = io->next;
         sw_block_push(io);
     }
+}
+
+bool
+sw_link_block_heard(const sw_conn_t *c)
+{
+    const sw_block_io_t *io;
+
+    if (c == NULL || sw_conn_io_ops(c) != &sw_block_io_ops) {
+        return false;
+    }
+    io = sw_conn_io(c);
+    return io->in_index > 0;
 }
 
 void

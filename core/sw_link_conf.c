@@ -19,6 +19,10 @@ static const char *const sw_link_initiate_names[] = {
     "both", "us", "them", NULL
 };
 
+static const char *const sw_link_fold_names[] = {
+    "full", "always", "never", NULL
+};
+
 #define SW_PEER_OPT(n, t, f, fl, lo, hi, d, ch, h) \
     { n, t, offsetof(sw_peer_conf_t, f), SW_SCOPE_PEER, fl, lo, hi, d, ch, h }
 
@@ -63,6 +67,11 @@ const sw_option_t sw_peer_options[] = {
                 (int64_t) 1 << 40, "1M", NULL, "bytes of the queue kept in "
                 "memory (its head); the rest is read back from the database "
                 "as it is sent"),
+    SW_PEER_OPT("peer_fold_presence", SW_OPT_ENUM, fold_presence, 0, 0, 0,
+                "full", sw_link_fold_names, "a newer presence from the same "
+                "sender to the same address replaces one still waiting: "
+                "\"full\" when the queue is full, \"always\", or "
+                "\"never\""),
     SW_PEER_OPT("peer_expire_message", SW_OPT_DURATION, expire_message, 0,
                 1000, 365LL * 86400 * 1000, "168h", NULL,
                 "a message not delivered by then is bounced"),
@@ -194,6 +203,7 @@ sw_links_configure(sw_config_t *cfg)
         l->name = sw_strdup(sec->name);
         l->out_chain = sw_chain_new("outbound");
         l->in_chain = sw_chain_new("inbound");
+        sw_link_fold_install(l);
         l->next = sw_links;
         sw_links = l;
         if (sw_options_defaults(sw_peer_options, &l->conf, cfg->pool) != SW_OK

@@ -55,8 +55,10 @@ typedef struct sw_link_item_mem_s {
                                        freed once durable, or written */
     uint64_t          batch;        /* sw_link_batch_gen when pushed */
     char             *sender;       /* bare JID (or domain): byte bounds */
-    char             *fold;         /* presence state: "from\0to" (full
-                                       JIDs), for folding; else NULL */
+    char             *addr;         /* "from\0to" as routed (full JIDs;
+                                       "" when absent): filters see them
+                                       without parsing (sw_link_queued_t) */
+    bool              state;        /* presence state (sw_link_is_state) */
 } sw_link_qitem_t;
 
 typedef struct sw_transport_reg_s sw_transport_reg_t;
@@ -161,9 +163,14 @@ const sw_transport_t *sw_transport_find(const char *name);
 sw_transport_reg_t *sw_transport_add(const char *name);
 void sw_transports_start_all(int *rc);
 void sw_transports_stop_all(void);
+bool sw_link_is_state(const sw_stanza_t *st);
+/* sw_link_fold.c: the built-in presence folding filter on l's chain */
+void sw_link_fold_install(sw_link_t *l);
 /* sw_link_block.c */
 extern const sw_transport_t sw_link_block_adapter;
 void sw_link_block_free(sw_link_t *l);
+/* c is a connection over blocks on which the peer's blocks arrived. */
+bool sw_link_block_heard(const sw_conn_t *c);
 bool sw_link_seqs_has(const sw_link_seqs_t *q, uint64_t seq);
 void sw_link_seqs_remove(sw_link_seqs_t *q, uint64_t seq);
 void sw_link_seqs_add(sw_link_seqs_t *q, uint64_t seq);

@@ -161,31 +161,32 @@ sw_link_sender_of(const sw_stanza_t *st)
 }
 
 /* Presence that only says how an entity is: the newest supersedes. */
-static bool
+bool
 sw_link_is_state(const sw_stanza_t *st)
 {
     return st->kind == SW_STANZA_PRESENCE
            && (st->type == NULL || strcmp(st->type, "unavailable") == 0);
 }
 
-/* What folding compares (sw_link_fold): "from\0to" for presence state
- * between two full addresses, else NULL; new. */
+/* "from\0to" of a queued stanza (full JIDs; "" for one it has not),
+ * for filters (sw_link_queued_t); new, or NULL when st did not parse. */
 static char *
-sw_link_fold_key(const sw_stanza_t *st)
+sw_link_addr_key(const sw_stanza_t *st)
 {
-    size_t  f, t;
-    char   *key;
+    const char *from, *to;
+    size_t      f, t;
+    char       *key;
 
-    if (st == NULL || !sw_link_is_state(st) || st->from == NULL
-        || st->to == NULL)
-    {
+    if (st == NULL) {
         return NULL;
     }
-    f = strlen(st->from->full) + 1;
-    t = strlen(st->to->full) + 1;
+    from = st->from != NULL ? st->from->full : "";
+    to = st->to != NULL ? st->to->full : "";
+    f = strlen(from) + 1;
+    t = strlen(to) + 1;
     key = sw_alloc(f + t);
-    memcpy(key, st->from->full, f);
-    memcpy(key + f, st->to->full, t);
+    memcpy(key, from, f);
+    memcpy(key + f, to, t);
     return key;
 }
 
@@ -200,7 +201,7 @@ sw_link_q_unload(sw_link_t *l, sw_link_qitem_t *it)
     }
 }
 
-/* Appends a stanza (st: parsed, for its sender and fold key; NULL if it
+/* Appends a stanza (st: parsed, for its sender and addresses; NULL if it
  * did not parse).  Its xml stays in memory until it is durable; past the
  * memory budget it is paged out then. */
 static sw_link_qitem_t *
@@ -230,7 +231,8 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     it->kind = sw_link_kind_of(xml);
     it->batch = sw_link_batch_gen;
     it->sender = sw_link_sender_of(st);
-    it->fold = sw_link_fold_key(st);
+    it->addr = sw_link_addr_key(st);
+    it->state = st != NULL && sw_link_is_state(st);
     it->evict = l->q_mem + len > l->conf.queue_memory;
     l->q_n++;
     l->q_kind[it->kind]++;
@@ -371,7 +373,7 @@ sw_link_q_remove(sw_link_t *l, size_t i)
         }
     }
     free(it->sender);
-    free(it->fold);
+    free(it->addr);
     sw_link_q_unload(l, it);
     if (i == 0) {
         l->q_head = (l->q_head + 1) % l->q_cap;
@@ -424,47 +426,11 @@ sw_link_is_ephemeral(const sw_stanza_t *st)
 }
 
 /*
- * Makes room for presence state st: takes out the oldest waiting
- * presence state from the same sender to the same address that has not
- * been written yet (one written may be delivered already).  The new one
- * goes to the end of the queue, so order between the two entities holds
- * (RFC 6120 §10.1); the gap it leaves is renumbered on the wire.
- */
-static bool
-sw_link_fold(sw_link_t *l, const sw_stanza_t *st)
-{
-    sw_storage_t *s = sw_link_store();
-    size_t        i;
-
-    if (st->from == NULL || st->to == NULL) {
-        return false;
-    }
-    for (i = 0; i < l->q_n; i++) {
-        sw_link_qitem_t *it = sw_link_q_at(l, i);
-
-        if (it->fold == NULL || it->seq <= l->written) {
-            continue;
-        }
-        if (strcmp(it->fold, st->from->full) == 0
-            && strcmp(it->fold + strlen(it->fold) + 1, st->to->full) == 0)
-        {
-            if (s != NULL) {
-                sw_link_batch_begin();
-                s->link_queue_remove(s, l->name, it->seq);
-            }
-            sw_link_q_remove(l, i);
-            return true;
-        }
-    }
-    return false;
-}
-
-/*
  * The queue bounds (peer_queue_max, peer_queue_max_KIND).  Returns true
  * when st was dealt with here (bounced or dropped) and is not queued.
  */
-static bool
-sw_link_bounded(sw_link_t *l, sw_stanza_t *st, size_t len)
+bool
+sw_link_queue_full(sw_link_t *l, const sw_stanza_t *st, size_t len)
 {
     int64_t  kind_max;
     size_t  *mine;
@@ -482,19 +448,81 @@ sw_link_bounded(sw_link_t *l, sw_stanza_t *st, size_t len)
     bytes_ok = l->q_bytes + len <= l->conf.queue_max_bytes
                && (mine != NULL ? *mine : 0) + len
                   <= l->conf.queue_max_sender_bytes;
-    if (bytes_ok && l->q_n < (size_t) l->conf.queue_max
-        && l->q_kind[st->kind] < (size_t) kind_max)
-    {
+    return !(bytes_ok && l->q_n < (size_t) l->conf.queue_max
+             && l->q_kind[st->kind] < (size_t) kind_max);
+}
+
+void
+sw_link_queue_each(sw_link_t *l,
+                   bool (*fn)(const sw_link_queued_t *q, void *ud), void *ud)
+{
+    sw_link_queued_t q;
+    size_t           i;
+
+    for (i = 0; i < l->q_n; i++) {
+        sw_link_qitem_t *it = sw_link_q_at(l, i);
+
+        if (it->seq <= l->written) {
+            continue;               /* on the wire: may be delivered */
+        }
+        q.seq = it->seq;
+        q.kind = it->kind;
+        q.state = it->state;
+        q.from = it->addr != NULL && it->addr[0] != '\0' ? it->addr : NULL;
+        q.to = it->addr != NULL ? it->addr + strlen(it->addr) + 1 : NULL;
+        if (q.to != NULL && q.to[0] == '\0') {
+            q.to = NULL;
+        }
+        q.len = it->len;
+        if (!fn(&q, ud)) {
+            return;
+        }
+    }
+}
+
+int
+sw_link_queue_remove(sw_link_t *l, uint64_t seq)
+{
+    sw_storage_t *s = sw_link_store();
+    size_t        i;
+
+    for (i = 0; i < l->q_n; i++) {
+        sw_link_qitem_t *it = sw_link_q_at(l, i);
+
+        if (it->seq != seq) {
+            continue;
+        }
+        if (it->seq <= l->written) {
+            return SW_DECLINED;
+        }
+        if (s != NULL) {
+            sw_link_batch_begin();
+            s->link_queue_remove(s, l->name, it->seq);
+        }
+        sw_link_q_remove(l, i);
+        return SW_OK;
+    }
+    return SW_DECLINED;
+}
+
+static bool
+sw_link_bounded(sw_link_t *l, sw_stanza_t *st, size_t len)
+{
+    size_t  *mine;
+    char    *sender;
+
+    if (!sw_link_queue_full(l, st, len)) {
         return false;
     }
     if (sw_link_is_state(st)) {
-        if (sw_link_fold(l, st)) {
-            return false;
-        }
+        /* the fold filter made room if it could (sw_link_fold.c) */
         sw_log_info("link %s: queue full: dropped presence from %s", l->name,
                     st->from ? st->from->full : "(none)");
         return true;
     }
+    sender = sw_link_sender_of(st);
+    mine = sw_link_sender_bytes(l, sender, false);
+    free(sender);
     sw_log_rl_warn(&l->rl_full, "link %s: queue full (%zu stanzas, %zu %s, "
                    "%zu bytes, %zu from %s)", l->name, l->q_n,
                    l->q_kind[st->kind], sw_stanza_kind_name(st->kind),

@@ -496,3 +496,42 @@ def test_queue_bounds_per_kind(tmp_path):
     finally:
         for s in (p.a, p.b):
             assert s.stop() in (0, None)
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+def test_fold_presence_modes(tmp_path, mode):
+    """peer_fold_presence: with "always" a newer presence from alice to
+    bob replaces the one still waiting although the queue has room, so
+    bob gets only the latest; with "never" he gets each one, in order."""
+    p = Pair(tmp_path)
+    add_peer_options(p.a, 'peer_fold_presence = "%s",\n' % mode)
+    p.a.start()
+    try:
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<enable xmlns='urn:xmpp:sm:3'/>")
+        alice.read_until(r"<enabled[^>]*/>")
+        for show in ("away", "dnd", "xa", "chat"):
+            alice.send("<presence to='bob@b.example'><show>%s</show>"
+                       "</presence>" % show)
+        alice.send("<message to='bob@b.example' type='chat' id='m1'>"
+                   "<body>after</body></message>")
+        alice.send("<r xmlns='urn:xmpp:sm:3'/>")
+        alice.read_until(r"<a [^>]*h='5'[^>]*/>")
+        # bob online before the queue goes; kill -9: no unavailable
+        # presence for the directed ones
+        p.a.proc.send_signal(signal.SIGKILL)
+        p.a.proc.wait(timeout=10)
+        p.b.start()
+        bob = online(p.b, "bob@b.example", "pw-bob", "ship")
+        time.sleep(0.3)
+        p.a.start()
+        text = bob.read_until(r"<body>after</body>", timeout=20)
+        shows = re.findall(r"<show>(\w+)</show>", text)
+        assert shows == (["chat"] if mode == "always"
+                         else ["away", "dnd", "xa", "chat"]), text
+    finally:
+        for s in (p.a, p.b):
+            assert s.stop() in (0, None)
+    assert p.a.log_text().count("folded into a newer one") == \
+        (3 if mode == "always" else 0)

@@ -104,8 +104,9 @@ void sw_conn_io_drained(sw_conn_t *c);
 void sw_conn_io_shutdown_done(sw_conn_t *c, int error);
 /* From the io, once, after close: c is freed here. */
 void sw_conn_io_closed(sw_conn_t *c);
-/* The io given to sw_conn_new_io (for TCP: internal). */
+/* The io given to sw_conn_new_io (for TCP: internal), and its ops. */
 void *sw_conn_io(const sw_conn_t *c);
+const sw_io_ops_t *sw_conn_io_ops(const sw_conn_t *c);
 /* The io's file descriptor, or -1. */
 int sw_conn_fd(const sw_conn_t *c);
 /* Writes bytes (copied) through the layers.  SW_OK or SW_ERROR. */

@@ -62,7 +62,14 @@ typedef struct sw_peer_conf_s {
     size_t             queue_max_bytes;         /* XML bytes, in all */
     size_t             queue_max_sender_bytes;  /* ... from one sender */
     size_t             queue_memory;            /* ... kept in memory */
+    int                fold_presence;   /* sw_link_fold_e */
 } sw_peer_conf_t;
+
+typedef enum sw_link_fold_e {
+    SW_LINK_FOLD_FULL = 0,      /* when the queue is full (default) */
+    SW_LINK_FOLD_ALWAYS,        /* whenever a newer one comes */
+    SW_LINK_FOLD_NEVER,
+} sw_link_fold_e;
 
 /*
  * A byte transport (doc/transport-api.md): it opens connections to the
@@ -178,6 +185,31 @@ typedef struct sw_chain_s sw_chain_t;
 sw_chain_t *sw_link_chain(sw_link_t *l, const char *name);
 
 /*
+ * The queue, for filters on the outbound chain (folding, policies): what
+ * waits for the peer, without parsing it again.  Only stanzas not yet
+ * written are shown: one on the wire may be delivered already.
+ */
+typedef struct sw_link_queued_s {
+    uint64_t          seq;
+    sw_stanza_kind_e  kind;
+    bool              state;    /* presence without a type, or unavailable */
+    const char       *from;     /* full JIDs as routed; NULL: none */
+    const char       *to;
+    size_t            len;      /* XML bytes */
+} sw_link_queued_t;
+
+/* Calls fn for each stanza not yet written, oldest first, until fn
+ * returns false (q is valid during the call only). */
+void sw_link_queue_each(sw_link_t *l,
+                        bool (*fn)(const sw_link_queued_t *q, void *ud),
+                        void *ud);
+/* Takes a stanza not yet written out of the queue (superseded), in the
+ * turn's storage batch.  SW_OK; SW_DECLINED when written or not there. */
+int sw_link_queue_remove(sw_link_t *l, uint64_t seq);
+/* Whether st, len bytes of XML, would pass a bound of the queue now. */
+bool sw_link_queue_full(sw_link_t *l, const sw_stanza_t *st, size_t len);
+
+/*
  * A transport has a connection to the peer and has identified it: the
  * link takes the connection (its callbacks are replaced).  we_opened:
  * this server initiated it.  Returns SW_OK, or SW_DECLINED when the link
@@ -209,6 +241,7 @@ typedef struct sw_link_stats_s {
     uint64_t protocol_errors;   /* connections closed for bad link data */
     uint64_t queued;            /* unacknowledged */
     double   rtt;               /* seconds, from acks (smoothed); 0 unknown */
+    uint64_t folded;            /* presence taken out for a newer one */
 } sw_link_stats_t;
 
 void sw_link_stats(const sw_link_t *l, sw_link_stats_t *out);
