@@ -14,6 +14,7 @@
 
 #include <skywave/sw_conn.h>
 #include <skywave/sw_log.h>
+#include <skywave/sw_server.h>
 
 /* 64 kB lets one read take several TLS records. */
 #define SW_TCP_READ_BUF  65536
@@ -266,4 +267,118 @@ sw_tcp_listen(uv_tcp_t *tcp, const char *ip, int port, int backlog,
         rc = uv_listen((uv_stream_t *) tcp, backlog, cb);
     }
     return rc;
+}
+
+/* ---------------------------------------------------------- listeners --- */
+
+struct sw_listener_s {
+    uv_tcp_t      tcp;
+    sw_accept_pt  cb;
+    void         *ud;
+    char          who[32];
+    char          desc[64];
+};
+
+static void
+sw_tcp_free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+void
+sw_tcp_refuse(uv_tcp_t *tcp)
+{
+    uv_close((uv_handle_t *) tcp, sw_tcp_free_handle);
+}
+
+static void
+sw_listener_on_connection(uv_stream_t *server, int status)
+{
+    sw_listener_t           *ls = server->data;
+    struct sockaddr_storage  ss;
+    int                      len = sizeof(ss);
+    char                     ip[INET6_ADDRSTRLEN] = "?";
+    uv_tcp_t                *tcp;
+
+    if (status < 0) {
+        sw_log_warn("%s %s: accept: %s", ls->who, ls->desc,
+                    uv_strerror(status));
+        return;
+    }
+    tcp = sw_alloc(sizeof(*tcp));
+    uv_tcp_init(server->loop, tcp);
+    if (uv_accept(server, (uv_stream_t *) tcp) != 0) {
+        sw_tcp_refuse(tcp);
+        return;
+    }
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *) &ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *) &ss, ip, sizeof(ip));
+            /* an IPv4 peer on a dual-stack socket */
+            if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.')) {
+                memmove(ip, ip + 7, strlen(ip + 7) + 1);
+            }
+        } else {
+            uv_ip4_name((struct sockaddr_in *) &ss, ip, sizeof(ip));
+        }
+    }
+    uv_tcp_nodelay(tcp, 1);
+    ls->cb(ls, tcp, ip, ls->ud);
+}
+
+sw_listener_t *
+sw_listener_new(const char *who, const char *ip, int port, int backlog,
+                sw_accept_pt cb, void *ud)
+{
+    sw_listener_t *ls = sw_calloc(1, sizeof(*ls));
+    int            rc;
+
+    ls->cb = cb;
+    ls->ud = ud;
+    snprintf(ls->who, sizeof(ls->who), "%s", who);
+    snprintf(ls->desc, sizeof(ls->desc), strchr(ip, ':') ? "[%s]:%d"
+             : "%s:%d", ip, port);
+    uv_tcp_init(sw_loop(), &ls->tcp);
+    ls->tcp.data = ls;
+    rc = sw_tcp_listen(&ls->tcp, ip, port, backlog,
+                       sw_listener_on_connection);
+    if (rc == 0) {
+        return ls;
+    }
+    if (rc == UV_EINVAL) {
+        sw_log_error("%s: '%s' is not an IP address", who, ip);
+    } else {
+        sw_log_error("%s: cannot listen on %s: %s", who, ls->desc,
+                     uv_strerror(rc));
+    }
+    sw_listener_close(ls);
+    return NULL;
+}
+
+static void
+sw_listener_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void
+sw_listener_close(sw_listener_t *ls)
+{
+    if (ls != NULL) {
+        uv_close((uv_handle_t *) &ls->tcp, sw_listener_closed);
+    }
+}
+
+const char *
+sw_listener_desc(const sw_listener_t *ls)
+{
+    return ls->desc;
+}
+
+int
+sw_listener_fd(const sw_listener_t *ls)
+{
+    uv_os_fd_t fd;
+
+    return uv_fileno((const uv_handle_t *) &ls->tcp, &fd) == 0 ? fd : -1;
 }

@@ -775,58 +775,28 @@ static const sw_xmlstream_cb_t mod_c2s_xs_cb = {
     .error = mod_c2s_on_error,
 };
 
-/* The peer's address without the port, in pool ("?" when unknown). */
-static const char *
-mod_c2s_addr_of(sw_pool_t *pool, uv_tcp_t *tcp)
-{
-    struct sockaddr_storage ss;
-    int                     len = sizeof(ss);
-    char                    ip[INET6_ADDRSTRLEN];
-
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *) &ss, &len) != 0) {
-        return "?";
-    }
-    if (ss.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *) &ss, ip, sizeof(ip));
-    } else {
-        uv_ip4_name((struct sockaddr_in *) &ss, ip, sizeof(ip));
-    }
-    return sw_pool_strdup(pool, ip);
-}
-
 static void
-mod_c2s_on_connection(uv_stream_t *server, int status)
+mod_c2s_on_connection(sw_listener_t *ls, uv_tcp_t *tcp, const char *ip,
+                      void *ud)
 {
-    mod_c2s_listener_t *l = server->data;
+    mod_c2s_listener_t *l = ud;
     mod_c2s_t          *c2s = l->c2s;
     mod_c2s_conn_t     *c;
-    uv_tcp_t           *tcp;
     sw_xml_limits_t     lim;
     sw_pool_t          *pool;
     const char         *addr;
 
-    if (status < 0) {
-        sw_log_warn("c2s %s: accept: %s", l->desc, uv_strerror(status));
-        return;
-    }
-    tcp = sw_alloc(sizeof(*tcp));
-    uv_tcp_init(server->loop, tcp);
-    if (uv_accept(server, (uv_stream_t *) tcp) != 0) {
-        uv_close((uv_handle_t *) tcp, mod_c2s_timer_free);
-        return;
-    }
     if (c2s->stopping) {
-        uv_close((uv_handle_t *) tcp, mod_c2s_timer_free);
+        sw_tcp_refuse(tcp);
         return;
     }
     pool = sw_pool_new(256);
-    addr = mod_c2s_addr_of(pool, tcp);
+    addr = sw_pool_strdup(pool, ip);
     if (mod_c2s_guard_connect(c2s, addr) != SW_OK) {
         sw_pool_free(pool);
-        uv_close((uv_handle_t *) tcp, mod_c2s_timer_free);
+        sw_tcp_refuse(tcp);
         return;
     }
-    uv_tcp_nodelay(tcp, 1);
     c = sw_calloc(1, sizeof(*c));
     c->addr = addr;
     c->c2s = c2s;
@@ -854,13 +824,13 @@ mod_c2s_on_connection(uv_stream_t *server, int status)
     }
     c2s->conns = c;
     c->timer = sw_alloc(sizeof(*c->timer));
-    uv_timer_init(server->loop, c->timer);
+    uv_timer_init(tcp->loop, c->timer);
     c->timer->data = c;
     uv_timer_start(c->timer, mod_c2s_on_timeout,
                    (uint64_t) (c2s->conf->negotiation_timeout * 1000), 0);
     sw_log_debug("c2s %llu: connection from %s on %s",
                   (unsigned long long) c->sess.id, sw_conn_peer(c->conn),
-                  l->desc);
+                  sw_listener_desc(ls));
     if (l->direct_tls) {
         sw_conn_start_tls(c->conn, c2s->tls, true, NULL, NULL, 0);
     }
@@ -918,7 +888,6 @@ static int
 mod_c2s_listen(mod_c2s_t *c2s, const char *iface, int port, bool tls)
 {
     mod_c2s_listener_t *l;
-    int                 rc;
 
     if (c2s->n_listeners == MOD_C2S_MAX_LISTENERS) {
         sw_log_error("c2s: too many listeners (at most %d)",
@@ -928,22 +897,13 @@ mod_c2s_listen(mod_c2s_t *c2s, const char *iface, int port, bool tls)
     l = sw_calloc(1, sizeof(*l));
     l->c2s = c2s;
     l->direct_tls = tls;
-    snprintf(l->desc, sizeof(l->desc), strchr(iface, ':') ? "[%s]:%d"
-             : "%s:%d", iface, port);
-    uv_tcp_init(sw_loop(), &l->tcp);
-    l->tcp.data = l;
     c2s->listeners[c2s->n_listeners++] = l;
-    rc = sw_tcp_listen(&l->tcp, iface, port, 128, mod_c2s_on_connection);
-    if (rc == UV_EINVAL) {
-        sw_log_error("c2s: '%s' is not an IP address", iface);
+    l->ls = sw_listener_new("c2s", iface, port, 128, mod_c2s_on_connection,
+                            l);
+    if (l->ls == NULL) {
         return SW_ERROR;
     }
-    if (rc != 0) {
-        sw_log_error("c2s: cannot listen on %s: %s", l->desc,
-                     uv_strerror(rc));
-        return SW_ERROR;
-    }
-    sw_log_info("c2s: listening on %s%s", l->desc,
+    sw_log_info("c2s: listening on %s%s", sw_listener_desc(l->ls),
                 tls ? " (direct TLS)" : "");
     return SW_OK;
 }
@@ -1143,12 +1103,6 @@ mod_c2s_on_stopping(void *data, void *ud)
 }
 
 static void
-mod_c2s_listener_free(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void
 mod_c2s_stop(sw_module_ctx_t *mc)
 {
     mod_c2s_t      *c2s = mc->data;
@@ -1159,8 +1113,8 @@ mod_c2s_stop(sw_module_ctx_t *mc)
     }
     mod_c2s_end_all(c2s);
     for (i = 0; i < c2s->n_listeners; i++) {
-        uv_close((uv_handle_t *) &c2s->listeners[i]->tcp,
-                 mod_c2s_listener_free);
+        sw_listener_close(c2s->listeners[i]->ls);
+        free(c2s->listeners[i]);
     }
     c2s->n_listeners = 0;
     sw_owner_release(&mc->owner);

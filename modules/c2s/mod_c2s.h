@@ -51,10 +51,9 @@ typedef struct mod_c2s_sm_item_s {
 } mod_c2s_sm_item_t;
 
 typedef struct mod_c2s_listener_s {
-    uv_tcp_t    tcp;
-    mod_c2s_t  *c2s;
-    bool        direct_tls;     /* XEP-0368 */
-    char        desc[64];
+    sw_listener_t *ls;
+    mod_c2s_t     *c2s;
+    bool           direct_tls;  /* XEP-0368 */
 } mod_c2s_listener_t;
 
 struct mod_c2s_s {

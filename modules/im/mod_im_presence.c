@@ -59,6 +59,25 @@ mod_im_has_to(sw_sub_e sub)
     return sub == SW_SUB_TO || sub == SW_SUB_BOTH;
 }
 
+/*
+ * A subscription gains (on) or loses one direction (RFC 6121 Appendix A:
+ * the same state changes, whether the user or the contact acts).  dir
+ * is SW_SUB_TO (the user sees the contact) or SW_SUB_FROM.
+ */
+static sw_sub_e
+mod_im_sub_set(sw_sub_e sub, sw_sub_e dir, bool on)
+{
+    bool to = mod_im_has_to(sub), from = mod_im_has_from(sub);
+
+    if (dir == SW_SUB_TO) {
+        to = on;
+    } else {
+        from = on;
+    }
+    return to && from ? SW_SUB_BOTH : to ? SW_SUB_TO
+           : from ? SW_SUB_FROM : SW_SUB_NONE;
+}
+
 static void
 mod_im_route_new(mod_im_t *im, const char *type, const char *from,
                  const char *to, const char *id)
@@ -381,16 +400,14 @@ mod_im_subscription_out(mod_im_t *im, const sw_jid_t *user,
         route = true;
         if (item.ask || mod_im_has_to(item.sub)) {
             item.ask = false;
-            item.sub = item.sub == SW_SUB_BOTH ? SW_SUB_FROM
-                       : item.sub == SW_SUB_TO ? SW_SUB_NONE : item.sub;
+            item.sub = mod_im_sub_set(item.sub, SW_SUB_TO, false);
             changed = true;
         }
     } else if (mod_im_is(type, "subscribed")) {             /* table 4 */
         if (item.pending_in) {
             item.pending_in = false;
             item.approved = false;
-            item.sub = item.sub == SW_SUB_TO ? SW_SUB_BOTH
-                       : item.sub == SW_SUB_NONE ? SW_SUB_FROM : item.sub;
+            item.sub = mod_im_sub_set(item.sub, SW_SUB_FROM, true);
             changed = route = share = true;
         } else if (!mod_im_has_from(item.sub) && !item.approved) {
             item.approved = true;                           /* §3.4 */
@@ -400,8 +417,7 @@ mod_im_subscription_out(mod_im_t *im, const sw_jid_t *user,
         if (item.pending_in || mod_im_has_from(item.sub)) {
             item.pending_in = false;
             item.approved = false;
-            item.sub = item.sub == SW_SUB_BOTH ? SW_SUB_TO
-                       : item.sub == SW_SUB_FROM ? SW_SUB_NONE : item.sub;
+            item.sub = mod_im_sub_set(item.sub, SW_SUB_FROM, false);
             changed = route = unshare = true;
         } else if (item.approved) {
             item.approved = false;                          /* §3.4 */
@@ -472,7 +488,7 @@ mod_im_subscription_in(mod_im_t *im, sw_stanza_t *st)
             /* §3.4: pre-approved: answered without asking the user */
             item.approved = false;
             item.pending_in = false;
-            item.sub = item.sub == SW_SUB_TO ? SW_SUB_BOTH : SW_SUB_FROM;
+            item.sub = mod_im_sub_set(item.sub, SW_SUB_FROM, true);
             changed = share = true;
             reply = "subscribed";
         } else if (!item.pending_in) {
@@ -488,23 +504,20 @@ mod_im_subscription_in(mod_im_t *im, sw_stanza_t *st)
     } else if (mod_im_is(type, "unsubscribe")) {            /* table 7 */
         if (item.pending_in || mod_im_has_from(item.sub)) {
             item.pending_in = false;
-            item.sub = item.sub == SW_SUB_BOTH ? SW_SUB_TO
-                       : item.sub == SW_SUB_FROM ? SW_SUB_NONE : item.sub;
+            item.sub = mod_im_sub_set(item.sub, SW_SUB_FROM, false);
             changed = deliver = true;
             reply = "unsubscribed";
         }
     } else if (mod_im_is(type, "subscribed")) {             /* table 8 */
         if (item.ask) {
             item.ask = false;
-            item.sub = item.sub == SW_SUB_FROM ? SW_SUB_BOTH
-                       : item.sub == SW_SUB_NONE ? SW_SUB_TO : item.sub;
+            item.sub = mod_im_sub_set(item.sub, SW_SUB_TO, true);
             changed = deliver = true;
         }
     } else {                                                /* table 9 */
         if (item.ask || mod_im_has_to(item.sub)) {
             item.ask = false;
-            item.sub = item.sub == SW_SUB_BOTH ? SW_SUB_FROM
-                       : item.sub == SW_SUB_TO ? SW_SUB_NONE : item.sub;
+            item.sub = mod_im_sub_set(item.sub, SW_SUB_TO, false);
             changed = deliver = true;
         }
     }

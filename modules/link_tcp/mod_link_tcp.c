@@ -31,7 +31,7 @@ typedef struct mod_link_tcp_attempt_s mod_link_tcp_attempt_t;
 
 typedef struct {
     sw_module_ctx_t        *mc;
-    uv_tcp_t               *listeners[MOD_LINK_TCP_MAX_LISTENERS];
+    sw_listener_t          *listeners[MOD_LINK_TCP_MAX_LISTENERS];
     size_t                  n_listeners;
     mod_link_tcp_attempt_t *attempts;   /* connects in flight */
     sw_log_rl_t             rl_unknown; /* connections nobody expects */
@@ -318,35 +318,12 @@ mod_link_tcp_check(sw_module_ctx_t *mc)
 }
 
 static void
-mod_link_tcp_on_accept(uv_stream_t *server, int status)
+mod_link_tcp_on_accept(sw_listener_t *ls, uv_tcp_t *tcp, const char *ip,
+                       void *ud)
 {
-    mod_link_tcp_t          *t = server->data;
-    uv_tcp_t                *tcp;
-    struct sockaddr_storage  sa;
-    int                      len = sizeof(sa);
-    char                     ip[64] = "?";
-    mod_link_tcp_match_t     m;
+    mod_link_tcp_t       *t = ud;
+    mod_link_tcp_match_t  m;
 
-    if (status < 0) {
-        return;
-    }
-    tcp = sw_alloc(sizeof(*tcp));
-    uv_tcp_init(server->loop, tcp);
-    if (uv_accept(server, (uv_stream_t *) tcp) != 0
-        || uv_tcp_getpeername(tcp, (struct sockaddr *) &sa, &len) != 0)
-    {
-        uv_close((uv_handle_t *) tcp, mod_link_tcp_free_handle);
-        return;
-    }
-    if (sa.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *) &sa, ip, sizeof(ip));
-        /* an IPv4 peer on a dual-stack socket */
-        if (strncmp(ip, "::ffff:", 7) == 0) {
-            memmove(ip, ip + 7, strlen(ip + 7) + 1);
-        }
-    } else {
-        uv_ip4_name((struct sockaddr_in *) &sa, ip, sizeof(ip));
-    }
     m.t = t;
     m.ip = ip;
     m.found = NULL;
@@ -354,17 +331,16 @@ mod_link_tcp_on_accept(uv_stream_t *server, int status)
     if (m.found == NULL) {
         sw_log_rl_warn(&t->rl_unknown, "link_tcp: refused a connection "
                        "from %s: no Peer has that link_tcp_address", ip);
-        uv_close((uv_handle_t *) tcp, mod_link_tcp_free_handle);
+        sw_tcp_refuse(tcp);
         return;
     }
     if (sw_link_conf(m.found)->initiate == SW_LINK_INITIATE_US) {
         sw_log_rl_warn(&t->rl_unknown, "link %s: refused a connection "
                        "from %s: the agreement says only we open it",
                        sw_link_name(m.found), ip);
-        uv_close((uv_handle_t *) tcp, mod_link_tcp_free_handle);
+        sw_tcp_refuse(tcp);
         return;
     }
-    uv_tcp_nodelay(tcp, 1);
     sw_link_attach(m.found, sw_conn_new(tcp, &mod_link_tcp_cb, NULL), false);
 }
 
@@ -372,14 +348,14 @@ mod_link_tcp_on_accept(uv_stream_t *server, int status)
  * requests and hands over data that came in a SYN with a valid cookie.
  * Linux does so only with bit 2 of net.ipv4.tcp_fastopen set. */
 static void
-mod_link_tcp_fastopen_listen(uv_tcp_t *tcp, const char *iface)
+mod_link_tcp_fastopen_listen(sw_listener_t *ls, const char *iface)
 {
 #ifdef TCP_FASTOPEN
-    uv_os_fd_t fd;
+    int        fd = sw_listener_fd(ls);
     int        qlen = 16, mode = 0;
     FILE      *fp;
 
-    if (uv_fileno((uv_handle_t *) tcp, &fd) != 0
+    if (fd < 0
         || setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen))
            != 0)
     {
@@ -408,30 +384,21 @@ static int
 mod_link_tcp_listen(mod_link_tcp_t *t, const char *iface, int port,
                     bool fastopen)
 {
-    uv_tcp_t *tcp;
-    int       rc;
+    sw_listener_t *ls;
 
     if (t->n_listeners == MOD_LINK_TCP_MAX_LISTENERS) {
         sw_log_error("link_tcp: too many interfaces");
         return SW_ERROR;
     }
-    tcp = sw_alloc(sizeof(*tcp));
-    uv_tcp_init(sw_loop(), tcp);
-    tcp->data = t;
-    t->listeners[t->n_listeners++] = tcp;
-    rc = sw_tcp_listen(tcp, iface, port, 16, mod_link_tcp_on_accept);
-    if (rc == UV_EINVAL) {
-        sw_log_error("link_tcp: '%s' is not an IP address", iface);
+    ls = sw_listener_new("link_tcp", iface, port, 16, mod_link_tcp_on_accept,
+                         t);
+    if (ls == NULL) {
         return SW_ERROR;
     }
-    if (rc != 0) {
-        sw_log_error("link_tcp: cannot listen on %s port %d: %s", iface,
-                     port, uv_strerror(rc));
-        return SW_ERROR;
-    }
-    sw_log_info("link_tcp: listening on %s port %d", iface, port);
+    t->listeners[t->n_listeners++] = ls;
+    sw_log_info("link_tcp: listening on %s", sw_listener_desc(ls));
     if (fastopen) {
-        mod_link_tcp_fastopen_listen(tcp, iface);
+        mod_link_tcp_fastopen_listen(ls, iface);
     }
     return SW_OK;
 }
@@ -475,7 +442,7 @@ mod_link_tcp_stop(void *data)
     }
     t->attempts = NULL;
     for (i = 0; i < t->n_listeners; i++) {
-        uv_close((uv_handle_t *) t->listeners[i], mod_link_tcp_free_handle);
+        sw_listener_close(t->listeners[i]);
     }
     t->n_listeners = 0;
 }

@@ -57,8 +57,8 @@ class BlockPair:
         return self
 
     def __exit__(self, *exc):
-        for s in (self.a, self.b):
-            rc = s.stop()
+        rcs = [s.stop() for s in (self.a, self.b)]    # both, whatever
+        for rc in rcs:
             assert rc in (0, None), "skywaved exited with %r" % rc
 
 

@@ -11,8 +11,6 @@ background tasks); its socket is opened inside the server's namespace
 stays on that side, like a client on the server's own machine.
 """
 import asyncio
-import contextlib
-import ctypes
 import json
 import os
 import re
@@ -25,39 +23,13 @@ import pytest
 
 from conftest import Server
 from test_c2s import Raw
-from test_linkemu import ADDR_A, ADDR_B, Emu, _netns_usable
+from swnet import ADDR_A, ADDR_B, Emu, enter_netns, in_netns
+from swnet import netns_usable as _netns_usable
 
 _reason = _netns_usable()
 pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
 
 LINK_PORT = 5270                # each namespace has its own port space
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd):
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, "setns: %s" % os.strerror(err))
-
-
-@contextlib.contextmanager
-def in_netns(ns):
-    """Runs the body with this thread in network namespace NS; sockets
-    created there stay in it after we switch back."""
-    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    there = os.open("/run/netns/" + ns, os.O_RDONLY)
-    try:
-        _setns(there)
-        try:
-            yield
-        finally:
-            _setns(home)
-    finally:
-        os.close(there)
-        os.close(home)
-
-
 class NsClient:
     """A logged-in raw client of SERVER, connected from inside NS.  It
     keeps everything it has received, so a test can wait for a pattern
@@ -625,11 +597,7 @@ def in_ns_thread(ns, coro_factory):
     out = {}
 
     def target():
-        fd = os.open("/run/netns/" + ns, os.O_RDONLY)
-        try:
-            _setns(fd)
-        finally:
-            os.close(fd)
+        enter_netns(ns)
         try:
             out["value"] = run_async(coro_factory())
         except BaseException as e:      # reported by the caller

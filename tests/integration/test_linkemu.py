@@ -7,11 +7,9 @@ link model: a packet of L bytes takes L*8/rate seconds to serialise, then
 the one-way delay; half duplex adds the turnaround before the other side
 may answer.
 """
-import itertools
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -23,106 +21,16 @@ import pytest
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-LINKEMU = os.path.join(TOP, "tools", "skywave-linkemu")
-ADDR_A = "10.77.0.1"
-ADDR_B = "10.77.0.2"
+from swnet import ADDR_A, ADDR_B, LINKEMU, Emu  # noqa: F401 (re-exported)
+from swnet import netns_usable as _netns_usable
 ICMP_BYTES = 84                 # IPv4 20 + ICMP 8 + ping's default 56
-
-
-def _netns_usable():
-    if not os.path.exists(LINKEMU):
-        return "tools/skywave-linkemu is not built"
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    if not os.path.exists("/dev/net/tun"):
-        return "/dev/net/tun is missing"
-    if shutil.which("ip") is None:
-        return "ip (iproute2) is not installed"
-    name = "lemuprobe%d" % os.getpid()
-    r = subprocess.run(["ip", "netns", "add", name], capture_output=True)
-    if r.returncode != 0:
-        return "ip netns add failed: %s" % r.stderr.decode().strip()
-    subprocess.run(["ip", "netns", "delete", name], capture_output=True)
-    return None
 
 
 _reason = _netns_usable()
 pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
 
-_names = itertools.count()
-
-
 def serial(nbytes, rate):
     return nbytes * 8.0 / rate
-
-
-class Emu:
-    """A running skywave-linkemu with its own namespaces."""
-
-    def __init__(self, tmp_path, args):
-        n = next(_names)
-        self.ns_a = "lemu%d_%da" % (os.getpid() % 100000, n)
-        self.ns_b = "lemu%d_%db" % (os.getpid() % 100000, n)
-        self.control = str(tmp_path / ("ctl%d.sock" % n))
-        self.stats_path = str(tmp_path / ("stats%d.json" % n))
-        self.stderr_path = tmp_path / ("linkemu%d.err" % n)
-        self.proc = subprocess.Popen(
-            [LINKEMU, "--ns-a", self.ns_a, "--ns-b", self.ns_b,
-             "--control", self.control, "--stats", self.stats_path] + args,
-            stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"),
-            text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
-        line = self.proc.stdout.readline() if ready else ""
-        if line.strip() != "ready":
-            self.stop()
-            raise AssertionError("linkemu did not start: %r, stderr: %s"
-                                 % (line, self.stderr_path.read_text()))
-
-    def ctl(self, command):
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(self.control)
-            s.sendall(command.encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                buf += chunk
-        return buf.decode().strip()
-
-    def stats(self):
-        return json.loads(self.ctl("stats"))
-
-    def run_a(self, args, **kw):
-        return subprocess.run(["ip", "netns", "exec", self.ns_a] + args,
-                              capture_output=True, text=True, **kw)
-
-    def ping(self, count, interval=0.2, wait=2, extra=()):
-        r = self.run_a(["ping", "-n", "-c", str(count), "-i", str(interval),
-                        "-W", str(wait)] + list(extra) + [ADDR_B],
-                       timeout=count * interval + wait + 30)
-        rtts = [float(x) / 1000.0
-                for x in re.findall(r"time=([0-9.]+) ms", r.stdout)]
-        m = re.search(r"(\d+) received", r.stdout)
-        received = int(m.group(1)) if m else 0
-        return received, rtts, r.stdout
-
-    def stop(self):
-        """SIGTERM, then make sure the namespaces are gone."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        for ns in (self.ns_a, self.ns_b):
-            if os.path.exists("/run/netns/" + ns):
-                subprocess.run(["ip", "netns", "delete", ns],
-                               capture_output=True)
-        return self.proc.returncode
 
 
 @pytest.fixture

@@ -44,6 +44,29 @@ int sw_ip_addr(const char *ip, int port, struct sockaddr_storage *sa);
 int sw_tcp_listen(uv_tcp_t *tcp, const char *ip, int port, int backlog,
                   uv_connection_cb cb);
 
+/*
+ * A TCP listener on ip:port (IPv6 v6-only, as sw_tcp_listen).  Each
+ * accepted socket (TCP_NODELAY set) goes to cb with the peer's address
+ * in words ("192.0.2.1", "2001:db8::1"); cb takes the handle: wraps it
+ * (sw_conn_new) or refuses it (sw_tcp_refuse).  who names the owner in
+ * logs ("c2s: listening on ..." is the caller's to log; failures are
+ * logged here: "c2s: cannot listen on 127.0.0.1:5222: address already
+ * in use").  NULL after logging why.
+ */
+typedef struct sw_listener_s sw_listener_t;
+typedef void (*sw_accept_pt)(sw_listener_t *ls, uv_tcp_t *tcp,
+                             const char *ip, void *ud);
+sw_listener_t *sw_listener_new(const char *who, const char *ip, int port,
+                               int backlog, sw_accept_pt cb, void *ud);
+/* Stops listening; freed from the loop. */
+void sw_listener_close(sw_listener_t *ls);
+/* "192.0.2.1:5222" or "[::1]:5222". */
+const char *sw_listener_desc(const sw_listener_t *ls);
+/* The listening socket (socket options), or -1. */
+int sw_listener_fd(const sw_listener_t *ls);
+/* Closes and frees an accepted handle that is not wanted. */
+void sw_tcp_refuse(uv_tcp_t *tcp);
+
 /* Wraps an accepted or connected handle (takes tcp, allocated with
  * sw_alloc and initialised on loop).  Starts reading. */
 sw_conn_t *sw_conn_new(uv_tcp_t *tcp, const sw_conn_cb_t *cb, void *ud);

@@ -4,123 +4,26 @@ emulator's TUN device and a tiny DNS responder for Prosody.
 
 Standard library only.
 """
-import ctypes
-import json
 import os
-import select
-import shutil
-import signal
 import socket
 import struct
-import subprocess
+import sys
 import threading
 import time
 
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-_ns_lock = threading.Lock()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))), "integration"))
+import swnet                                               # noqa: E402
+from swnet import connect_in                               # noqa: E402,F401
+
+InNetns = swnet.in_netns
 
 
-class InNetns:
-    """with InNetns("swa"): sockets created inside belong to namespace swa.
-
-    setns() switches only the calling thread; a socket keeps the namespace
-    it was created in, so everything else runs in one process on one
-    clock."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        _ns_lock.acquire()
-        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        fd = os.open("/run/netns/" + self.name, os.O_RDONLY)
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                e = ctypes.get_errno()
-                raise OSError(e, "setns %s: %s" % (self.name,
-                                                   os.strerror(e)))
-        finally:
-            os.close(fd)
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            if _libc.setns(self.home, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-        finally:
-            os.close(self.home)
-            _ns_lock.release()
-
-
-def connect_in(ns, addr, port, timeout=30):
-    with InNetns(ns):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect((addr, port))
-    s.setblocking(False)
-    return s
-
-
-class Emu:
-    """A running tools/skywave-linkemu with namespaces of its own."""
-
-    def __init__(self, linkemu, workdir, tag, args):
-        self.ns_a, self.ns_b = "lb%s%da" % (tag, os.getpid() % 100000), \
-            "lb%s%db" % (tag, os.getpid() % 100000)
-        # `ip netns exec` bind-mounts /etc/netns/NS/* over /etc: a
-        # resolv.conf for Prosody's resolver, nothing on the host changes.
-        for ns in (self.ns_a, self.ns_b):
-            d = "/etc/netns/" + ns
-            os.makedirs(d, exist_ok=True)
-            with open(d + "/resolv.conf", "w") as f:
-                f.write("nameserver 127.0.0.1\n")
-        self.control = os.path.join(workdir, "ctl-%s.sock" % tag)
-        self.stats_path = os.path.join(workdir, "stats-%s.json" % tag)
-        self.err = open(os.path.join(workdir, "linkemu-%s.err" % tag), "w")
-        self.proc = subprocess.Popen(
-            [linkemu, "--ns-a", self.ns_a, "--ns-b", self.ns_b,
-             "--control", self.control, "--stats", self.stats_path] + args,
-            stdout=subprocess.PIPE, stderr=self.err, text=True)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
-        line = self.proc.stdout.readline() if ready else ""
-        if line.strip() != "ready":
-            self.stop()
-            raise RuntimeError("linkemu did not start: %r" % line)
-        for ns in (self.ns_a, self.ns_b):
-            subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set",
-                            "lo", "up"], check=True)
-
-    def ctl(self, command):
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(self.control)
-            s.sendall(command.encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                buf += chunk
-        return buf.decode().strip()
-
-    def stats(self):
-        return json.loads(self.ctl("stats"))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        for ns in (self.ns_a, self.ns_b):
-            if os.path.exists("/run/netns/" + ns):
-                subprocess.run(["ip", "netns", "delete", ns],
-                               capture_output=True)
-            shutil.rmtree("/etc/netns/" + ns, ignore_errors=True)
+def Emu(linkemu, workdir, tag, args):
+    """The emulator for a benchmark run: namespaces named after the
+    profile, a resolv.conf for Prosody's resolver, loopback up."""
+    return swnet.Emu(workdir, args, tag="%s%d" % (tag, os.getpid() % 100000),
+                     linkemu=linkemu, resolv=True, lo_up=True)
 
 
 class Sniffer(threading.Thread):

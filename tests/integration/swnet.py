@@ -1,0 +1,183 @@
+"""Network namespaces and the link emulator, for the tests, the soak and
+the benchmarks (one copy: test_linkemu.py, test_link_emulated.py,
+tests/soak/soak.py and tests/bench/link/netns.py use it).
+
+- netns_usable(): None, or why namespaces cannot be used here.
+- in_netns(ns): a context in which sockets this thread creates belong
+  to namespace ns (setns(2) switches only the calling thread; a socket
+  keeps the namespace it was created in).
+- enter_netns(ns): moves the calling thread into ns for good (a thread
+  that runs a client's event loop).
+- Emu: a running tools/skywave-linkemu with two namespaces of its own.
+
+Standard library only.
+"""
+import contextlib
+import ctypes
+import itertools
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+LINKEMU = os.path.join(TOP, "tools", "skywave-linkemu")
+ADDR_A = "10.77.0.1"
+ADDR_B = "10.77.0.2"
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+_ns_lock = threading.Lock()
+_names = itertools.count()
+
+
+def netns_usable(linkemu=LINKEMU):
+    if linkemu is not None and not os.path.exists(linkemu):
+        return "tools/skywave-linkemu is not built"
+    if os.geteuid() != 0:
+        return "needs root to create network namespaces"
+    if not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun is missing"
+    if shutil.which("ip") is None:
+        return "ip (iproute2) is not installed"
+    name = "lemuprobe%d" % os.getpid()
+    r = subprocess.run(["ip", "netns", "add", name], capture_output=True)
+    if r.returncode != 0:
+        return "ip netns add failed: %s" % r.stderr.decode().strip()
+    subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+    return None
+
+
+def _setns_fd(fd, what):
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "setns %s: %s" % (what, os.strerror(err)))
+
+
+def enter_netns(ns):
+    """Moves the calling thread into namespace ns for the rest of its
+    life."""
+    fd = os.open("/run/netns/" + ns, os.O_RDONLY)
+    try:
+        _setns_fd(fd, ns)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def in_netns(ns):
+    """Runs the body with this thread in namespace ns, then back."""
+    with _ns_lock:
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        try:
+            enter_netns(ns)
+            try:
+                yield
+            finally:
+                _setns_fd(home, "back")
+        finally:
+            os.close(home)
+
+
+def connect_in(ns, addr, port, timeout=30):
+    """A TCP connection made from inside ns (non-blocking once up)."""
+    with in_netns(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect((addr, port))
+    s.setblocking(False)
+    return s
+
+
+class Emu:
+    """A running skywave-linkemu with two namespaces of its own (ns_a
+    holds ADDR_A, ns_b ADDR_B).  resolv: each namespace gets an
+    /etc/netns/NS/resolv.conf naming 127.0.0.1 (`ip netns exec` mounts
+    it over /etc/resolv.conf; nothing on the host changes).  lo_up:
+    loopback is brought up in both."""
+
+    def __init__(self, workdir, args, tag=None, linkemu=LINKEMU,
+                 resolv=False, lo_up=False):
+        n = next(_names)
+        tag = "%d_%d" % (os.getpid() % 100000, n) if tag is None else tag
+        self.ns_a, self.ns_b = "lemu%sa" % tag, "lemu%sb" % tag
+        self.resolv = resolv
+        if resolv:
+            for ns in (self.ns_a, self.ns_b):
+                d = "/etc/netns/" + ns
+                os.makedirs(d, exist_ok=True)
+                with open(d + "/resolv.conf", "w") as f:
+                    f.write("nameserver 127.0.0.1\n")
+        workdir = str(workdir)
+        self.control = os.path.join(workdir, "ctl%s.sock" % tag)
+        self.stats_path = os.path.join(workdir, "stats%s.json" % tag)
+        self.stderr_path = os.path.join(workdir, "linkemu%s.err" % tag)
+        self.proc = subprocess.Popen(
+            [linkemu, "--ns-a", self.ns_a, "--ns-b", self.ns_b,
+             "--control", self.control, "--stats", self.stats_path] + args,
+            stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"),
+            text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
+        line = self.proc.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            self.stop()
+            raise AssertionError("linkemu did not start: %r, stderr: %s"
+                                 % (line, open(self.stderr_path).read()))
+        if lo_up:
+            for ns in (self.ns_a, self.ns_b):
+                subprocess.run(["ip", "netns", "exec", ns, "ip", "link",
+                                "set", "lo", "up"], check=True)
+
+    def ctl(self, command):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(self.control)
+            s.sendall(command.encode() + b"\n")
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+        return buf.decode().strip()
+
+    def stats(self):
+        return json.loads(self.ctl("stats"))
+
+    def run_a(self, args, **kw):
+        return subprocess.run(["ip", "netns", "exec", self.ns_a] + args,
+                              capture_output=True, text=True, **kw)
+
+    def ping(self, count, interval=0.2, wait=2, extra=()):
+        r = self.run_a(["ping", "-n", "-c", str(count), "-i", str(interval),
+                        "-W", str(wait)] + list(extra) + [ADDR_B],
+                       timeout=count * interval + wait + 30)
+        rtts = [float(x) / 1000.0
+                for x in re.findall(r"time=([0-9.]+) ms", r.stdout)]
+        m = re.search(r"(\d+) received", r.stdout)
+        received = int(m.group(1)) if m else 0
+        return received, rtts, r.stdout
+
+    def stop(self):
+        """SIGTERM, then make sure the namespaces are gone."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        for ns in (self.ns_a, self.ns_b):
+            if os.path.exists("/run/netns/" + ns):
+                subprocess.run(["ip", "netns", "delete", ns],
+                               capture_output=True)
+            if self.resolv:
+                shutil.rmtree("/etc/netns/" + ns, ignore_errors=True)
+        return self.proc.returncode
