@@ -299,3 +299,21 @@ sw_scram_cred_verify(const sw_scram_cred_t *cred, const char *password)
     memset(stored, 0, sizeof(stored));
     return ok;
 }
+
+char *
+sw_scram_key_base64(const char *hex)
+{
+    char   *bin = NULL, *b64 = NULL, *out;
+    size_t  n;
+
+    if (gsasl_hex_from(hex, &bin, &n) != GSASL_OK
+        || gsasl_base64_to(bin, n, &b64, NULL) != GSASL_OK)
+    {
+        gsasl_free(bin);
+        return NULL;
+    }
+    gsasl_free(bin);
+    out = sw_strdup(b64);
+    gsasl_free(b64);
+    return out;
+}

@@ -93,18 +93,13 @@ mod_c2s_sasl_set_cb(Gsasl_session *s, mod_c2s_conn_t *c, Gsasl_property prop,
 static int
 mod_c2s_sasl_set_key(Gsasl_session *s, Gsasl_property prop, const char *hex)
 {
-    char   *bin = NULL, *b64 = NULL;
-    size_t  n;
+    char *b64 = sw_scram_key_base64(hex);
 
-    if (gsasl_hex_from(hex, &bin, &n) != GSASL_OK
-        || gsasl_base64_to(bin, n, &b64, NULL) != GSASL_OK)
-    {
-        gsasl_free(bin);
+    if (b64 == NULL) {
         return GSASL_NO_CALLBACK;
     }
     gsasl_property_set(s, prop, b64);
-    gsasl_free(bin);
-    gsasl_free(b64);
+    free(b64);
     return GSASL_OK;
 }
 

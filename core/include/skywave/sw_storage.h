@@ -245,6 +245,9 @@ int sw_scram_cred_decoy(sw_pool_t *pool, const void *secret,
                         size_t secret_len, const char *hash,
                         const char *host, const char *user,
                         sw_scram_cred_t *out);
+/* A stored key (hex) in base64, as GNU SASL's SCRAM properties want it;
+ * new (free()), or NULL when hex is not hex. */
+char *sw_scram_key_base64(const char *hex);
 /* Checks password against a stored credential (for SASL PLAIN). */
 bool sw_scram_cred_verify(const sw_scram_cred_t *cred, const char *password);
 
