@@ -1,6 +1,7 @@
-"""Network namespaces and the link emulator, for the tests, the soak and
-the benchmarks (one copy: test_linkemu.py, test_link_emulated.py,
-tests/soak/soak.py and tests/bench/link/netns.py use it).
+"""Network namespaces, the link emulator, certificates and peer link
+configuration, for the tests, the soak and the benchmarks (one copy:
+test_linkemu.py, test_link_emulated.py, test_peer_link.py,
+tests/soak/soak.py and tests/bench/link use it).
 
 - netns_usable(): None, or why namespaces cannot be used here.
 - in_netns(ns): a context in which sockets this thread creates belong
@@ -9,11 +10,15 @@ tests/soak/soak.py and tests/bench/link/netns.py use it).
 - enter_netns(ns): moves the calling thread into ns for good (a thread
   that runs a client's event loop).
 - Emu: a running tools/skywave-linkemu with two namespaces of its own.
+- make_cert(dir, name): a self-signed ECDSA certificate for name.
+- peer_section(name, domains, options), tls_options(cert, key, pin, ca):
+  the text of a Peer section of skywave.cfg.lua.
 
 Standard library only.
 """
 import contextlib
 import ctypes
+import hashlib
 import itertools
 import json
 import os
@@ -22,6 +27,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 
@@ -181,3 +187,69 @@ class Emu:
             if self.resolv:
                 shutil.rmtree("/etc/netns/" + ns, ignore_errors=True)
         return self.proc.returncode
+
+
+# --- certificates and configuration ----------------------------------------
+
+def make_cert(directory, name):
+    """A self-signed ECDSA certificate for name, made with certtool
+    (gnutls-bin), usable by a server and a client; returns (cert path,
+    key path, SHA-256 fingerprint of its DER: a peer_tls_pin)."""
+    directory = str(directory)
+    key, cert, tmpl = (os.path.join(directory, name + ext)
+                       for ext in (".key", ".crt", ".tmpl"))
+    with open(tmpl, "w") as f:
+        f.write('cn = "%s"\ndns_name = "%s"\nexpiration_days = 30\n'
+                'tls_www_server\ntls_www_client\n' % (name, name))
+    subprocess.run(["certtool", "--generate-privkey", "--key-type", "ecdsa",
+                    "--outfile", key], check=True, capture_output=True)
+    subprocess.run(["certtool", "--generate-self-signed", "--load-privkey",
+                    key, "--template", tmpl, "--outfile", cert], check=True,
+                   capture_output=True)
+    os.chmod(key, 0o644)
+    return cert, key, fingerprint(cert)
+
+
+def fingerprint(cert):
+    """SHA-256 of a PEM certificate's DER, in hex (peer_tls_pin)."""
+    with open(cert) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    return hashlib.sha256(der).hexdigest()
+
+
+def _lua(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "{ %s }" % ", ".join(_lua(x) for x in v)
+    return '"%s"' % v
+
+
+def options(opts):
+    """Option lines ("    name = value,") for a Peer section, in order;
+    opts is a dict or a list of pairs."""
+    items = opts.items() if isinstance(opts, dict) else opts
+    return "".join("    %s = %s,\n" % (k, _lua(v)) for k, v in items)
+
+
+def tls_options(cert, key, pin=None, ca=None):
+    """Peer options for TLS from the first byte with our certificate and
+    the peer's pinned (pin) or checked against a CA file (ca)."""
+    opts = [("peer_tls", True), ("peer_tls_certificate", cert),
+            ("peer_tls_key", key)]
+    if pin is not None:
+        opts.append(("peer_tls_pin", pin))
+    if ca is not None:
+        opts.append(("peer_tls_ca", ca))
+    return options(opts)
+
+
+def peer_section(name, domains, opts=(), extra=""):
+    """A Peer section: its domains, then opts (see options()), then the
+    extra text as it is."""
+    if isinstance(domains, str):
+        domains = [domains]
+    return ('Peer "%s" {\n    peer_domains = %s,\n%s%s}\n'
+            % (name, _lua(list(domains)), options(opts), extra))

@@ -23,7 +23,8 @@ import pytest
 
 from conftest import Server
 from test_c2s import Raw
-from swnet import ADDR_A, ADDR_B, Emu, enter_netns, in_netns
+from swnet import (ADDR_A, ADDR_B, Emu, enter_netns, in_netns, make_cert,
+                   peer_section, tls_options)
 from swnet import netns_usable as _netns_usable
 
 _reason = _netns_usable()
@@ -117,20 +118,16 @@ def message(to, body, mid=None):
 
 def peer_config(my_addr, peer_addr, peer_name, peer_domain, dictionary=None,
                 keepalive="2s", more="", top=""):
-    return (top + 'link_tcp_interfaces = { "%s" }\n'
-            'link_tcp_port = %d\n'
-            'Peer "%s" {\n'
-            '    peer_domains = { "%s" },\n'
-            '    link_tcp_address = "%s",\n'
-            '    link_tcp_peer_port = %d,\n'
-            '    peer_reconnect_min = "200ms",\n'
-            '    peer_reconnect_max = "2s",\n'
-            '    peer_keepalive = "%s",\n'
-            '%s%s'
-            '}\n' % (my_addr, LINK_PORT, peer_name, peer_domain, peer_addr,
-                     LINK_PORT, keepalive,
-                     '    peer_dictionary = "%s",\n' % dictionary
-                     if dictionary else "", more))
+    opts = [("link_tcp_address", peer_addr),
+            ("link_tcp_peer_port", LINK_PORT),
+            ("peer_reconnect_min", "200ms"),
+            ("peer_reconnect_max", "2s"),
+            ("peer_keepalive", keepalive)]
+    if dictionary:
+        opts.append(("peer_dictionary", dictionary))
+    return (top + 'link_tcp_interfaces = { "%s" }\nlink_tcp_port = %d\n'
+            % (my_addr, LINK_PORT)
+            + peer_section(peer_name, peer_domain, opts, more))
 
 
 def links_json(server):
@@ -421,14 +418,12 @@ def test_tls_session_resumed_after_an_outage(linked, tmp_path):
     ticket B gave it (no certificates cross the link again) and sends the
     hello and the message queued during the outage as early data (0-RTT)
     in its first flight."""
-    from test_peer_link import make_cert
     ca, ka, fa = make_cert(tmp_path, "a.example")
     cb, kb, fb = make_cert(tmp_path, "b.example")
-    tls = ('    peer_tls = true,\n    peer_tls_certificate = "%s",\n'
-           '    peer_tls_key = "%s",\n    peer_tls_pin = "%s",\n')
     ln = linked(["--profile", "satcom-64k"],
-                more=(tls % (ca, ka, fb),
-                      tls % (cb, kb, fa) + '    peer_initiate = "them",\n'))
+                more=(tls_options(ca, ka, pin=fb),
+                      tls_options(cb, kb, pin=fa)
+                      + '    peer_initiate = "them",\n'))
     ln.start()
     ln.wait_up()
     alice, bob = ln.alice(), ln.bob()

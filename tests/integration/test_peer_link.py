@@ -13,21 +13,19 @@ import zlib
 import pytest
 
 from conftest import Server, free_port
+from swnet import make_cert, peer_section, tls_options  # noqa: F401
 from test_c2s import Raw
 from test_im import Client, run_async
 
 
 def peer_config(my_port, peer_port, peer_domain, extra=""):
     return ('link_tcp_interfaces = { "127.0.0.1" }\n'
-            'link_tcp_port = %d\n%s\n'
-            'Peer "%s" {\n'
-            '    peer_domains = { "%s" },\n'
-            '    link_tcp_address = "127.0.0.1",\n'
-            '    link_tcp_peer_port = %d,\n'
-            '    peer_reconnect_min = "200ms",\n'
-            '    peer_reconnect_max = "1s",\n'
-            '}\n' % (my_port, extra, peer_domain.split(".")[0], peer_domain,
-                     peer_port))
+            'link_tcp_port = %d\n%s\n' % (my_port, extra)
+            + peer_section(peer_domain.split(".")[0], peer_domain, [
+                ("link_tcp_address", "127.0.0.1"),
+                ("link_tcp_peer_port", peer_port),
+                ("peer_reconnect_min", "200ms"),
+                ("peer_reconnect_max", "1s")]))
 
 
 class Pair:
@@ -201,25 +199,6 @@ def test_dictionary_mismatch_is_detected(tmp_path):
         assert p.b.stop() == 0
 
 
-def make_cert(directory, name):
-    """A self-signed ECDSA certificate with certtool (gnutls-bin); returns
-    (cert, key, SHA-256 fingerprint of its DER)."""
-    import hashlib
-    import ssl
-    import subprocess
-    key, cert, tmpl = (str(directory / (name + ext))
-                       for ext in (".key", ".crt", ".tmpl"))
-    open(tmpl, "w").write('cn = "%s"\nexpiration_days = 30\n'
-                          'tls_www_server\ntls_www_client\n' % name)
-    subprocess.run(["certtool", "--generate-privkey", "--key-type", "ecdsa",
-                    "--outfile", key], check=True, capture_output=True)
-    subprocess.run(["certtool", "--generate-self-signed", "--load-privkey",
-                    key, "--template", tmpl, "--outfile", cert], check=True,
-                   capture_output=True)
-    der = ssl.PEM_cert_to_DER_cert(open(cert).read())
-    return cert, key, hashlib.sha256(der).hexdigest()
-
-
 def tls_pair(tmp_path, pin_for_b=None):
     p = Pair(tmp_path)
     ca, ka, fa = make_cert(tmp_path / "a", "a.example")
@@ -227,10 +206,8 @@ def tls_pair(tmp_path, pin_for_b=None):
     for server, cert, key, pin in ((p.a, ca, ka, pin_for_b or fb),
                                    (p.b, cb, kb, fa)):
         cfg = open(server.cfg).read().replace(
-            "peer_reconnect_min",
-            'peer_tls = true,\n    peer_tls_certificate = "%s",\n'
-            '    peer_tls_key = "%s",\n    peer_tls_pin = "%s",\n'
-            '    peer_reconnect_min' % (cert, key, pin))
+            "    peer_reconnect_min",
+            tls_options(cert, key, pin=pin) + "    peer_reconnect_min")
         open(server.cfg, "w").write(cfg)
     return p
 
@@ -383,10 +360,9 @@ def ca_pair(tmp_path, b_name):
     ca, certs = make_ca_pair(tmp_path, [("a", "a.example"), ("b", b_name)])
     for server, who in ((p.a, "a"), (p.b, "b")):
         cfg = open(server.cfg).read().replace(
-            "peer_reconnect_min",
-            'peer_tls = true,\n    peer_tls_certificate = "%s",\n'
-            '    peer_tls_key = "%s",\n    peer_tls_ca = "%s",\n'
-            '    peer_reconnect_min' % (certs[who][0], certs[who][1], ca))
+            "    peer_reconnect_min",
+            tls_options(certs[who][0], certs[who][1], ca=ca)
+            + "    peer_reconnect_min")
         open(server.cfg, "w").write(cfg)
     return p
 

@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, HERE)
 from netns import Emu, Sniffer, TinyDNS, connect_in  # noqa: E402
+import swnet                                          # noqa: E402
 
 ADDR = {"a": "10.77.0.1", "b": "10.77.0.2"}
 DOMAIN = {"a": "a.example", "b": "b.example"}
@@ -322,11 +323,8 @@ def make_certs(work):
 def peer_tls(certs, side, other):
     """Peer options for TLS from the first byte, the other side's
     certificate pinned by its SHA-256."""
-    der = ssl.PEM_cert_to_DER_cert(open(certs[other][0]).read())
-    return ('    peer_tls = true,\n    peer_tls_certificate = "%s",\n'
-            '    peer_tls_key = "%s",\n    peer_tls_pin = "%s",\n'
-            % (certs[side][0], certs[side][1],
-               hashlib.sha256(der).hexdigest()))
+    return swnet.tls_options(certs[side][0], certs[side][1],
+                             pin=swnet.fingerprint(certs[other][0]))
 
 
 USERS = {"a": [("alice", "pw-alice-1"), ("carol", "pw-carol-1")],
