@@ -18,6 +18,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,13 @@
 
 /* How long a command has after SIGTERM before SIGKILL. */
 #define LINK_PIPE_KILL_MS 2000
+/*
+ * util-linux's setpriv sets the parent-death signal before it execs the
+ * shell, so a command does not outlive a skywaved killed with -9 (and
+ * hold the modem a restarted one needs).  Without it, a command still
+ * ends when it reads end-of-file on its standard input (socat does).
+ */
+#define LINK_PIPE_SETPRIV "/usr/bin/setpriv"
 
 typedef struct {
     const char *command;
@@ -341,8 +349,8 @@ link_pipe_connect(void *data, sw_link_t *link)
     uv_process_options_t     opt;
     uv_stdio_container_t     stdio[3];
     char                    *cmd;
-    char                    *args[4];
-    int                      rc;
+    char                    *args[8];
+    int                      rc, n = 0;
 
     if (conf->command == NULL || conf->command[0] == '\0') {
         sw_log_error("link %s: link_pipe_command is not set",
@@ -359,10 +367,16 @@ link_pipe_connect(void *data, sw_link_t *link)
 
     cmd = sw_alloc(strlen(conf->command) + 6);
     sprintf(cmd, "exec %s", conf->command);     /* SIGTERM reaches it */
-    args[0] = "sh";
-    args[1] = "-c";
-    args[2] = cmd;
-    args[3] = NULL;
+    if (access(LINK_PIPE_SETPRIV, X_OK) == 0) {
+        args[n++] = LINK_PIPE_SETPRIV;
+        args[n++] = "--pdeathsig";
+        args[n++] = "TERM";
+        args[n++] = "--";
+    }
+    args[n++] = "/bin/sh";
+    args[n++] = "-c";
+    args[n++] = cmd;
+    args[n] = NULL;
     memset(&opt, 0, sizeof(opt));
     memset(stdio, 0, sizeof(stdio));
     stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
@@ -371,7 +385,7 @@ link_pipe_connect(void *data, sw_link_t *link)
     stdio[1].data.stream = (uv_stream_t *) &io->out;
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = 2;
-    opt.file = "/bin/sh";
+    opt.file = args[0];
     opt.args = args;
     opt.stdio = stdio;
     opt.stdio_count = 3;

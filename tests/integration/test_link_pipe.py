@@ -139,3 +139,40 @@ def test_killed_command_mid_burst_loses_and_repeats_nothing(tmp_path):
         # a slow pipe is never probed with a second command
         assert "probing with a new connection" not in text
         assert len(re.findall(r"link b: running '", text)) >= 2
+
+
+def test_command_does_not_outlive_a_killed_server(tmp_path):
+    """kill -9 of the server ends its command too (the parent-death
+    signal), so a restarted server does not find the modem taken.  The
+    command here goes on after end-of-file on its input (socat alone
+    would end then)."""
+    port = free_port()
+    cmd_a = "sh -c 'socat - TCP:127.0.0.1:%d; sleep 60'" % port
+    cmd_b = socat_pair(port)[1]
+    with PipePair(tmp_path, cmd_a, cmd_b) as p:
+        wait_log(p.a, "link b: up")
+        pid = int(re.findall(r"link b: running '.*' \(pid (\d+)\)",
+                             p.a.log_text())[-1])
+        assert alive(pid)
+        p.a.proc.send_signal(signal.SIGKILL)
+        p.a.proc.wait(timeout=10)
+        deadline = time.time() + 5
+        while alive(pid):
+            assert time.time() < deadline, \
+                "the command (pid %d) outlived its server" % pid
+            time.sleep(0.05)
+        ups = p.a.log_text().count("link b: up")
+        p.a.start()
+        deadline = time.time() + 20
+        while p.a.log_text().count("link b: up") == ups:
+            assert time.time() < deadline, "the link did not come back"
+            time.sleep(0.05)
+
+
+def alive(pid):
+    """Running (a zombie waiting for its reaper is not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
