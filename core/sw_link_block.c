@@ -245,6 +245,10 @@ sw_block_on_check(uv_check_t *h)
     rc = sw_block_emit(io);
     if (rc != 0) {
         sw_conn_io_error(io->conn, rc, "the block transport cannot send");
+    } else if (io->busy == NULL) {
+        /* all handed on: whoever waits for room may go on (a spare call
+         * costs the link one look at its queue) */
+        sw_conn_io_drained(io->conn);
     }
 }
 
