@@ -52,6 +52,24 @@ mod_stores_blob(sw_pool_t *pool, sqlite3_stmt *q, int col, size_t *len)
     return out;
 }
 
+/* Room for one more item in v (n used, *cap allocated), from pool. */
+static sw_archive_item_t *
+mod_stores_grow(sw_pool_t *pool, sw_archive_item_t *v, size_t n,
+                size_t *cap)
+{
+    sw_archive_item_t *bigger;
+
+    if (n < *cap) {
+        return v;
+    }
+    *cap = *cap ? 2 * *cap : 16;
+    bigger = sw_pool_alloc(pool, *cap * sizeof(*v));
+    if (n > 0) {
+        memcpy(bigger, v, n * sizeof(*v));
+    }
+    return bigger;
+}
+
 /* One value by a read statement whose first column is the value. */
 static int
 mod_stores_read_one(mod_storage_sqlite_t *st, mod_storage_sqlite_stmt_e id,
@@ -175,16 +193,7 @@ mod_stores_map_each(sw_storage_t *s, const char *store, const char *host,
     while ((rc = mod_storage_sqlite_step(st, MOD_SQL_MAP_LIST))
            == SQLITE_ROW)
     {
-        if (n == cap) {
-            sw_archive_item_t *bigger;
-
-            cap = cap ? 2 * cap : 16;
-            bigger = sw_pool_alloc(pool, cap * sizeof(*v));
-            if (n > 0) {
-                memcpy(bigger, v, n * sizeof(*v));
-            }
-            v = bigger;
-        }
+        v = mod_stores_grow(pool, v, n, &cap);
         v[n].with = sw_pool_strdup(pool,
                                    (const char *) sqlite3_column_text(q, 0));
         v[n].data = mod_stores_blob(pool, q, 1, &v[n].len);
@@ -278,16 +287,7 @@ mod_stores_archive_query(sw_storage_t *s, const char *store,
     sqlite3_bind_int64(q, 9, aq->max > 0 && aq->max < (size_t) INT64_MAX
                              ? (sqlite3_int64) aq->max : -1);
     while ((rc = mod_storage_sqlite_step(st, id)) == SQLITE_ROW) {
-        if (count == cap) {
-            sw_archive_item_t *bigger;
-
-            cap = cap ? 2 * cap : 16;
-            bigger = sw_pool_alloc(pool, cap * sizeof(*v));
-            if (count > 0) {
-                memcpy(bigger, v, count * sizeof(*v));
-            }
-            v = bigger;
-        }
+        v = mod_stores_grow(pool, v, count, &cap);
         it = &v[count++];
         it->id = sqlite3_column_int64(q, 0);
         it->when = sqlite3_column_int64(q, 1);
