@@ -506,6 +506,7 @@ sw_xml_put_node(const sw_xml_t *n, sw_buf_t *out, const char *in_ns,
 {
     const sw_xml_t *c;
     const char     *child_ns = in_ns;
+    const char     *prefix;
     bool            streams;
 
     if (n->type == SW_XML_TEXT) {
@@ -514,16 +515,23 @@ sw_xml_put_node(const sw_xml_t *n, sw_buf_t *out, const char *in_ns,
     }
 
     streams = n->ns != NULL && strcmp(n->ns, SW_NS_STREAMS) == 0;
+    /*
+     * An element in the reserved XML namespace keeps its "xml:" prefix:
+     * the namespace is bound to it by definition and may not be made the
+     * default one (Namespaces in XML 1.0 §3).
+     */
+    prefix = streams ? SW_XML_STREAM_PREFIX
+           : n->ns != NULL && strcmp(n->ns, SW_NS_XML) == 0 ? "xml:" : NULL;
     sw_buf_append_str(out, "<");
-    if (streams) {
+    if (prefix != NULL) {
         /*
          * The stream header binds "stream:", so the default namespace in
          * scope does not change: <stream:features/> children in another
          * namespace get their own xmlns below.
          */
-        sw_buf_append_str(out, SW_XML_STREAM_PREFIX);
+        sw_buf_append_str(out, prefix);
         sw_buf_append_str(out, n->name);
-        if (top && in_ns == NULL) {
+        if (streams && top && in_ns == NULL) {
             /* Written outside any stream: declare it for a reader. */
             sw_buf_append_str(out, " xmlns:stream='" SW_NS_STREAMS "'");
         }
@@ -549,8 +557,8 @@ sw_xml_put_node(const sw_xml_t *n, sw_buf_t *out, const char *in_ns,
         sw_xml_put_node(c, out, child_ns, false);
     }
     sw_buf_append_str(out, "</");
-    if (streams) {
-        sw_buf_append_str(out, SW_XML_STREAM_PREFIX);
+    if (prefix != NULL) {
+        sw_buf_append_str(out, prefix);
     }
     sw_buf_append_str(out, n->name);
     sw_buf_append_str(out, ">");

@@ -534,6 +534,36 @@ test_parse_errors(void **state)
     sw_pool_free(pool);
 }
 
+/*
+ * An element in the reserved XML namespace is written with its "xml:"
+ * prefix: that namespace may not be declared as the default one, so
+ * <am xmlns='http://www.w3.org/XML/1998/namespace'/> would not parse back
+ * (found by tests/fuzz/fuzz_xmlstream, corpus/xmlstream/xml-prefix-elem).
+ */
+static void
+test_xml_prefix_element(void **state)
+{
+    sw_pool_t *pool = sw_pool_new(0), *p2 = sw_pool_new(0);
+    sw_xml_t  *x, *back;
+    char      *s;
+
+    x = parse_ok(pool, "<m xmlns='jabber:server'><xml:am xml:lang='en'>"
+                       "<b/>t</xml:am></m>");
+    assert_string_equal(x->first->ns, SW_NS_XML);
+    assert_xml(x, SW_NS_SERVER,
+               "<m><xml:am xml:lang='en'><b/>t</xml:am></m>");
+    s = sw_xml_to_string(x->first, NULL);
+    assert_string_equal(s, "<xml:am xml:lang='en'><b xmlns='jabber:server'/>"
+                           "t</xml:am>");
+    back = parse_ok(p2, s);
+    free(s);
+    assert_string_equal(back->ns, SW_NS_XML);
+    assert_string_equal(back->name, "am");
+    assert_string_equal(back->first->ns, SW_NS_SERVER);
+    sw_pool_free(pool);
+    sw_pool_free(p2);
+}
+
 int
 main(void)
 {
@@ -546,6 +576,7 @@ main(void)
         cmocka_unit_test(test_client_server_same),
         cmocka_unit_test(test_stream_prefix),
         cmocka_unit_test(test_xml_lang_and_ns_attrs),
+        cmocka_unit_test(test_xml_prefix_element),
         cmocka_unit_test(test_attrs),
         cmocka_unit_test(test_copy_independent),
         cmocka_unit_test(test_child_search),
