@@ -524,6 +524,25 @@ sw_conn_bytes_out(const sw_conn_t *c)
     return c->bytes_given - c->ops->pending(c->io);
 }
 
+uint64_t
+sw_conn_bytes_confirmed(const sw_conn_t *c)
+{
+    uint64_t out = sw_conn_bytes_out(c);
+    size_t   unconfirmed;
+
+    if (c->ops->unconfirmed == NULL) {
+        return out;
+    }
+    unconfirmed = c->ops->unconfirmed(c->io);
+    return unconfirmed < out ? out - unconfirmed : 0;
+}
+
+uint64_t
+sw_conn_bytes_given(const sw_conn_t *c)
+{
+    return c->bytes_given;
+}
+
 int
 sw_conn_fd(const sw_conn_t *c)
 {

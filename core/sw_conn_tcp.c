@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 #include <skywave/sw_conn.h>
 #include <skywave/sw_log.h>
@@ -218,6 +222,23 @@ sw_tcp_fd(void *p)
     return fd;
 }
 
+/* Sent or not, what TCP has not had acknowledged (SIOCOUTQ, tcp(7)). */
+static size_t
+sw_tcp_unconfirmed(void *p)
+{
+#ifdef SIOCOUTQ
+    int fd = sw_tcp_fd(p), n = 0;
+
+    if (fd < 0 || ioctl(fd, SIOCOUTQ, &n) != 0 || n < 0) {
+        return 0;
+    }
+    return (size_t) n;
+#else
+    (void) p;
+    return 0;       /* handed to the kernel counts as confirmed */
+#endif
+}
+
 static const sw_io_ops_t sw_tcp_io_ops = {
     .name = "tcp",
     .write = sw_tcp_write,
@@ -227,6 +248,7 @@ static const sw_io_ops_t sw_tcp_io_ops = {
     .close = sw_tcp_close,
     .peer = sw_tcp_peer,
     .fd = sw_tcp_fd,
+    .unconfirmed = sw_tcp_unconfirmed,
 };
 
 sw_conn_t *

@@ -43,6 +43,8 @@ sw_hook_t          *sw_link_ev_up;
 sw_hook_t          *sw_link_ev_down;
 
 static void sw_link_promote(sw_link_t *l);
+static void sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
+                         bool we_opened, bool hello_sent);
 static void sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
     SW_PRINTF(2, 3);
 
@@ -265,7 +267,7 @@ sw_link_acked(sw_link_t *l, uint64_t h)
     while (l->q_n > 0 && sw_link_q_at(l, 0)->seq <= h) {
         sw_link_qitem_t *it = sw_link_q_at(l, 0);
 
-        if (it->seq == h && it->sent_at > 0) {
+        if (it->seq == h && it->sent_at > 0 && !sw_link_plain(l)) {
             sw_link_rtt_sample(l, now - it->sent_at);
         }
         sw_link_q_remove(l, 0);
@@ -292,7 +294,7 @@ sw_link_send_ack(sw_link_t *l)
 {
     char buf[96];
 
-    if (l->conn == NULL) {
+    if (l->conn == NULL || sw_link_plain(l)) {
         return;
     }
     /* an ack promises stable storage: only what was committed */
@@ -301,6 +303,54 @@ sw_link_send_ack(sw_link_t *l)
     sw_link_write(l, buf, strlen(buf));
     l->in_acked = l->in_durable;
     l->dirty = true;
+}
+
+/*
+ * The end of a chunk or batch.  A plain XEP-0361 peer acknowledges
+ * nothing: what TCP delivered is done (standard S2S without stream
+ * management), so the wire offset where the batch ends is noted, and
+ * sw_link_confirm() drops the stanzas once TCP has had it acknowledged.
+ */
+static void
+sw_link_flush(sw_link_t *l)
+{
+    sw_link_mark_t *m;
+
+    sw_conn_flush(l->conn);
+    if (!sw_link_plain(l) || l->conn == NULL
+        || (l->marks_n > 0 && l->marks[l->marks_n - 1].seq >= l->written))
+    {
+        return;
+    }
+    if (l->marks_n == l->marks_cap) {
+        l->marks_cap = l->marks_cap ? 2 * l->marks_cap : 16;
+        l->marks = sw_realloc(l->marks, l->marks_cap * sizeof(*l->marks));
+    }
+    m = &l->marks[l->marks_n++];
+    m->end = sw_conn_bytes_given(l->conn);
+    m->seq = l->written;
+}
+
+/* Plain XEP-0361: the stanzas whose bytes TCP has delivered are done. */
+static void
+sw_link_confirm(sw_link_t *l)
+{
+    uint64_t done, seq = 0;
+    size_t   i = 0;
+
+    if (!sw_link_plain(l) || l->conn == NULL || l->marks_n == 0) {
+        return;
+    }
+    done = sw_conn_bytes_confirmed(l->conn);
+    while (i < l->marks_n && l->marks[i].end <= done) {
+        seq = l->marks[i++].seq;
+    }
+    if (i == 0) {
+        return;
+    }
+    l->marks_n -= i;
+    memmove(l->marks, l->marks + i, l->marks_n * sizeof(*l->marks));
+    sw_link_acked(l, seq);
 }
 
 /*
@@ -321,11 +371,17 @@ sw_link_output(sw_link_t *l)
     if (l->conn == NULL || sw_conn_pending(l->conn) > SW_LINK_OUT_WINDOW) {
         return;
     }
+    if (sw_link_plain(l) && !sw_conn_tls_done(l->conn)) {
+        /* the batch offsets must be those on the wire: after the
+         * handshake (sw_link_on_secured goes on) */
+        l->dirty = true;
+        return;
+    }
     for (i = sw_link_q_find_above(l, l->written); i < l->q_n; i++) {
         sw_link_qitem_t *it = sw_link_q_at(l, i);
 
         if (chunk >= SW_LINK_OUT_CHUNK) {
-            sw_conn_flush(l->conn);
+            sw_link_flush(l);
             chunk = 0;
             if (l->conn == NULL
                 || sw_conn_pending(l->conn) > SW_LINK_OUT_WINDOW)
@@ -359,7 +415,7 @@ sw_link_output(sw_link_t *l)
             i--;
             continue;
         }
-        if (it->seq != l->written + 1) {
+        if (it->seq != l->written + 1 && !sw_link_plain(l)) {
             /* a gap (an expired stanza): renumber the peer */
             snprintf(mark, sizeof(mark), "<link xmlns='" SW_NS_LINK
                      "' seq='%llu'/>", (unsigned long long) it->seq);
@@ -377,7 +433,7 @@ sw_link_output(sw_link_t *l)
         }
         l->st.stanzas_out++;
     }
-    sw_conn_flush(l->conn);
+    sw_link_flush(l);
 }
 
 /* Once per loop turn: commit the storage batch, then send. */
@@ -399,6 +455,7 @@ sw_link_on_batch(uv_check_t *h)
         if (l->conn != NULL && l->in_durable != l->in_acked) {
             sw_link_send_ack(l);
         }
+        sw_link_confirm(l);
         if (l->dirty) {
             sw_link_output(l);
         }
@@ -417,29 +474,63 @@ sw_link_speaks_for(const sw_link_t *l, const char *domain)
     return sw_hash_get(sw_link_domains, domain) == l;
 }
 
+/*
+ * Plain XEP-0361: what standard S2S does with a stream it cannot accept
+ * (RFC 6120 §4.9): a stream error, the stream's end, and the connection
+ * closed once they are out.  The queue is untouched.
+ */
 static void
-sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
+sw_link_stream_error(sw_link_t *l, const char *cond, const char *why)
+{
+    sw_conn_t  *c = l->rx_conn;
+    char        buf[256];
+    int         n;
+
+    sw_log_warn("link %s: %s; answering with stream error <%s/> and "
+                "closing the connection", l->name, why, cond);
+    l->st.protocol_errors++;
+    if (c == NULL) {
+        return;
+    }
+    n = snprintf(buf, sizeof(buf), "<stream:error><%s xmlns='"
+                 SW_NS_STREAM_ERRORS "'/></stream:error></stream:stream>",
+                 cond);
+    if (c == l->conn) {
+        sw_link_write(l, buf, (size_t) n);
+        sw_xmlstream_pause(l->xs);
+    } else {
+        sw_conn_write(c, buf, (size_t) n);
+        if (c == l->in_conn) {
+            sw_xmlstream_pause(l->in_xs);
+        }
+    }
+    l->rx_conn = NULL;
+    sw_conn_close(c, true);
+}
+
+/*
+ * The link's own count of a stanza from the peer (not with a plain
+ * XEP-0361 peer): false when it is not to be delivered (delivered before,
+ * or the count could not be stored).
+ */
+static bool
+sw_link_count_in(sw_link_t *l, sw_pool_t *pool)
 {
     sw_storage_t *s = sw_link_store();
     uint64_t      seq = l->in_next;
-    sw_stanza_t  *st;
-    sw_host_t    *h;
-    const char   *err = NULL;
-    sw_stanza_kind_e kind;
-    sw_origin_t   origin = { SW_ORIGIN_LINK, NULL, NULL };
 
     if (seq > SW_LINK_SEQ_MAX) {
         sw_pool_free(pool);
         sw_link_protocol_error(l, "stanza number beyond %llu",
                                (unsigned long long) SW_LINK_SEQ_MAX);
-        return;
+        return false;
     }
     l->in_next++;
     if (seq <= l->in_delivered) {
         /* sent again after a reconnect: we have it already */
         l->st.duplicates_in++;
         sw_pool_free(pool);
-        return;
+        return false;
     }
     /*
      * The count goes into this turn's batch before the stanza goes on;
@@ -463,7 +554,7 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
             sw_xmlstream_pause(l->xs);
         }
         sw_link_drop(l, "storage failed");
-        return;
+        return false;
     }
     l->in_delivered = seq;
     if (sw_link_seqs_has(&l->live, seq)) {
@@ -474,30 +565,77 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
          */
         l->st.duplicates_in++;
         sw_pool_free(pool);
+        return false;
+    }
+    sw_link_seqs_add(&l->held, seq);    /* until it proves live below */
+    return true;
+}
+
+static void
+sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
+{
+    uint64_t      seq = l->in_next;
+    bool          plain = sw_link_plain(l);
+    sw_stanza_t  *st;
+    sw_host_t    *h;
+    const char   *err = NULL;
+    sw_stanza_kind_e kind;
+    sw_origin_t   origin = { SW_ORIGIN_LINK, NULL, NULL };
+    char          why[600];
+    const char   *cond;
+
+    if (!plain && !sw_link_count_in(l, pool)) {
         return;
     }
     l->st.stanzas_in++;
-    sw_link_seqs_add(&l->held, seq);    /* until it proves live below */
-
+    /*
+     * XEP-0361 §4: an invalid stanza is handled as standard S2S would.
+     * With a plain peer that is a stream error (RFC 6120 §4.9.3).  A
+     * Skywave peer keeps what we have not acknowledged and would send it
+     * again on every connection, so there it is logged and dropped.
+     */
     st = sw_stanza_new(pool, el, &err);
     if (st == NULL) {
+        if (plain) {
+            snprintf(why, sizeof(why), "a <%.64s/> with a malformed "
+                     "address", el->name);
+            sw_pool_free(pool);
+            sw_link_stream_error(l, "improper-addressing", why);
+            return;
+        }
         sw_log_warn("link %s: dropped a stanza with a malformed address",
                     l->name);
         sw_pool_free(pool);
         return;
     }
     if (st->kind == SW_STANZA_OTHER) {
-        sw_log_warn("link %s: dropped <%s/>, not a stanza", l->name,
-                    el->name);
+        snprintf(why, sizeof(why), "<%.64s xmlns='%.200s'/> is not a "
+                 "stanza", el->name, el->ns ? el->ns : "");
         sw_stanza_unref(st);
+        if (plain) {
+            sw_link_stream_error(l, "unsupported-stanza-type", why);
+            return;
+        }
+        sw_log_warn("link %s: dropped it: %s", l->name, why);
         return;
     }
-    /* XEP-0361 §4: validate as standard s2s would for these domains. */
     if (st->from == NULL || !sw_link_speaks_for(l, st->from->domain)) {
-        sw_log_warn("link %s: refused a stanza from '%s': the agreement "
-                    "does not let this peer speak for that domain", l->name,
-                    st->from ? st->from->full : "(none)");
+        snprintf(why, sizeof(why), "refused a stanza from '%.300s': the "
+                 "agreement does not let this peer speak for that domain",
+                 st->from ? st->from->full : "(none)");
+        cond = st->from ? "invalid-from" : "improper-addressing";
         sw_stanza_unref(st);
+        if (plain) {
+            sw_link_stream_error(l, cond, why);
+            return;
+        }
+        sw_log_warn("link %s: %s", l->name, why);
+        return;
+    }
+    if (plain && st->to == NULL) {
+        sw_stanza_unref(st);
+        sw_link_stream_error(l, "improper-addressing", "a stanza without "
+                             "'to'");
         return;
     }
     h = st->to ? sw_host_find(st->to->domain) : NULL;
@@ -535,7 +673,7 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     origin.link = l;
     sw_route_from(st, &origin);
     sw_link_routing = NULL;
-    if (sw_link_routing_live && kind == SW_STANZA_MESSAGE) {
+    if (!plain && sw_link_routing_live && kind == SW_STANZA_MESSAGE) {
         sw_link_seqs_add(&l->live, seq);
         sw_link_seqs_remove(&l->held, seq);
     }
@@ -673,6 +811,15 @@ sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
     sw_link_t *l = ud;
     sw_link_wire_t w;
 
+    if (el->ns != NULL && strcmp(el->ns, SW_NS_LINK) == 0
+        && sw_link_plain(l))
+    {
+        sw_pool_free(pool);
+        sw_link_stream_error(l, "unsupported-stanza-type", "the peer "
+                             "speaks Skywave's acknowledged link protocol "
+                             "(set the same peer_protocol at both ends)");
+        return;
+    }
     if (el->ns != NULL && strcmp(el->ns, SW_NS_LINK) == 0) {
         if (strcmp(el->name, "link") == 0) {
             sw_link_on_hello(l, el);
@@ -693,10 +840,33 @@ sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
     }
 }
 
+/*
+ * The peer's </stream:stream>: ours in answer (XEP-0361 §4, RFC 6120
+ * §4.4), then the connection closes once it is out.  A Skywave peer gets
+ * our last ack before it; what it has not acknowledged stays queued.
+ */
 static void
 sw_link_on_close(void *ud)
 {
-    sw_link_drop(ud, "the peer closed the stream");
+    sw_link_t *l = ud;
+    sw_conn_t *c = l->rx_conn;
+
+    if (c == NULL) {
+        return;
+    }
+    sw_log_info("link %s: the peer closed the stream; closing ours "
+                "(%zu stanzas unacknowledged)", l->name, l->q_n);
+    if (c == l->conn) {
+        if (l->in_durable != l->in_acked) {
+            sw_link_send_ack(l);        /* what is committed already */
+        }
+        sw_link_write(l, "</stream:stream>", 16);
+        l->peer_closed = true;
+    } else {
+        sw_conn_write(c, "</stream:stream>", 16);
+    }
+    l->rx_conn = NULL;
+    sw_conn_close(c, true);
 }
 
 static void
@@ -725,9 +895,14 @@ sw_link_on_data(sw_conn_t *c, const char *data, size_t len, void *ud)
         return;
     }
     l->last_rx = uv_now(sw_loop());
-    if (l->xs != NULL) {
+    l->rx_conn = c;
+    if (c == l->in_conn) {
+        sw_xmlstream_feed(l->in_xs, data, len, NULL);
+    } else if (l->xs != NULL) {
         sw_xmlstream_feed(l->xs, data, len, NULL);
     }
+    l->rx_conn = NULL;
+    sw_link_confirm(l);
 }
 
 static void sw_link_schedule_retry(sw_link_t *l);
@@ -742,6 +917,14 @@ sw_link_on_closed(sw_conn_t *c, int error, const char *reason, void *ud)
     }
     l->st.wire_out += sw_conn_bytes_out(c);
     l->st.wire_in += sw_conn_bytes_in(c);
+    if (c == l->in_conn) {
+        sw_log_info("link %s: the peer's own connection closed%s%s",
+                    l->name, reason ? ": " : "", reason ? reason : "");
+        l->in_conn = NULL;
+        sw_xmlstream_free(l->in_xs);
+        l->in_xs = NULL;
+        return;
+    }
     if (c == l->pend) {
         sw_log_info("link %s: the new connection closed before it proved "
                     "to be the peer's%s%s; the live one stays", l->name,
@@ -758,6 +941,17 @@ sw_link_on_closed(sw_conn_t *c, int error, const char *reason, void *ud)
     if (l->xs != NULL) {
         sw_xmlstream_free(l->xs);
         l->xs = NULL;
+    }
+    l->marks_n = 0;     /* unconfirmed: sent again on the next one */
+    if (l->in_conn != NULL) {
+        /* plain XEP-0361: the peer's own connection carries ours too */
+        sw_conn_t      *in = l->in_conn;
+        sw_xmlstream_t *xs = l->in_xs;
+
+        l->in_conn = NULL;
+        l->in_xs = NULL;
+        sw_link_take(l, in, xs, false, false);
+        return;
     }
     sw_link_set_up(l, false, reason != NULL ? reason : "closed");
     sw_link_schedule_retry(l);
@@ -776,6 +970,9 @@ sw_link_on_secured(sw_conn_t *c, void *ud)
                     l->name, sw_conn_peer(c), sw_conn_tls_desc(c));
         if (c == l->conn) {
             sw_link_set_up(l, true, NULL);
+            if (sw_link_plain(l)) {
+                sw_link_output(l);      /* held for the handshake */
+            }
         }
     }
 }
@@ -786,6 +983,9 @@ sw_link_on_drained(sw_conn_t *c, void *ud)
 {
     sw_link_t *l = ud;
 
+    if (l != NULL && c == l->conn) {
+        sw_link_confirm(l);
+    }
     if (l != NULL && c == l->conn && l->q_n > 0
         && sw_link_q_at(l, l->q_n - 1)->seq > l->written)
     {
@@ -847,6 +1047,10 @@ sw_link_schedule_retry(sw_link_t *l)
     uint32_t r;
 
     if (!sw_link_running || !sw_link_may_open(l) || l->conn != NULL) {
+        return;
+    }
+    if (sw_link_plain(l) && l->peer_closed && l->q_n == 0) {
+        /* it ended the stream: the next stanza for it opens one */
         return;
     }
     /* Backoff with ±20% jitter, so two ends do not retry in lockstep. */
@@ -939,6 +1143,8 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
         first = l->pend_first;
     }
     l->written = first - 1;
+    l->marks_n = 0;
+    l->peer_closed = false;
     l->backoff = l->conf.reconnect_min;
     l->last_rx = l->last_tx = l->conn_since = uv_now(sw_loop());
     if (l->ever_up) {
@@ -951,7 +1157,7 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
                 l->q_n, (unsigned long long) first);
     if (hello_sent) {
         l->in_acked = l->pend_ack;
-    } else {
+    } else if (!sw_link_plain(l)) {
         sw_link_write(l, hello, n);
         l->in_acked = l->in_durable;
     }
@@ -1022,15 +1228,99 @@ static const sw_xmlstream_cb_t sw_link_pend_xs_cb = {
     .error = sw_link_pend_on_error,
 };
 
+/*
+ * The layers of a link connection: socket <- TLS <- DEFLATE <- XML.
+ * What we write before the TLS handshake (and its pin check) succeeds
+ * waits inside TLS.  Returns its parser, or NULL after closing it.
+ */
+static sw_xmlstream_t *
+sw_link_layers(sw_link_t *l, sw_conn_t *conn, bool we_opened,
+               const sw_xmlstream_cb_t *cb)
+{
+    sw_xml_limits_t lim;
+    sw_xmlstream_t *xs;
+
+    sw_conn_set_callbacks(conn, &sw_link_conn_cb, l);
+    if (l->tls != NULL
+        && sw_conn_start_tls(conn, l->tls, !we_opened, NULL, NULL, 0)
+           != SW_OK)
+    {
+        sw_log_error("link %s: cannot start TLS", l->name);
+        sw_conn_close(conn, false);
+        return NULL;
+    }
+    if (l->conf.compression
+        && sw_conn_start_deflate(conn, (int) l->conf.compression_level,
+                                 l->dict, l->dict_len) != SW_OK)
+    {
+        sw_log_error("link %s: cannot start DEFLATE", l->name);
+        sw_conn_close(conn, false);
+        return NULL;
+    }
+    sw_server_xml_limits(&lim);
+    xs = sw_xmlstream_new(&lim, cb, l);
+    /* XEP-0361: no stream header; the implied one is jabber:server */
+    sw_xmlstream_imply_open(xs, SW_NS_SERVER);
+    return xs;
+}
+
+/*
+ * A plain XEP-0361 peer (§4): a connection is identified by its source
+ * address or its TLS certificate alone, so a new one from the same end
+ * replaces the old.  When both ends opened one, each sends on its own
+ * and receives on the other's ("both TCP connections SHOULD be used
+ * unidirectional with messages sent on the connection opened by the
+ * message sender only").
+ */
+static int
+sw_link_attach_plain(sw_link_t *l, sw_conn_t *conn, bool we_opened)
+{
+    sw_xmlstream_t *xs = sw_link_layers(l, conn, we_opened, &sw_link_xs_cb);
+    sw_conn_t      *old;
+    sw_xmlstream_t *old_xs;
+
+    if (xs == NULL) {
+        return SW_ERROR;
+    }
+    if (l->conn != NULL && we_opened != l->we_opened) {
+        if (we_opened) {
+            /* ours carries our stanzas; theirs is kept for theirs */
+            old = l->conn;
+            old_xs = l->xs;
+            l->conn = NULL;
+            l->xs = NULL;
+        } else {
+            old = conn;
+            old_xs = xs;
+        }
+        if (l->in_conn != NULL) {
+            sw_conn_set_data(l->in_conn, NULL);
+            sw_conn_close(l->in_conn, false);
+            sw_xmlstream_free(l->in_xs);
+        }
+        l->in_conn = old;
+        l->in_xs = old_xs;
+        sw_log_info("link %s: the peer opened a connection too: each end "
+                    "sends on its own", l->name);
+        if (!we_opened) {
+            return SW_OK;
+        }
+    }
+    sw_link_take(l, conn, xs, we_opened, false);
+    return SW_OK;
+}
+
 int
 sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
 {
-    sw_xml_limits_t lim;
     sw_xmlstream_t *xs;
     bool            pending = false;
 
     if (we_opened) {
         l->connecting = false;
+    }
+    if (sw_link_plain(l)) {
+        return sw_link_attach_plain(l, conn, we_opened);
     }
     if (l->conn != NULL) {
         /* Opens by both ends within a few seconds are simultaneous: both
@@ -1070,30 +1360,11 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
         sw_xmlstream_free(l->pend_xs);
         l->pend_xs = NULL;
     }
-    sw_conn_set_callbacks(conn, &sw_link_conn_cb, l);
-    /* socket <- TLS <- DEFLATE <- XML: what we write now waits inside
-     * TLS until the handshake (and the pin check) succeeds */
-    if (l->tls != NULL
-        && sw_conn_start_tls(conn, l->tls, !we_opened, NULL, NULL, 0)
-           != SW_OK)
-    {
-        sw_log_error("link %s: cannot start TLS", l->name);
-        sw_conn_close(conn, false);
+    xs = sw_link_layers(l, conn, we_opened, pending ? &sw_link_pend_xs_cb
+                                                    : &sw_link_xs_cb);
+    if (xs == NULL) {
         return SW_ERROR;
     }
-    if (l->conf.compression
-        && sw_conn_start_deflate(conn, (int) l->conf.compression_level,
-                                 l->dict, l->dict_len) != SW_OK)
-    {
-        sw_log_error("link %s: cannot start DEFLATE", l->name);
-        sw_conn_close(conn, false);
-        return SW_ERROR;
-    }
-    sw_server_xml_limits(&lim);
-    xs = sw_xmlstream_new(&lim, pending ? &sw_link_pend_xs_cb
-                                        : &sw_link_xs_cb, l);
-    /* XEP-0361: no stream header; the implied one is jabber:server */
-    sw_xmlstream_imply_open(xs, SW_NS_SERVER);
     if (pending) {
         char    hello[200];
         size_t  n = sw_link_hello(l, hello, sizeof(hello), &l->pend_first);
@@ -1236,7 +1507,19 @@ sw_link_on_tick(uv_timer_t *t)
                 l->connecting = false;
             }
         }
-        if (now - l->last_rx > (uint64_t) (3000 * l->conf.keepalive)) {
+        if (sw_link_plain(l)) {
+            /* a plain peer may say nothing for hours; TCP tells when a
+             * connection is dead (the probes above), and RFC 6120
+             * §4.6.1's whitespace keeps middleboxes from forgetting it */
+            sw_link_confirm(l);
+            if (l->conn != NULL
+                && now - l->last_tx > (uint64_t) (1000 * l->conf.keepalive))
+            {
+                sw_link_write(l, " ", 1);
+                sw_conn_flush(l->conn);
+            }
+        } else if (now - l->last_rx > (uint64_t) (3000 * l->conf.keepalive))
+        {
             sw_link_drop(l, "nothing received for three keepalive periods");
         } else if (now - l->last_tx > (uint64_t) (1000 * l->conf.keepalive))
         {
@@ -1294,6 +1577,10 @@ sw_links_stop(void)
         if (l->pend != NULL) {
             sw_conn_close(l->pend, false);
         }
+        if (l->in_conn != NULL) {
+            sw_conn_write(l->in_conn, "</stream:stream>", 16);
+            sw_conn_close(l->in_conn, true);
+        }
         if (l->conn != NULL) {
             sw_link_send_ack(l);
             sw_link_write(l, "</stream:stream>", 16);
@@ -1346,6 +1633,10 @@ sw_links_free(void)
         if (l->xs != NULL) {
             sw_xmlstream_free(l->xs);
         }
+        if (l->in_xs != NULL) {
+            sw_xmlstream_free(l->in_xs);
+        }
+        free(l->marks);
         free(l);
     }
     sw_links = NULL;

@@ -19,6 +19,10 @@ static const char *const sw_link_initiate_names[] = {
     "both", "us", "them", NULL
 };
 
+static const char *const sw_link_protocol_names[] = {
+    "skywave", "xep0361", NULL
+};
+
 static const char *const sw_link_fold_names[] = {
     "full", "always", "never", NULL
 };
@@ -34,8 +38,14 @@ const sw_option_t sw_peer_options[] = {
                 NULL, "transport module that carries the link"),
     SW_PEER_OPT("peer_initiate", SW_OPT_ENUM, initiate, 0, 0, 0, "both",
                 sw_link_initiate_names, "who opens the connection"),
+    SW_PEER_OPT("peer_protocol", SW_OPT_ENUM, protocol, 0, 0, 0, "skywave",
+                sw_link_protocol_names, "\"skywave\": numbered stanzas, "
+                "acknowledged, nothing lost (both ends Skywave); "
+                "\"xep0361\": plain XEP-0361, stanzas only, done when TCP "
+                "delivered them"),
     SW_PEER_OPT("peer_compression", SW_OPT_BOOL, compression, 0, 0, 0,
-                "true", NULL, "DEFLATE both ways (both ends must agree)"),
+                "true", NULL, "DEFLATE both ways (both ends must agree; "
+                "off by default with peer_protocol = \"xep0361\")"),
     SW_PEER_OPT("peer_compression_level", SW_OPT_INT, compression_level, 0,
                 1, 9, "9", NULL, "zlib level"),
     SW_PEER_OPT("peer_dictionary", SW_OPT_STRING, dictionary, 0, 0, 0,
@@ -212,6 +222,12 @@ sw_links_configure(sw_config_t *cfg)
         {
             rc = SW_ERROR;
             continue;
+        }
+        if (l->conf.protocol == SW_LINK_PROTOCOL_XEP0361
+            && sw_config_entry(sec, "peer_compression") == NULL)
+        {
+            /* XEP-0361 itself has no compression */
+            l->conf.compression = false;
         }
         if (l->conf.reconnect_max < l->conf.reconnect_min) {
             sw_config_error(cfg, sec->line, "Peer \"%s\": peer_reconnect_max "

@@ -79,6 +79,11 @@ struct sw_transport_reg_s {
 
 typedef struct sw_link_block_s sw_link_block_t;
 
+typedef struct {                        /* plain XEP-0361: a batch ends */
+    uint64_t end;                       /* ... at this wire offset */
+    uint64_t seq;                       /* ... with this stanza */
+} sw_link_mark_t;
+
 struct sw_link_s {
     sw_link_t        *next;
     char             *name;
@@ -132,6 +137,15 @@ struct sw_link_s {
     sw_chain_t       *in_chain;         /* "inbound" */
     bool              up;               /* link/up fired, link/down not */
 
+    /* peer_protocol = "xep0361": no numbers, no acks (doc/peer-links.md) */
+    sw_conn_t        *in_conn;          /* the peer's own connection while
+                                           we send on ours */
+    sw_xmlstream_t   *in_xs;
+    sw_conn_t        *rx_conn;          /* the one being parsed */
+    sw_link_mark_t   *marks;            /* written, not confirmed by TCP */
+    size_t            marks_n, marks_cap;
+    bool              peer_closed;      /* it ended the stream */
+
     sw_link_stats_t   st;
     bool              ever_up;
     double            rtt_min;          /* least ack RTT: the path's own */
@@ -157,6 +171,12 @@ extern bool sw_link_routing_live;
 extern char sw_link_local[256];
 extern sw_hook_t *sw_link_ev_up;
 extern sw_hook_t *sw_link_ev_down;
+
+static inline bool
+sw_link_plain(const sw_link_t *l)
+{
+    return l->conf.protocol == SW_LINK_PROTOCOL_XEP0361;
+}
 
 sw_storage_t *sw_link_store(void);
 const sw_transport_t *sw_transport_find(const char *name);

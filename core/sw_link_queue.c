@@ -860,6 +860,15 @@ sw_link_load(sw_link_t *l)
                      l->name, l->conf.transport, l->conf.transport);
         return SW_ERROR;
     }
+    if (l->conf.protocol == SW_LINK_PROTOCOL_XEP0361
+        && l->tp->connect == sw_link_block_adapter.connect)
+    {
+        sw_log_error("link %s: peer_protocol \"xep0361\" needs a stream "
+                     "transport; '%s' carries blocks, which only Skywave's "
+                     "own protocol can recover from", l->name,
+                     l->conf.transport);
+        return SW_ERROR;
+    }
     if (s == NULL || s->link_queue_load == NULL) {
         sw_log_error("link %s: the storage module has no link queues",
                      l->name);

@@ -767,6 +767,14 @@ sw_conn_is_tls(const sw_conn_t *c)
     return sw_tls_get(c) != NULL;
 }
 
+bool
+sw_conn_tls_done(const sw_conn_t *c)
+{
+    sw_tls_t *t = sw_tls_get(c);
+
+    return t == NULL || t->handshaken;
+}
+
 char *
 sw_conn_channel_binding(sw_conn_t *c, const char *type)
 {

@@ -105,6 +105,10 @@ typedef struct sw_io_ops_s {
     void   (*peer)(void *io, char *out, size_t size);
     /* Optional: a file descriptor (socket options, TCP_INFO), or -1. */
     int    (*fd)(void *io);
+    /* Optional: of the bytes handed on, how many the far end has not
+     * confirmed yet (TCP: sent or not, not acknowledged).  Without it,
+     * bytes handed on count as confirmed. */
+    size_t (*unconfirmed)(void *io);
 } sw_io_ops_t;
 
 /*
@@ -157,6 +161,12 @@ void sw_conn_set_callbacks(sw_conn_t *c, const sw_conn_cb_t *cb, void *ud);
 const char *sw_conn_peer(const sw_conn_t *c);
 uint64_t sw_conn_bytes_in(const sw_conn_t *c);   /* at the io */
 uint64_t sw_conn_bytes_out(const sw_conn_t *c);  /* handed on by the io */
+/* Of them, those the far end confirmed (TCP: acknowledged; see
+ * sw_io_ops_t.unconfirmed). */
+uint64_t sw_conn_bytes_confirmed(const sw_conn_t *c);
+/* Bytes given to the io so far, pending ones too: after sw_conn_flush,
+ * the offset at which everything written before it ends on the wire. */
+uint64_t sw_conn_bytes_given(const sw_conn_t *c);
 
 /*
  * TLS.  server true: accept a handshake with ctx's certificate.  Bytes
@@ -169,6 +179,8 @@ int sw_conn_start_tls(sw_conn_t *c, sw_tls_ctx_t *ctx, bool server,
                       const char *server_name,
                       const char *early, size_t early_len);
 bool sw_conn_is_tls(const sw_conn_t *c);
+/* False while a TLS handshake is under way; true without TLS. */
+bool sw_conn_tls_done(const sw_conn_t *c);
 /* tls-exporter (RFC 9266) or tls-unique channel binding data, base64, for
  * SCRAM-*-PLUS; NULL when unavailable.  Returns new (free()). */
 char *sw_conn_channel_binding(sw_conn_t *c, const char *type);

@@ -34,6 +34,12 @@ typedef enum sw_link_initiate_e {
     SW_LINK_INITIATE_THEM,
 } sw_link_initiate_e;
 
+/* What runs over the connection (doc/peer-links.md). */
+typedef enum sw_link_protocol_e {
+    SW_LINK_PROTOCOL_SKYWAVE = 0,   /* numbered stanzas, hello, acks */
+    SW_LINK_PROTOCOL_XEP0361,       /* plain XEP-0361: stanzas only */
+} sw_link_protocol_e;
+
 /* The agreement: the core's options of a Peer section. */
 typedef struct sw_peer_conf_s {
     const char *const *domains;         /* the peer speaks for these */
@@ -63,6 +69,7 @@ typedef struct sw_peer_conf_s {
     size_t             queue_max_sender_bytes;  /* ... from one sender */
     size_t             queue_memory;            /* ... kept in memory */
     int                fold_presence;   /* sw_link_fold_e */
+    int                protocol;        /* sw_link_protocol_e */
 } sw_peer_conf_t;
 
 typedef enum sw_link_fold_e {
