@@ -590,7 +590,8 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     l->st.stanzas_in++;
     /*
      * XEP-0361 §4: an invalid stanza is handled as standard S2S would.
-     * With a plain peer that is a stream error (RFC 6120 §4.9.3).  A
+     * With a plain peer that is a stream error (RFC 6120 §4.9.3.7
+     * improper-addressing, .9 invalid-from, .24 unsupported-stanza-type).  A
      * Skywave peer keeps what we have not acknowledged and would send it
      * again on every connection, so there it is logged and dropped.
      */
@@ -640,7 +641,7 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     }
     h = st->to ? sw_host_find(st->to->domain) : NULL;
     if (h == NULL) {
-        /* RFC 6120 §8.3.3.16: we do not serve that domain */
+        /* RFC 6120 §8.3.3.7: we do not serve that domain */
         sw_route_bounce(st, "item-not-found", NULL);
         return;
     }
