@@ -35,9 +35,17 @@ typedef struct sw_deflate_s {
     size_t       dict_len;
     uLong        dict_id;       /* Adler-32 of dict */
     sw_buf_t     in;            /* compressed input kept while paused */
+    sw_buf_t     out;           /* output before the flush (bounded) */
     unsigned     dirty:1;       /* written since the last sync flush */
 } sw_deflate_t;
 
+/*
+ * Runs deflate and hands its output down.  Output made without a flush
+ * (the zlib header of a new stream, full blocks) waits for the flush, up
+ * to a chunk: with TCP_NODELAY every write below is a segment, and the
+ * 6 header bytes alone before the first batch cost a packet's headers
+ * (and on a half-duplex radio, a turn).
+ */
 static int
 sw_deflate_run(sw_deflate_t *d, int flush)
 {
@@ -55,15 +63,19 @@ sw_deflate_run(sw_deflate_t *d, int flush)
             return SW_ERROR;
         }
         have = sizeof(out) - d->zout.avail_out;
-        if (have > 0
-            && sw_conn_layer_down(&d->layer, (const char *) out, have)
-               != SW_OK)
-        {
-            return SW_ERROR;
+        if (have > 0) {
+            sw_buf_append(&d->out, out, have);
         }
     } while (d->zout.avail_out == 0);
 
-    return SW_OK;
+    if (d->out.len == 0
+        || (flush == Z_NO_FLUSH && d->out.len < SW_DEFLATE_CHUNK))
+    {
+        return SW_OK;
+    }
+    have = d->out.len;
+    d->out.len = 0;
+    return sw_conn_layer_down(&d->layer, d->out.data, have);
 }
 
 static int
@@ -238,6 +250,7 @@ sw_deflate_free(sw_layer_t *l)
     deflateEnd(&d->zout);
     inflateEnd(&d->zin);
     sw_buf_free(&d->in);
+    sw_buf_free(&d->out);
     free(d->dict);
     free(d);
 }
@@ -269,6 +282,7 @@ sw_conn_start_deflate(sw_conn_t *c, int level, const void *dict,
     d->layer.flush = sw_deflate_flush;
     d->layer.free = sw_deflate_free;
     sw_buf_init(&d->in);
+    sw_buf_init(&d->out);
 
     /* zlib format (windowBits 15), not raw: its header carries DICTID. */
     rc = deflateInit2(&d->zout, level, Z_DEFLATED, 15, 8,

@@ -694,9 +694,16 @@ sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
+    l->st.protocol_errors++;
+    if (l->rx_conn != NULL && l->rx_conn == l->drain) {
+        sw_log_error("link %s: protocol error on the connection being "
+                     "drained: %s; closing it", l->name, why);
+        sw_xmlstream_pause(l->drain_xs);
+        sw_conn_close(l->drain, false);
+        return;
+    }
     sw_log_error("link %s: protocol error: %s; closing the connection, "
                  "%zu stanzas stay queued", l->name, why, l->q_n);
-    l->st.protocol_errors++;
     if (l->xs != NULL) {
         sw_xmlstream_pause(l->xs);
     }
@@ -895,6 +902,19 @@ sw_link_on_data(sw_conn_t *c, const char *data, size_t len, void *ud)
         sw_xmlstream_feed(l->pend_xs, data, len, NULL);
         return;
     }
+    if (c == l->drain) {
+        /* its own numbering; what it carries that is new is delivered,
+         * the rest is dropped as sent twice (sw_link_count_in) */
+        uint64_t live_next = l->in_next;
+
+        l->in_next = l->drain_next;
+        l->rx_conn = c;
+        sw_xmlstream_feed(l->drain_xs, data, len, NULL);
+        l->rx_conn = NULL;
+        l->drain_next = l->in_next;
+        l->in_next = live_next;
+        return;
+    }
     l->last_rx = uv_now(sw_loop());
     l->rx_conn = c;
     if (c == l->in_conn) {
@@ -918,6 +938,12 @@ sw_link_on_closed(sw_conn_t *c, int error, const char *reason, void *ud)
     }
     l->st.wire_out += sw_conn_bytes_out(c);
     l->st.wire_in += sw_conn_bytes_in(c);
+    if (c == l->drain) {
+        l->drain = NULL;
+        sw_xmlstream_free(l->drain_xs);
+        l->drain_xs = NULL;
+        return;
+    }
     if (c == l->in_conn) {
         sw_log_info("link %s: the peer's own connection closed%s%s",
                     l->name, reason ? ": " : "", reason ? reason : "");
@@ -1020,14 +1046,37 @@ sw_link_may_open(const sw_link_t *l)
     return l->conf.initiate != SW_LINK_INITIATE_THEM;
 }
 
+static bool sw_link_prefer_ours(const sw_link_t *l);
+static void sw_link_on_retry(uv_timer_t *t);
+
 void
 sw_link_connect(sw_link_t *l)
 {
     if (!sw_link_running || l->conn != NULL || l->connecting
-        || !sw_link_may_open(l) || uv_is_active((uv_handle_t *) &l->retry))
+        || !sw_link_may_open(l))
     {
         return;
     }
+    if (uv_is_active((uv_handle_t *) &l->retry)) {
+        if (!l->holdoff || l->q_n == 0) {
+            return;
+        }
+        uv_timer_stop(&l->retry);   /* something to send: now */
+    }
+    /*
+     * One connection, opened once: when both ends may open, the peer's
+     * connection wins a simultaneous open, and we have nothing to send,
+     * the peer's is given a head start before we open ours.
+     */
+    if (!l->holdoff && l->q_n == 0 && !sw_link_plain(l)
+        && l->conf.initiate == SW_LINK_INITIATE_BOTH
+        && !sw_link_prefer_ours(l))
+    {
+        l->holdoff = true;
+        uv_timer_start(&l->retry, sw_link_on_retry, SW_LINK_HOLDOFF_MS, 0);
+        return;
+    }
+    l->holdoff = false;
     l->connecting = true;
     if (l->tp->connect(l->tp->data, l) != SW_OK) {
         l->connecting = false;
@@ -1054,6 +1103,7 @@ sw_link_schedule_retry(sw_link_t *l)
         /* it ended the stream: the next stanza for it opens one */
         return;
     }
+    l->holdoff = false;
     /* Backoff with ±20% jitter, so two ends do not retry in lockstep. */
     uv_random(NULL, NULL, &r, sizeof(r), 0, NULL);
     jitter = 0.8 + 0.4 * (r / 4294967295.0);
@@ -1096,6 +1146,99 @@ sw_link_prefer_ours(const sw_link_t *l)
     return strcmp(ours, theirs) < 0;
 }
 
+/* Ends the drained connection (not from inside its parser). */
+static void
+sw_link_drain_close(sw_link_t *l)
+{
+    if (l->drain == NULL) {
+        return;
+    }
+    l->st.wire_out += sw_conn_bytes_out(l->drain);
+    l->st.wire_in += sw_conn_bytes_in(l->drain);
+    sw_conn_set_data(l->drain, NULL);
+    sw_conn_close(l->drain, false);
+    sw_xmlstream_free(l->drain_xs);
+    l->drain = NULL;
+    l->drain_xs = NULL;
+}
+
+static sw_xmlstream_t *sw_link_layers(sw_link_t *l, sw_conn_t *conn,
+                                      bool we_opened,
+                                      const sw_xmlstream_cb_t *cb);
+
+/*
+ * The connection that lost a simultaneous open is read, never written,
+ * for a while: what the peer wrote on it before it learned of the other
+ * (the first stanzas after a cold start, typically) is delivered now
+ * instead of a round trip later, when the peer has sent it again on the
+ * kept one.  Its stanzas are numbered as on any connection, so whatever
+ * arrives on both is delivered once.  xs is its parser, or NULL for a
+ * connection that has none yet.
+ */
+static void
+sw_link_drain_end(sw_link_t *l, const char *why)
+{
+    sw_log_info("link %s: closing the connection being drained: %s",
+                l->name, why);
+    sw_xmlstream_pause(l->drain_xs);
+    sw_conn_close(l->drain, false);
+}
+
+/* A drained connection that was never live must prove it is the peer's
+ * before anything it carries counts: its first element is a hello. */
+static void
+sw_link_drain_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
+{
+    sw_link_t      *l = ud;
+    sw_link_wire_t  w;
+
+    if (!l->drain_proven) {
+        if (sw_link_wire_parse(el, &w) != SW_OK
+            || w.kind != SW_LINK_WIRE_HELLO)
+        {
+            sw_pool_free(pool);
+            sw_link_drain_end(l, "it did not start with a valid <link/> "
+                              "hello");
+            return;
+        }
+        l->drain_proven = true;
+    }
+    sw_link_on_element(l, el, pool);
+}
+
+static void
+sw_link_drain_on_error(void *ud, const char *cond, const char *text)
+{
+    char why[256];
+
+    snprintf(why, sizeof(why), "stream error %s: %s", cond, text);
+    sw_link_drain_end(ud, why);
+}
+
+static const sw_xmlstream_cb_t sw_link_drain_xs_cb = {
+    NULL, sw_link_drain_on_element, sw_link_on_close, sw_link_drain_on_error
+};
+
+static void
+sw_link_drain(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
+              bool we_opened, uint64_t next)
+{
+    sw_link_drain_close(l);
+    l->drain_proven = xs != NULL;
+    if (xs == NULL) {
+        xs = sw_link_layers(l, conn, we_opened, &sw_link_drain_xs_cb);
+        if (xs == NULL) {
+            return;
+        }
+    } else {
+        sw_xmlstream_set_callbacks(xs, &sw_link_drain_xs_cb);
+    }
+    l->drain = conn;
+    l->drain_xs = xs;
+    l->drain_next = next;
+    l->drain_since = uv_now(sw_loop());
+}
+
 /* Our <link/> hello for a new connection into buf; its length, with
  * *first set to the seq it gives. */
 static size_t
@@ -1123,6 +1266,15 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     size_t    n;
     uint64_t  first;
 
+    if (l->conn != NULL && !sw_link_plain(l) && l->block == NULL
+        && uv_now(sw_loop()) - l->conn_since <= SW_LINK_SIMUL_MS)
+    {
+        sw_log_info("link %s: simultaneous open: switching to the new "
+                    "connection, reading the old one to its end", l->name);
+        sw_link_drain(l, l->conn, l->xs, l->we_opened, l->in_next);
+        l->conn = NULL;
+        l->xs = NULL;
+    }
     if (l->conn != NULL) {
         sw_log_info("link %s: switching to the new connection", l->name);
         l->st.wire_out += sw_conn_bytes_out(l->conn);
@@ -1134,6 +1286,7 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
         l->xs = NULL;
     }
     uv_timer_stop(&l->retry);
+    l->holdoff = false;
     l->conn = conn;
     l->xs = xs;
     l->we_opened = we_opened;
@@ -1338,9 +1491,15 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
 
         if (!keep_new) {
             sw_log_info("link %s: simultaneous open: keeping the existing "
-                        "connection", l->name);
-            sw_conn_set_callbacks(conn, &sw_link_conn_cb, NULL);
-            sw_conn_close(conn, false);
+                        "connection, reading the new one to its end",
+                        l->name);
+            if (l->block == NULL) {
+                sw_link_drain(l, conn, NULL, we_opened,
+                              l->in_delivered + 1);
+            } else {
+                sw_conn_set_callbacks(conn, &sw_link_conn_cb, NULL);
+                sw_conn_close(conn, false);
+            }
             return SW_DECLINED;
         }
         /*
@@ -1471,6 +1630,12 @@ sw_link_on_tick(uv_timer_t *t)
     for (l = sw_links; l != NULL; l = l->next) {
         sw_link_expire(l, wall);
         sw_link_live_advance(l);
+        if (l->drain != NULL
+            && now - l->drain_since > SW_LINK_SIMUL_MS
+               + (uint64_t) (3000 * l->rtt_min))
+        {
+            sw_link_drain_close(l);
+        }
         if (l->pend != NULL
             && now - l->pend_since > (uint64_t) (1000 * l->conf.keepalive))
         {
@@ -1582,6 +1747,9 @@ sw_links_stop(void)
             sw_conn_write(l->in_conn, "</stream:stream>", 16);
             sw_conn_close(l->in_conn, true);
         }
+        if (l->drain != NULL) {
+            sw_conn_close(l->drain, false);
+        }
         if (l->conn != NULL) {
             sw_link_send_ack(l);
             sw_link_write(l, "</stream:stream>", 16);
@@ -1636,6 +1804,9 @@ sw_links_free(void)
         }
         if (l->in_xs != NULL) {
             sw_xmlstream_free(l->in_xs);
+        }
+        if (l->drain_xs != NULL) {
+            sw_xmlstream_free(l->drain_xs);
         }
         free(l->marks);
         free(l);

@@ -17,6 +17,9 @@
 #define SW_LINK_TICK_MS        1000
 #define SW_LINK_SIMUL_MS       5000    /* opens closer than this are
                                           simultaneous; later ones replace */
+#define SW_LINK_HOLDOFF_MS     3000    /* an idle end whose connections
+                                           lose simultaneous opens waits
+                                           this long for the peer's */
 #define SW_LINK_RTT_WINDOW_MS  300000  /* the path RTT is the least sample
                                           of the last one or two windows */
 
@@ -96,6 +99,12 @@ struct sw_link_s {
 
     sw_conn_t        *conn;
     sw_xmlstream_t   *xs;
+    sw_conn_t        *drain;            /* the loser of a simultaneous
+                                           open: read, never written */
+    sw_xmlstream_t   *drain_xs;
+    uint64_t          drain_next;       /* its in_next */
+    uint64_t          drain_since;
+    bool              drain_proven;     /* it was live, or sent a hello */
     sw_conn_t        *pend;             /* a new connection they opened,
                                            not proven yet (see attach) */
     sw_xmlstream_t   *pend_xs;
@@ -104,6 +113,7 @@ struct sw_link_s {
     uint64_t          pend_ack;         /* ack our hello gave it */
     bool              we_opened;
     bool              connecting;
+    bool              holdoff;          /* the retry timer is a hold-off */
     bool              dirty;            /* output waits for the batch */
 
     sw_link_qitem_t  *q;                /* unacknowledged, ascending seq */
