@@ -1130,9 +1130,66 @@ sw_link_connect_deadline(const sw_link_t *l)
 void
 sw_link_connect_failed(sw_link_t *l, const char *reason)
 {
+    uint64_t now = uv_now(sw_loop());
+
     l->connecting = false;
     sw_log_info("link %s: connecting failed: %s", l->name, reason);
+    if (l->conn != NULL) {
+        /* a probe the peer's host refused: the link is live, so probing
+         * backs off as reconnecting does (its cost on a live link) */
+        l->probe_gap = l->probe_gap <= 0 ? l->conf.reconnect_min
+                                         : 2 * l->probe_gap;
+        if (l->probe_gap > l->conf.reconnect_max) {
+            l->probe_gap = l->conf.reconnect_max;
+        }
+        l->probe_at = now + (uint64_t) (1000 * l->probe_gap);
+        return;
+    }
     sw_link_schedule_retry(l);
+}
+
+void
+sw_link_path_up(sw_link_t *l)
+{
+    if (!sw_link_running || !sw_link_may_open(l)) {
+        return;
+    }
+    if (l->conn == NULL) {
+        sw_log_info("link %s: the path may be back: connecting now",
+                    l->name);
+        l->backoff = l->conf.reconnect_min;
+        if (uv_is_active((uv_handle_t *) &l->retry) && !l->holdoff) {
+            uv_timer_stop(&l->retry);
+        }
+        l->connecting = false;      /* attempts in flight are kept */
+        sw_link_connect(l);
+        return;
+    }
+    if (l->q_n > 0 && sw_link_q_at(l, 0)->sent_at > 0) {
+        sw_log_info("link %s: the path may be back: probing with a new "
+                    "connection (%zu stanzas unacknowledged)", l->name,
+                    l->q_n);
+        l->probe_gap = 0;
+        l->probe_at = 0;
+        l->connecting = true;
+        if (l->tp->connect(l->tp->data, l) != SW_OK) {
+            l->connecting = false;
+        }
+    }
+}
+
+void
+sw_link_connect_unanswered(sw_link_t *l)
+{
+    l->connecting = false;
+    sw_log_debug("link %s: no answer yet; the attempt stays open while "
+                 "the next starts", l->name);
+    if (l->conn == NULL && sw_link_running && sw_link_may_open(l)
+        && !uv_is_active((uv_handle_t *) &l->retry))
+    {
+        sw_link_connect(l);
+    }
+    /* with a connection, the next tick probes again */
 }
 
 /* Simultaneous open: both ends keep the connection opened by the end
@@ -1269,8 +1326,9 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     if (l->conn != NULL && !sw_link_plain(l) && l->block == NULL
         && uv_now(sw_loop()) - l->conn_since <= SW_LINK_SIMUL_MS)
     {
-        sw_log_info("link %s: simultaneous open: switching to the new "
-                    "connection, reading the old one to its end", l->name);
+        sw_log_info("link %s: switching to the new connection "
+                    "(simultaneous open), reading the old one to its end",
+                    l->name);
         sw_link_drain(l, l->conn, l->xs, l->we_opened, l->in_next);
         l->conn = NULL;
         l->xs = NULL;
@@ -1287,6 +1345,8 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     }
     uv_timer_stop(&l->retry);
     l->holdoff = false;
+    l->probe_gap = 0;
+    l->probe_at = 0;
     l->conn = conn;
     l->xs = xs;
     l->we_opened = we_opened;
@@ -1649,7 +1709,7 @@ sw_link_on_tick(uv_timer_t *t)
             continue;
         }
         if (l->q_n > 0 && sw_link_q_at(l, 0)->sent_at > 0
-            && !l->connecting && sw_link_may_open(l)
+            && !l->connecting && sw_link_may_open(l) && now >= l->probe_at
             && now / 1000.0 - sw_link_q_at(l, 0)->sent_at
                > sw_link_ack_timeout(l)
             && (l->tp->stalled == NULL

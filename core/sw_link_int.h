@@ -114,6 +114,8 @@ struct sw_link_s {
     bool              we_opened;
     bool              connecting;
     bool              holdoff;          /* the retry timer is a hold-off */
+    double            probe_gap;        /* s between refused probes */
+    uint64_t          probe_at;         /* loop ms: no probe before */
     bool              dirty;            /* output waits for the batch */
 
     sw_link_qitem_t  *q;                /* unacknowledged, ascending seq */

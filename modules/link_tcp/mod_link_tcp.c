@@ -6,17 +6,28 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <net/if.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#endif
 
 #include <skywave/skywave.h>
 #include <skywave/sw_link.h>
 
 #define MOD_LINK_TCP_MAX_LISTENERS 8
+/* Attempts per link kept open after their deadline, the newest included:
+ * each still retransmits its SYN on TCP's own schedule. */
+#define MOD_LINK_TCP_ATTEMPTS      3
+#define MOD_LINK_TCP_IFACES        64   /* interfaces whose state we keep */
 
 typedef struct {
     const char *const *interfaces;
@@ -35,15 +46,24 @@ typedef struct {
     size_t                  n_listeners;
     mod_link_tcp_attempt_t *attempts;   /* connects in flight */
     sw_log_rl_t             rl_unknown; /* connections nobody expects */
+    uv_poll_t              *nl;         /* netlink: interfaces, routes */
+    int                     nl_fd;
+    uint64_t                nl_last;    /* loop ms of the last nudge */
+    struct {
+        int  index;
+        bool running;
+    }                       ifaces[MOD_LINK_TCP_IFACES];
+    size_t                  n_ifaces;
 } mod_link_tcp_t;
 
 struct mod_link_tcp_attempt_s {
     mod_link_tcp_attempt_t *next;
     uv_connect_t            req;
     uv_tcp_t               *tcp;
-    uv_timer_t             *timer;      /* connect deadline */
+    uv_timer_t             *timer;      /* connect deadline; NULL after */
     sw_link_t              *link;
     mod_link_tcp_t         *t;          /* NULL once cancelled */
+    bool                    late;       /* past its deadline, kept */
 };
 
 static void
@@ -78,23 +98,56 @@ static const sw_conn_cb_t mod_link_tcp_cb = {
     .closed = mod_link_tcp_closed,
 };
 
+/* Closes an attempt in flight; its connect callback (UV_ECANCELED)
+ * frees it. */
+static void
+mod_link_tcp_cancel(mod_link_tcp_attempt_t *a)
+{
+    mod_link_tcp_forget(a);
+    a->t = NULL;
+    uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
+    if (a->timer != NULL) {
+        uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
+        a->timer = NULL;
+    }
+}
+
 /*
  * A connect over a dead link is left to TCP's SYN back-off (1, 2, 4, 8...
- * seconds), so the first attempt after the link returns could start
- * a minute late.  The deadline ends the attempt instead, and the link
- * layer retries on its own schedule (doc/peer-links.md).
+ * seconds), so an attempt alone could cross the link a minute after it
+ * returned.  At its deadline the attempt is kept (its SYN, or the answer
+ * to it, may be on the way: abandoning it cost a round trip when the
+ * SYN-ACK came half a second later) and the link starts the next at
+ * once; the oldest of more than MOD_LINK_TCP_ATTEMPTS goes.  The first
+ * to complete is the connection, the others are closed
+ * (doc/peer-links.md).
  */
 static void
 mod_link_tcp_on_deadline(uv_timer_t *timer)
 {
-    mod_link_tcp_attempt_t *a = timer->data;
+    mod_link_tcp_attempt_t *a = timer->data, *b, *oldest;
     sw_link_t              *link = a->link;
+    mod_link_tcp_t         *t = a->t;
+    size_t                  n;
 
-    mod_link_tcp_forget(a);
-    a->t = NULL;            /* the connect callback only frees it now */
-    uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
+    a->late = true;
     uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
-    sw_link_connect_failed(link, "no answer within link_tcp_connect_timeout");
+    a->timer = NULL;
+    for (;;) {
+        n = 0;
+        oldest = NULL;
+        for (b = t->attempts; b != NULL; b = b->next) {
+            if (b->link == link) {
+                n++;
+                oldest = b;     /* the list is newest first */
+            }
+        }
+        if (n < MOD_LINK_TCP_ATTEMPTS) {
+            break;
+        }
+        mod_link_tcp_cancel(oldest);
+    }
+    sw_link_connect_unanswered(link);
 }
 
 static void
@@ -103,18 +156,34 @@ mod_link_tcp_on_connect(uv_connect_t *req, int status)
     mod_link_tcp_attempt_t *a = req->data;
     sw_conn_t              *conn;
 
+    mod_link_tcp_attempt_t *b, *next;
+
     if (a->t == NULL) {
-        /* cancelled (stop or deadline): the handles are closing already */
+        /* cancelled: the handles are closing already */
         free(a);
         return;
     }
     mod_link_tcp_forget(a);
-    uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
+    if (a->timer != NULL) {
+        uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
+    }
     if (status < 0) {
-        sw_link_connect_failed(a->link, uv_strerror(status));
+        if (!a->late) {
+            sw_link_connect_failed(a->link, uv_strerror(status));
+        } else {
+            sw_log_debug("link %s: an earlier attempt ended: %s",
+                         sw_link_name(a->link), uv_strerror(status));
+        }
         uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
         free(a);
         return;
+    }
+    /* the first through is the connection: the others are not needed */
+    for (b = a->t->attempts; b != NULL; b = next) {
+        next = b->next;
+        if (b->link == a->link) {
+            mod_link_tcp_cancel(b);
+        }
     }
     uv_tcp_nodelay(a->tcp, 1);
     conn = sw_conn_new(a->tcp, &mod_link_tcp_cb, NULL);
@@ -403,6 +472,148 @@ mod_link_tcp_listen(mod_link_tcp_t *t, const char *iface, int port,
     return SW_OK;
 }
 
+/* ------------------------------------------------------- netlink --- */
+
+#ifdef __linux__
+/* Was interface index running before this news?  Updates it.  One not
+ * seen before counts as not running (it may have just appeared). */
+static bool
+mod_link_tcp_iface_was(mod_link_tcp_t *t, int index, bool running)
+{
+    size_t i;
+    bool   was;
+
+    for (i = 0; i < t->n_ifaces; i++) {
+        if (t->ifaces[i].index == index) {
+            was = t->ifaces[i].running;
+            t->ifaces[i].running = running;
+            return was;
+        }
+    }
+    if (t->n_ifaces < MOD_LINK_TCP_IFACES) {
+        t->ifaces[t->n_ifaces].index = index;
+        t->ifaces[t->n_ifaces].running = running;
+        t->n_ifaces++;
+    }
+    return false;
+}
+
+static void
+mod_link_tcp_nudge(sw_link_t *l, void *ud)
+{
+    if (strcmp(sw_link_conf(l)->transport, "tcp") == 0) {
+        sw_link_path_up(l);
+    }
+}
+
+/*
+ * What the host knows before TCP does: an interface whose carrier came
+ * back (a modem, a radio, a PPP link), an address or a route that
+ * appeared.  Every tcp link then connects (or probes) at once instead
+ * of waiting for its next attempt, which over a long outage may be many
+ * seconds away.  Which interface leads to which peer is not checked: a
+ * nudge costs a SYN, and interfaces come up rarely.
+ */
+static void
+mod_link_tcp_on_netlink(uv_poll_t *p, int status, int events)
+{
+    mod_link_tcp_t  *t = p->data;
+    union {
+        struct nlmsghdr h;
+        char            b[16384];
+    }                buf;
+    struct nlmsghdr *h;
+    ssize_t          n;
+    bool             up = false;
+    uint64_t         now = uv_now(sw_loop());
+
+    (void) status;
+    (void) events;
+    while ((n = recv(t->nl_fd, &buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+        for (h = &buf.h; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_type == RTM_NEWLINK
+                && h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+            {
+                const struct ifinfomsg *ifi = NLMSG_DATA(h);
+                bool running = (ifi->ifi_flags & IFF_UP)
+                               && (ifi->ifi_flags & IFF_RUNNING);
+
+                if (!mod_link_tcp_iface_was(t, ifi->ifi_index, running)
+                    && running)
+                {
+                    up = true;
+                }
+            } else if (h->nlmsg_type == RTM_NEWROUTE
+                       || h->nlmsg_type == RTM_NEWADDR)
+            {
+                up = true;
+            }
+        }
+    }
+    if (up && now - t->nl_last >= 1000) {
+        t->nl_last = now;
+        sw_log_info("link_tcp: an interface or a route came up");
+        sw_link_each(mod_link_tcp_nudge, t);
+    }
+}
+
+static void
+mod_link_tcp_netlink_start(mod_link_tcp_t *t)
+{
+    struct sockaddr_nl sa;
+    int                fd;
+
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                NETLINK_ROUTE);
+    memset(&sa, 0, sizeof(sa));
+    sa.nl_family = AF_NETLINK;
+    sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE
+                   | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE;
+    if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
+        sw_log_warn("link_tcp: cannot watch interfaces and routes "
+                    "(netlink: %s); links reconnect on their own schedule",
+                    strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
+    t->nl_fd = fd;
+    t->nl = sw_alloc(sizeof(*t->nl));
+    uv_poll_init_socket(sw_loop(), t->nl, fd);
+    t->nl->data = t;
+    uv_poll_start(t->nl, UV_READABLE, mod_link_tcp_on_netlink);
+}
+
+static void
+mod_link_tcp_nl_closed(uv_handle_t *h)
+{
+    mod_link_tcp_t *t = h->data;
+
+    close(t->nl_fd);
+    free(h);
+}
+
+static void
+mod_link_tcp_netlink_stop(mod_link_tcp_t *t)
+{
+    if (t->nl != NULL) {
+        uv_close((uv_handle_t *) t->nl, mod_link_tcp_nl_closed);
+        t->nl = NULL;
+    }
+}
+#else
+static void
+mod_link_tcp_netlink_start(mod_link_tcp_t *t)
+{
+}
+
+static void
+mod_link_tcp_netlink_stop(mod_link_tcp_t *t)
+{
+}
+#endif
+
 /* Listening starts once the links are ready for their peers. */
 static int
 mod_link_tcp_start(void *data)
@@ -411,6 +622,7 @@ mod_link_tcp_start(void *data)
     mod_link_tcp_conf_t *conf = t->mc->conf;
     const char *const   *i;
 
+    mod_link_tcp_netlink_start(t);
     if (conf->port == 0) {
         return SW_OK;
     }
@@ -436,11 +648,10 @@ mod_link_tcp_stop(void *data)
      * the connect callback with UV_ECANCELED, which frees the attempt. */
     for (a = t->attempts; a != NULL; a = next) {
         next = a->next;
-        a->t = NULL;
-        uv_close((uv_handle_t *) a->tcp, mod_link_tcp_free_handle);
-        uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
+        mod_link_tcp_cancel(a);
     }
     t->attempts = NULL;
+    mod_link_tcp_netlink_stop(t);
     for (i = 0; i < t->n_listeners; i++) {
         sw_listener_close(t->listeners[i]);
     }
@@ -487,8 +698,8 @@ static const sw_option_t mod_link_tcp_options[] = {
     { "link_tcp_connect_timeout", SW_OPT_DURATION,
       offsetof(mod_link_tcp_conf_t, connect_timeout),
       SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 500, 600000, "10s", NULL,
-      "give up a connect attempt after this long and let the link retry "
-      "(more than one round trip of the slowest link)" },
+      "a connect attempt unanswered this long is kept while the next "
+      "starts (more than one round trip of the slowest link)" },
     { "link_tcp_fastopen", SW_OPT_BOOL,
       offsetof(mod_link_tcp_conf_t, fastopen),
       SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 0, 0, "false", NULL,

@@ -382,6 +382,12 @@ def test_tcp_fast_open_carries_the_queue_in_the_syn(linked):
     bob = ln.bob()
     bob.wait(r"<body>tfo 2</body>", 30)
     after = tcp_ext(ln.emu.ns_b, "TCPFastOpenPassive")
+    # A's kernel counts its Fast Open once the SYN-ACK acknowledging the
+    # data is back: a one-way delay after B had the message
+    deadline = time.monotonic() + 10
+    while (tcp_ext(ln.emu.ns_a, "TCPFastOpenActive") < 1
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
     active = tcp_ext(ln.emu.ns_a, "TCPFastOpenActive")
     print("Fast Open: B accepted %d connections with data in the SYN, "
           "A sent %d" % (after - before, active))
@@ -528,6 +534,55 @@ def test_kill_9_of_the_sender_with_the_link_down(linked):
     assert st["stanzas_in"] == 100, st
     assert st["duplicates_in"] >= queued - (100 - before), (st, queued,
                                                             before)
+
+
+def test_cold_start_with_the_link_down(linked):
+    """Both servers start while the link is down and bob's messages wait
+    on B (whose connections lose a simultaneous open): when the link
+    comes up both ends may connect at once, and the connection that loses
+    is read to its end.  Every message arrives once, in order, and one
+    connection is left."""
+    ln = linked(["--profile", "satcom-64k"])
+    assert ln.emu.ctl("down") == "ok"
+    ln.start()
+    alice, bob = ln.alice(), ln.bob()
+    for i in range(20):
+        bob.send(message("alice@a.example", "cold %d" % i, "c%d" % i))
+    time.sleep(4)
+    assert ln.emu.ctl("up") == "ok"
+    got = alice.collect("cold", 20, timeout=30)
+    assert got == list(range(20)), got
+    ln.wait_up()
+    time.sleep(6)           # past the drain of a simultaneous open
+    for s, peer in ((ln.a, "b"), (ln.b, "a")):
+        ups = count_log(s, "link %s: up" % peer)
+        closed = count_log(s, "link %s: connection closed" % peer) \
+            + count_log(s, "link %s: switching to the new connection" % peer)
+        assert ups - closed == 1, s.log_text()
+    assert ln.a.stop() == 0
+    st = links_json(ln.a)
+    assert st["stanzas_in"] == 20, st
+
+
+def test_interface_coming_up_connects_at_once(linked):
+    """With --carrier the emulator takes the TUN devices' carrier down
+    for an outage, as a modem or radio that reports its link would: when
+    it comes back, mod_link_tcp hears it from netlink and the link probes
+    at once instead of waiting for its next attempt."""
+    ln = linked(["--profile", "satcom-64k", "--carrier"]).start()
+    ln.wait_up()
+    alice, bob = ln.alice(), ln.bob()
+    alice.send(message("bob@b.example", "before", "b0"))
+    bob.wait(r"<body>before</body>", 20)
+    assert ln.emu.ctl("down") == "ok"
+    time.sleep(1)
+    alice.send(message("bob@b.example", "during", "d0"))
+    time.sleep(4)
+    n = count_log(ln.a, "the path may be back")
+    assert ln.emu.ctl("up") == "ok"
+    bob.wait(r"<body>during</body>", 30)
+    wait_log(ln.a, "link_tcp: an interface or a route came up")
+    wait_log(ln.a, "the path may be back", count=n + 1)
 
 
 def test_sigterm_while_the_peer_is_unreachable(linked):

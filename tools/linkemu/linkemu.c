@@ -90,6 +90,8 @@ linkemu_usage(FILE *fp)
         "                          channel while the other waits "
         "(default: until empty)\n"
         "      --outage DOWN:EVERY down for DOWN in every period EVERY\n"
+        "      --carrier           an outage takes the TUN devices' carrier\n"
+        "                          down too (hosts see the link go down)\n"
         "      --seed N            random seed for loss and jitter "
         "(default 1)\n"
         "Namespaces:\n"
@@ -477,7 +479,7 @@ enum {
     LINKEMU_OPT_TURN, LINKEMU_OPT_HOLD, LINKEMU_OPT_OUTAGE,
     LINKEMU_OPT_SEED, LINKEMU_OPT_NS_A, LINKEMU_OPT_NS_B,
     LINKEMU_OPT_ADDR_A, LINKEMU_OPT_ADDR_B, LINKEMU_OPT_DEV,
-    LINKEMU_OPT_IPV6, LINKEMU_OPT_KEEP
+    LINKEMU_OPT_IPV6, LINKEMU_OPT_KEEP, LINKEMU_OPT_CARRIER
 };
 
 static const struct option linkemu_options[] = {
@@ -495,6 +497,7 @@ static const struct option linkemu_options[] = {
     { "turnaround", required_argument, NULL, LINKEMU_OPT_TURN },
     { "max-hold", required_argument, NULL, LINKEMU_OPT_HOLD },
     { "outage", required_argument, NULL, LINKEMU_OPT_OUTAGE },
+    { "carrier", no_argument, NULL, LINKEMU_OPT_CARRIER },
     { "seed", required_argument, NULL, LINKEMU_OPT_SEED },
     { "ns-a", required_argument, NULL, LINKEMU_OPT_NS_A },
     { "ns-b", required_argument, NULL, LINKEMU_OPT_NS_B },
@@ -628,6 +631,9 @@ linkemu_options_parse(linkemu_main_t *m, int argc, char **argv)
             {
                 return linkemu_bad(name, optarg);
             }
+            break;
+        case LINKEMU_OPT_CARRIER:
+            conf->carrier = true;
             break;
         case LINKEMU_OPT_SEED:
             if (linkemu_parse_count(optarg, &conf->seed) != SW_OK) {

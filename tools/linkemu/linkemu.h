@@ -49,6 +49,7 @@ struct linkemu_conf_s {
     uint64_t     outage_down;   /* ns; 0 = no scheduled outages */
     uint64_t     outage_every;  /* ns */
     bool         reorder;       /* jitter may reorder packets */
+    bool         carrier;       /* outages drop the TUN devices' carrier */
     uint64_t     seed;
 };
 

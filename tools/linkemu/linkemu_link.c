@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/if_tun.h>
 
 #include <skywave/sw_core.h>
 #include <skywave/sw_log.h>
@@ -411,6 +413,27 @@ linkemu_is_up(linkemu_t *emu)
     return !emu->forced_down && !emu->sched_down;
 }
 
+/* --carrier: the hosts see the outage as their interface's carrier
+ * going (RTM_NEWLINK without IFF_RUNNING), as with a modem or radio that
+ * reports its link state. */
+static void
+linkemu_carrier(linkemu_t *emu, bool on)
+{
+#ifdef TUNSETCARRIER
+    int v = on ? 1 : 0, i;
+
+    for (i = 0; i < 2; i++) {
+        if (ioctl(emu->dir[i].in_fd, TUNSETCARRIER, &v) != 0) {
+            sw_log_warn("linkemu: TUNSETCARRIER: %s", strerror(errno));
+        }
+    }
+#else
+    (void) emu;
+    (void) on;
+    sw_log_warn("linkemu: --carrier: no TUNSETCARRIER on this system");
+#endif
+}
+
 /* Called after forced_down or sched_down changed. */
 static void
 linkemu_link_changed(linkemu_t *emu, bool was_up)
@@ -444,8 +467,14 @@ linkemu_link_changed(linkemu_t *emu, bool was_up)
         uv_timer_stop(&emu->turn_timer);
         emu->turn_armed = false;
         emu->free_at = now;
+        if (emu->conf.carrier) {
+            linkemu_carrier(emu, false);
+        }
     } else if (!was_up && linkemu_is_up(emu)) {
         sw_log_info("linkemu: link up");
+        if (emu->conf.carrier) {
+            linkemu_carrier(emu, true);
+        }
         linkemu_kick(emu, now);
     }
 }

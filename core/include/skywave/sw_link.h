@@ -220,12 +220,29 @@ bool sw_link_queue_full(sw_link_t *l, const sw_stanza_t *st, size_t len);
  * A transport has a connection to the peer and has identified it: the
  * link takes the connection (its callbacks are replaced).  we_opened:
  * this server initiated it.  Returns SW_OK, or SW_DECLINED when the link
- * keeps the connection it has (simultaneous open, see doc) and closed
- * this one.
+ * keeps the connection it has (simultaneous open, see doc) and reads this
+ * one to its end, or closed it.
  */
 int sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened);
-/* A connection attempt failed: the link retries with backoff. */
+/* A connection attempt failed (refused, unreachable): the peer's host
+ * answered, so the link is live and the next attempt waits a backoff. */
 void sw_link_connect_failed(sw_link_t *l, const char *reason);
+/*
+ * An attempt got no answer by its deadline (sw_link_connect_deadline):
+ * the path is down.  The transport keeps the attempt open (its SYN may
+ * be on the way, or its answer), and the link starts the next one at
+ * once, without backoff: on a dead link a SYN costs nothing, and the
+ * attempt in flight when the link returns decides how soon it is used.
+ */
+void sw_link_connect_unanswered(sw_link_t *l);
+/*
+ * The transport learned that the path to the peer may be back (an
+ * interface came up, a route appeared: netlink for TCP, a radio's link
+ * state).  A link without a connection connects at once, whatever its
+ * backoff; one with unacknowledged stanzas probes at once with a new
+ * connection beside the old, which may have died with the path.
+ */
+void sw_link_path_up(sw_link_t *l);
 /*
  * How long a transport should let one connect attempt run: three measured
  * round trips (at least 2 s) once the link has a measured RTT, so probes

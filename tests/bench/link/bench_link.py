@@ -627,6 +627,40 @@ async def scripted(pair, emu, sniff, prof, nmsg, res, timeout):
     return alice, bob
 
 
+async def cold_start(emu, sniff, prof, res, down, timeout):
+    """Both servers started while the link is down (bench() took it down
+    before starting them); a message from bob (b.example, whose
+    connections lose a simultaneous open) to alice waits; after `down`
+    s the link comes up: T0 = link up, T1 = the message at alice."""
+    alice, bob = Client("alice"), Client("bob")
+    await alice.login(emu.ns_a, "127.0.0.1", "alice", DOMAIN["a"],
+                      "pw-alice-1", "cold")
+    await bob.login(emu.ns_b, "127.0.0.1", "bob", DOMAIN["b"],
+                    "pw-bob-1", "cold")
+    for c in (alice, bob):
+        c.send("<presence/>")
+    msg = chat("alice@" + DOMAIN["a"], "cold", BODY)
+    bob.send(msg)
+    await asyncio.sleep(down)
+    st0 = emu.stats()
+    t0 = time.monotonic()
+    assert emu.ctl("up") == "ok"
+    try:
+        ev = await alice.wait_for(is_msg("cold"), timeout,
+                                  "the message queued before the link")
+        res["cold_first"] = ev[0] - t0
+        await asyncio.sleep(2 * prof["delay"] + 1)
+        st1 = emu.stats()
+        res["cold_bytes"] = sum(st1[d]["bytes"] - st0[d]["bytes"]
+                                for d in ("a_to_b", "b_to_a"))
+    except ProtocolError as e:
+        res["cold_first"] = None
+        res["cold_error"] = str(e)
+    res["cold_floor"] = floor_seconds(prof, len(msg))
+    for c in (alice, bob):
+        c.close()
+
+
 async def after_outage(emu, sniff, prof, alice, bob, res, down, timeout):
     """Link down for `down` s with a message queued in the middle of it;
     T0 = link up, T1 = the message at bob."""
@@ -672,6 +706,8 @@ async def c2s_over_link(emu, sniff, alice, res, timeout):
 
 
 async def run_one(pair, emu, sniff, prof, nmsg, args, res):
+    if args.cold > 0:
+        await cold_start(emu, sniff, prof, res, args.cold, args.timeout)
     alice, bob = await scripted(pair, emu, sniff, prof, nmsg, res,
                                 args.timeout)
     if not args.no_outage:
@@ -711,6 +747,8 @@ def bench(system, profile, args, work, certs, bundle):
         else:
             pair = ProsodyPair(d, emu, certs, bundle)
             nmsg = min(args.messages, prof["prosody_messages"])
+        if args.cold > 0:
+            assert emu.ctl("down") == "ok"
         pair.start()
         asyncio.run(asyncio.wait_for(
             run_one(pair, emu, sniff, prof, nmsg, args, res),
@@ -750,6 +788,9 @@ COLS = (
     ("bytes_ba", "IP B b>a", "%d"),
     ("first_cold_rt", "RT 1st", "%d"),
     ("first_cold", "1st msg s", "%.2f"),
+    ("cold_first", "cold start s", "%.2f"),
+    ("cold_ratio", "x floor", "%.1f"),
+    ("cold_bytes", "cold B", "%d"),
     ("outage_first", "after outage s", "%.2f"),
     ("outage_floor", "floor s", "%.2f"),
     ("outage_ratio", "x floor", "%.1f"),
@@ -764,6 +805,8 @@ COLS = (
 
 def report(rows, args, path):
     for r in rows:
+        if r.get("cold_first") and r.get("cold_floor"):
+            r["cold_ratio"] = r["cold_first"] / r["cold_floor"]
         if r.get("outage_first") and r.get("outage_floor"):
             r["outage_ratio"] = r["outage_first"] / r["outage_floor"]
         if "messages" in r:
@@ -790,10 +833,14 @@ def report(rows, args, path):
           "includes its cold S2S start, Skywave's link is already up.\n"
           "after outage: link down %gs with a message queued half-way; "
           "time from link-up to delivery; floor: TCP handshake RTT + "
-          "one-way delay + the stanza's transmission." % args.outage)
+          "one-way delay + the stanza's transmission.\n"
+          "cold start: both servers started with the link down, a message "
+          "b>a waiting; after %gs the link comes up: time to delivery, "
+          "x its floor, IP bytes both ways until then + 1 s."
+          % (args.outage, args.cold))
     notes = []
     for r in rows:
-        for k in ("error", "outage_error", "c2s_error"):
+        for k in ("error", "cold_error", "outage_error", "c2s_error"):
             if r.get(k):
                 notes.append("%s %s %s: %s" % (r["profile"], r["system"], k,
                                                r[k]))
@@ -823,6 +870,9 @@ def main():
     ap.add_argument("--outage", type=float, default=20,
                     help="seconds the link is down (message sent half-way)")
     ap.add_argument("--no-outage", action="store_true")
+    ap.add_argument("--cold", type=float, default=15,
+                    help="seconds the link is down after both servers "
+                    "start, with a message waiting (0: no cold start)")
     ap.add_argument("--timeout", type=int, default=180,
                     help="seconds to wait for any one expected stanza")
     ap.add_argument("--budget", type=int, default=420,
