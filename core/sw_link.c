@@ -256,9 +256,10 @@ sw_link_rtt_sample(sw_link_t *l, double sample)
     }
 }
 
-/* The peer handled everything up to h (XEP-0198 style). */
+/* The peer handled everything up to h (XEP-0198 style); it held the
+ * ack held seconds before sending it. */
 static void
-sw_link_acked(sw_link_t *l, uint64_t h)
+sw_link_acked(sw_link_t *l, uint64_t h, double held)
 {
     sw_storage_t *s = sw_link_store();
     double        now = uv_now(sw_loop()) / 1000.0;
@@ -267,8 +268,10 @@ sw_link_acked(sw_link_t *l, uint64_t h)
     while (l->q_n > 0 && sw_link_q_at(l, 0)->seq <= h) {
         sw_link_qitem_t *it = sw_link_q_at(l, 0);
 
-        if (it->seq == h && it->sent_at > 0 && !sw_link_plain(l)) {
-            sw_link_rtt_sample(l, now - it->sent_at);
+        if (it->seq == h && it->sent_at > 0 && !sw_link_plain(l)
+            && now - it->sent_at - held > 0)
+        {
+            sw_link_rtt_sample(l, now - it->sent_at - held);
         }
         sw_link_q_remove(l, 0);
         any = true;
@@ -289,20 +292,74 @@ sw_link_write(sw_link_t *l, const char *data, size_t len)
     l->last_tx = uv_now(sw_loop());
 }
 
+/*
+ * Our ack, into the connection's output.  It says how long it was held
+ * after the stanza it names arrived, so that the peer's round-trip
+ * samples stay the path's own.
+ */
 static void
-sw_link_send_ack(sw_link_t *l)
+sw_link_write_ack(sw_link_t *l)
 {
-    char buf[96];
+    uint64_t now = uv_now(sw_loop());
+    uint64_t held = now > l->in_durable_at ? now - l->in_durable_at : 0;
+    char     buf[128];
 
+    uv_timer_stop(&l->ack_timer);
     if (l->conn == NULL || sw_link_plain(l)) {
         return;
     }
     /* an ack promises stable storage: only what was committed */
-    snprintf(buf, sizeof(buf), "<a xmlns='" SW_NS_LINK "' h='%llu'/>",
-             (unsigned long long) l->in_durable);
+    if (held > 0 && held <= SW_LINK_WIRE_DELAY_MAX
+        && l->in_durable != l->in_acked)
+    {
+        snprintf(buf, sizeof(buf), "<a xmlns='" SW_NS_LINK "' h='%llu' "
+                 "d='%llu'/>", (unsigned long long) l->in_durable,
+                 (unsigned long long) held);
+    } else {
+        snprintf(buf, sizeof(buf), "<a xmlns='" SW_NS_LINK "' h='%llu'/>",
+                 (unsigned long long) l->in_durable);
+    }
     sw_link_write(l, buf, strlen(buf));
     l->in_acked = l->in_durable;
+}
+
+static void
+sw_link_send_ack(sw_link_t *l)
+{
+    if (l->conn == NULL || sw_link_plain(l)) {
+        return;
+    }
+    sw_link_write_ack(l);
     l->dirty = true;
+}
+
+/* How long our ack may wait for stanzas going the other way: at most
+ * half of the peer's patience, three path round trips (at least 2 s). */
+static uint64_t
+sw_link_ack_delay_ms(const sw_link_t *l)
+{
+    double limit = 3 * l->rtt_min;
+
+    if (limit < 2.0) {
+        limit = 2.0;
+    }
+    if (limit > l->conf.ack_timeout) {
+        limit = l->conf.ack_timeout;
+    }
+    limit /= 2;
+    return (uint64_t) (1000 * (l->conf.ack_delay < limit ? l->conf.ack_delay
+                                                         : limit));
+}
+
+static void
+sw_link_on_ack_timer(uv_timer_t *t)
+{
+    sw_link_t *l = t->data;
+
+    if (l->conn != NULL && l->in_durable != l->in_acked) {
+        sw_link_write_ack(l);
+        sw_conn_flush(l->conn);
+    }
 }
 
 /*
@@ -350,7 +407,7 @@ sw_link_confirm(sw_link_t *l)
     }
     l->marks_n -= i;
     memmove(l->marks, l->marks + i, l->marks_n * sizeof(*l->marks));
-    sw_link_acked(l, seq);
+    sw_link_acked(l, seq, 0);
 }
 
 /*
@@ -421,6 +478,9 @@ sw_link_output(sw_link_t *l)
                      "' seq='%llu'/>", (unsigned long long) it->seq);
             sw_link_write(l, mark, strlen(mark));
         }
+        if (l->in_durable != l->in_acked) {
+            sw_link_write_ack(l);       /* rides with the stanzas */
+        }
         sw_link_write(l, it->xml, it->len);
         chunk += it->len;
         if (it->evict) {
@@ -446,14 +506,26 @@ sw_link_on_batch(uv_check_t *h)
     sw_link_commit();
     for (l = sw_links; l != NULL; l = l->next) {
         /*
-         * One ack per batch of received stanzas, right after their count
-         * is committed: written in the same instant as TCP's own ACK, it
-         * rides in that segment instead of costing another one later
-         * (measured: a separate ack 200 ms later made B->A the heavier
-         * direction), and round-trip times measured from acks are true.
+         * Acks are coalesced.  One ack per batch of received stanzas cost
+         * a segment each way per stanza (the ack, and TCP's ACK of it) on
+         * chat paced as people type.  Now an ack goes with our next
+         * stanzas if any come within peer_ack_delay (at most half the
+         * peer's ack timeout), at once when stanzas are waiting to be
+         * written now or 64 are unacknowledged, else when the delay is
+         * up.  It still names only what is committed.
          */
         if (l->conn != NULL && l->in_durable != l->in_acked) {
-            sw_link_send_ack(l);
+            uint64_t delay = sw_link_ack_delay_ms(l);
+
+            if (delay == 0 || l->in_durable - l->in_acked >= 64
+                || (l->dirty && l->q_n > 0
+                    && sw_link_q_at(l, l->q_n - 1)->seq > l->written))
+            {
+                sw_link_send_ack(l);
+            } else if (!uv_is_active((uv_handle_t *) &l->ack_timer)) {
+                uv_timer_start(&l->ack_timer, sw_link_on_ack_timer, delay,
+                               0);
+            }
         }
         sw_link_confirm(l);
         if (l->dirty) {
@@ -718,7 +790,7 @@ sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
  * peer delivered those stanzas: logged loudly, and honoured.
  */
 static int
-sw_link_take_ack(sw_link_t *l, uint64_t h, const char *what)
+sw_link_take_ack(sw_link_t *l, uint64_t h, double held, const char *what)
 {
     if (h > l->sent_max) {
         if (h >= l->run_base) {
@@ -737,7 +809,7 @@ sw_link_take_ack(sw_link_t *l, uint64_t h, const char *what)
                      (unsigned long long) l->next_out);
         l->sent_max = h;
     }
-    sw_link_acked(l, h);
+    sw_link_acked(l, h, held);
     return SW_OK;
 }
 
@@ -810,7 +882,7 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
         }
     }
     l->in_next = seq;
-    sw_link_take_ack(l, ack, "the peer's <link/>");
+    sw_link_take_ack(l, ack, 0, "the peer's <link/>");
 }
 
 static void
@@ -836,7 +908,7 @@ sw_link_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
                 sw_link_protocol_error(l, "malformed <a h='%s'/>",
                                        sw_xml_attr(el, "h") ?: "");
             } else {
-                sw_link_take_ack(l, w.ack, "<a/>");
+                sw_link_take_ack(l, w.ack, w.delay / 1000.0, "<a/>");
             }
         }
         sw_pool_free(pool);
@@ -1800,6 +1872,7 @@ sw_links_stop(void)
     sw_link_running = false;
     for (l = sw_links; l != NULL; l = l->next) {
         uv_timer_stop(&l->retry);
+        uv_timer_stop(&l->ack_timer);
         if (l->pend != NULL) {
             sw_conn_close(l->pend, false);
         }

@@ -103,6 +103,10 @@ const sw_option_t sw_peer_options[] = {
                 500, 3600LL * 1000, "10s", NULL, "a stanza unacknowledged "
                 "this long makes us open a fresh connection beside the "
                 "current one, which may be dead without TCP knowing"),
+    SW_PEER_OPT("peer_ack_delay", SW_OPT_DURATION, ack_delay, 0, 0,
+                60LL * 1000, "5s", NULL, "longest an ack waits for a "
+                "stanza going the other way to ride with (at most half the "
+                "ack timeout: three path round trips); 0: at once"),
     SW_PEER_OPT("peer_tls", SW_OPT_BOOL, tls, 0, 0, 0, "false", NULL,
                 "TLS from the first byte, both certificates checked "
                 "against peer_tls_pin"),
@@ -259,6 +263,8 @@ sw_links_configure(sw_config_t *cfg)
         }
         uv_timer_init(sw_loop(), &l->retry);
         l->retry.data = l;
+        uv_timer_init(sw_loop(), &l->ack_timer);
+        l->ack_timer.data = l;
         l->backoff = l->conf.reconnect_min;
     }
     if (sw_links != NULL) {

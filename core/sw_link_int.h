@@ -135,6 +135,8 @@ struct sw_link_s {
     uint64_t          in_delivered;     /* last inbound seq delivered */
     uint64_t          in_durable;       /* ... and committed: what we ack */
     uint64_t          in_acked;         /* last h we sent */
+    uint64_t          in_durable_at;    /* loop ms in_durable last grew */
+    uv_timer_t        ack_timer;        /* a delayed ack is due */
     sw_link_seqs_t    live;             /* inbound above in_durable: */
     sw_link_seqs_t    held;             /* messages that reached a client,
                                            and the rest (sw_link_deliver) */

@@ -777,6 +777,9 @@ sw_link_commit(void)
         rc = SW_ERROR;
     } else {
         for (l = sw_links; l != NULL; l = l->next) {
+            if (l->in_durable != l->in_delivered) {
+                l->in_durable_at = uv_now(sw_loop());
+            }
             l->in_durable = l->in_delivered;
             sw_link_seqs_forget(&l->live, l->in_durable);
             sw_link_seqs_forget(&l->held, l->in_durable);

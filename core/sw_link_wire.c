@@ -58,6 +58,10 @@ sw_link_wire_parse(const sw_xml_t *el, sw_link_wire_t *out)
             return SW_ERROR;
         }
         w.has_ack = true;
+        rc = sw_link_wire_number(el, "d", &w.delay);
+        if (rc == SW_ERROR || w.delay > SW_LINK_WIRE_DELAY_MAX) {
+            return SW_ERROR;
+        }
         *out = w;
         return SW_OK;
     }

@@ -9,8 +9,9 @@
  *       N, I have delivered yours up to A"); next is optional;
  *   <link xmlns='urn:skywave:link:0' seq='S'/>
  *       without ack: a renumbering after a gap (next, if any, is ignored);
- *   <a xmlns='urn:skywave:link:0' h='H'/>
- *       an acknowledgement.
+ *   <a xmlns='urn:skywave:link:0' h='H' d='D'/>
+ *       an acknowledgement; d (optional) says it was held D ms after
+ *       stanza H arrived, waiting for traffic to ride on.
  */
 #ifndef SW_LINK_WIRE_H
 #define SW_LINK_WIRE_H
@@ -22,6 +23,8 @@
  * in sw_link.c (checked there), far above any clock-based base, far
  * below overflow. */
 #define SW_LINK_WIRE_SEQ_MAX  (1ULL << 62)
+/* The longest hold an ack may report (d=''), in ms. */
+#define SW_LINK_WIRE_DELAY_MAX  3600000
 
 typedef enum sw_link_wire_kind_e {
     SW_LINK_WIRE_HELLO = 1,     /* <link seq ack [next]/> */
@@ -36,6 +39,7 @@ typedef struct sw_link_wire_s {
     uint64_t             ack;       /* HELLO: ack; ACK: h */
     bool                 has_next;  /* next='' was there (and valid) */
     bool                 has_ack;   /* ack='' or h='' was there */
+    uint64_t             delay;     /* ACK: d, ms (0 when absent) */
 } sw_link_wire_t;
 
 /*
@@ -44,7 +48,8 @@ typedef struct sw_link_wire_s {
  * another name in SW_NS_LINK: ignored, for later versions); SW_ERROR for
  * a malformed one: a number that is not plain decimal digits within
  * SW_LINK_WIRE_SEQ_MAX ("-1", "+5", " 7", "", 2^64 - 1 are all refused),
- * a missing or zero seq, a missing h.  *out is set only on SW_OK.
+ * a missing or zero seq, a missing h, a d beyond SW_LINK_WIRE_DELAY_MAX.
+ * *out is set only on SW_OK.
  */
 int sw_link_wire_parse(const sw_xml_t *el, sw_link_wire_t *out);
 

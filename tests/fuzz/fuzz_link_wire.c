@@ -78,13 +78,19 @@ fuzz_check(const sw_xml_t *el)
     }
 
     if (strcmp(el->name, "a") == 0) {
+        uint64_t d = 0;
+        int      rd;
+
         ra = fuzz_ref_number(el, "h", &ack);
-        want = ra == SW_OK ? SW_OK : SW_ERROR;
+        rd = fuzz_ref_number(el, "d", &d);
+        want = ra == SW_OK && rd != SW_ERROR
+               && (rd != SW_OK || d <= SW_LINK_WIRE_DELAY_MAX)
+               ? SW_OK : SW_ERROR;
         if (rc != want) {
             fuzz_mismatch(el, "wrong verdict on <a/>");
         }
         if (rc == SW_OK && (w.kind != SW_LINK_WIRE_ACK || w.ack != ack
-                            || !w.has_ack))
+                            || !w.has_ack || w.delay != (rd == SW_OK ? d : 0)))
         {
             fuzz_mismatch(el, "wrong <a/> result");
         }

@@ -70,6 +70,7 @@ typedef struct sw_peer_conf_s {
     size_t             queue_memory;            /* ... kept in memory */
     int                fold_presence;   /* sw_link_fold_e */
     int                protocol;        /* sw_link_protocol_e */
+    double             ack_delay;       /* longest an ack waits, s */
 } sw_peer_conf_t;
 
 typedef enum sw_link_fold_e {
