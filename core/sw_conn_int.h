@@ -17,6 +17,7 @@ typedef struct sw_layer_s sw_layer_t;
 typedef enum sw_layer_kind_e {
     SW_LAYER_TLS = 1,
     SW_LAYER_DEFLATE,
+    SW_LAYER_ZSTD,
 } sw_layer_kind_e;
 
 struct sw_layer_s {

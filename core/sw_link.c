@@ -1536,10 +1536,13 @@ sw_link_layers(sw_link_t *l, sw_conn_t *conn, bool we_opened,
         return NULL;
     }
     if (l->conf.compression
-        && sw_conn_start_deflate(conn, (int) l->conf.compression_level,
-                                 l->dict, l->dict_len) != SW_OK)
+        && (l->conf.codec == SW_LINK_CODEC_ZSTD
+            ? sw_conn_start_zstd(conn, (int) l->conf.compression_level,
+                                 l->dict, l->dict_len)
+            : sw_conn_start_deflate(conn, (int) l->conf.compression_level,
+                                    l->dict, l->dict_len)) != SW_OK)
     {
-        sw_log_error("link %s: cannot start DEFLATE", l->name);
+        sw_log_error("link %s: cannot start compression", l->name);
         sw_conn_close(conn, false);
         return NULL;
     }

@@ -23,6 +23,10 @@ static const char *const sw_link_protocol_names[] = {
     "skywave", "xep0361", NULL
 };
 
+static const char *const sw_link_codec_names[] = {
+    "deflate", "zstd", NULL
+};
+
 static const char *const sw_link_fold_names[] = {
     "full", "always", "never", NULL
 };
@@ -46,8 +50,12 @@ const sw_option_t sw_peer_options[] = {
     SW_PEER_OPT("peer_compression", SW_OPT_BOOL, compression, 0, 0, 0,
                 "true", NULL, "DEFLATE both ways (both ends must agree; "
                 "off by default with peer_protocol = \"xep0361\")"),
+    SW_PEER_OPT("peer_codec", SW_OPT_ENUM, codec, 0, 0, 0, "deflate",
+                sw_link_codec_names, "how peer_compression compresses: "
+                "\"deflate\" (zlib) or \"zstd\" (both ends the same)"),
     SW_PEER_OPT("peer_compression_level", SW_OPT_INT, compression_level, 0,
-                1, 9, "9", NULL, "zlib level"),
+                1, 19, "9", NULL, "1-9 with DEFLATE (default 9), 1-19 with "
+                "zstd (default 19)"),
     SW_PEER_OPT("peer_dictionary", SW_OPT_STRING, dictionary, 0, 0, 0,
                 "default", NULL, "preset DEFLATE dictionary: \"default\" "
                 "(built in), \"none\", or a file; both ends the same"),
@@ -137,11 +145,18 @@ static int
 sw_link_read_dict(sw_link_t *l, const sw_config_t *cfg)
 {
     const char *name = l->conf.dictionary;
+    bool        zstd = l->conf.codec == SW_LINK_CODEC_ZSTD;
     char        path[4096];
     FILE       *fp;
     long        n;
 
     if (name == NULL || strcmp(name, "none") == 0) {
+        return SW_OK;
+    }
+    if (strcmp(name, "default") == 0 && l->conf.codec == SW_LINK_CODEC_ZSTD) {
+        l->dict = sw_alloc(sw_link_zdict_len);
+        memcpy(l->dict, sw_link_zdict, sw_link_zdict_len);
+        l->dict_len = sw_link_zdict_len;
         return SW_OK;
     }
     if (strcmp(name, "default") == 0) {
@@ -154,11 +169,14 @@ sw_link_read_dict(sw_link_t *l, const sw_config_t *cfg)
              name[0] == '/' ? "" : "/", name);
     fp = fopen(path, "rb");
     if (fp == NULL || fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0
-        || n > 32768 || fseek(fp, 0, SEEK_SET) != 0)
+        || n > (zstd ? 131072 : 32768) || fseek(fp, 0, SEEK_SET) != 0)
     {
         sw_log_error("link %s: peer_dictionary %s: %s", l->name,
-                     path, fp ? "not a readable file of at "
-                     "most 32 kB (the DEFLATE window)" : strerror(errno));
+                     path, fp == NULL ? strerror(errno) : zstd
+                     ? "not a readable file of at most 128 kB (the zstd "
+                       "window)"
+                     : "not a readable file of at most 32 kB (the DEFLATE "
+                       "window)");
         if (fp != NULL) {
             fclose(fp);
         }
@@ -232,6 +250,20 @@ sw_links_configure(sw_config_t *cfg)
         {
             /* XEP-0361 itself has no compression */
             l->conf.compression = false;
+        }
+        if (l->conf.codec == SW_LINK_CODEC_ZSTD
+            && sw_config_entry(sec, "peer_compression_level") == NULL)
+        {
+            l->conf.compression_level = 19;
+        }
+        if (l->conf.codec == SW_LINK_CODEC_DEFLATE
+            && l->conf.compression_level > 9)
+        {
+            sw_config_error(cfg, sec->line, "Peer \"%s\": "
+                            "peer_compression_level %lld is above DEFLATE's "
+                            "9 (up to 19 with peer_codec = \"zstd\")",
+                            l->name, (long long) l->conf.compression_level);
+            rc = SW_ERROR;
         }
         if (l->conf.reconnect_max < l->conf.reconnect_min) {
             sw_config_error(cfg, sec->line, "Peer \"%s\": peer_reconnect_max "

@@ -192,6 +192,11 @@ sw_link_plain(const sw_link_t *l)
     return l->conf.protocol == SW_LINK_PROTOCOL_XEP0361;
 }
 
+/* sw_link_zdict.c: the default zstd dictionary (tools/train-link-dict) */
+extern const unsigned char sw_link_zdict[];
+extern const size_t sw_link_zdict_len;
+extern const unsigned sw_link_zdict_id;
+
 sw_storage_t *sw_link_store(void);
 const sw_transport_t *sw_transport_find(const char *name);
 sw_transport_reg_t *sw_transport_add(const char *name);

@@ -1,7 +1,9 @@
 /*
  * Fuzz target: the DEFLATE layer's inflate side (core/sw_deflate.c) with
  * the peer link's default preset dictionary (core/sw_link_dict.c), as a
- * peer link receives compressed bytes.
+ * peer link receives compressed bytes; built with FUZZ_ZSTD (fuzz_zstd),
+ * the zstd layer's decompressing side (core/sw_zstd.c) with the trained
+ * dictionary (core/sw_link_zdict.c) instead.
  *
  * The layer runs on a real connection (one end of a socketpair: nothing
  * is read from it, the input goes to the layer's on_read directly), three
@@ -24,7 +26,18 @@
 #include <skywave/sw_link.h>
 
 #include "sw_conn_int.h"
+#include "sw_link_int.h"
 #include "fuzz.h"
+
+#ifdef FUZZ_ZSTD
+#define FUZZ_LAYER      SW_LAYER_ZSTD
+#define FUZZ_START(c)   sw_conn_start_zstd(c, 19, sw_link_zdict, \
+                                           sw_link_zdict_len)
+#else
+#define FUZZ_LAYER      SW_LAYER_DEFLATE
+#define FUZZ_START(c)   sw_conn_start_deflate(c, 9, sw_link_default_dict, \
+                                              sw_link_default_dict_len)
+#endif
 
 typedef struct {
     uint64_t  out_len;
@@ -101,12 +114,10 @@ fuzz_run(const uint8_t *data, size_t size, const size_t cut[2],
         abort();
     }
     c = sw_conn_new(tcp, &fuzz_cb, r);
-    if (sw_conn_start_deflate(c, 9, sw_link_default_dict,
-                              sw_link_default_dict_len) != SW_OK)
-    {
+    if (FUZZ_START(c) != SW_OK) {
         abort();
     }
-    l = sw_conn_find_layer(c, SW_LAYER_DEFLATE);
+    l = sw_conn_find_layer(c, FUZZ_LAYER);
     /* a connection that failed reads nothing more (sw_conn_fail stopped
      * reading from the socket) */
     for (i = 0; i < 3 && !r->closed && sw_conn_writable(c); i++) {

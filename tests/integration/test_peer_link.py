@@ -3,6 +3,7 @@ on loopback: messages, presence subscriptions and IQs across; the
 durable queue across a kill -9 of the sending server; and the agreement
 enforced on what the peer may send."""
 import asyncio
+import json
 import os
 import re
 import signal
@@ -511,3 +512,66 @@ def test_fold_presence_modes(tmp_path, mode):
             assert s.stop() in (0, None)
     assert p.a.log_text().count("folded into a newer one") == \
         (3 if mode == "always" else 0)
+
+
+def _zstd_pair(tmp_path, a_opts, b_opts):
+    p = Pair(tmp_path)
+    for server, opts in ((p.a, a_opts), (p.b, b_opts)):
+        cfg = open(server.cfg).read().replace(
+            "peer_reconnect_min", opts + "    peer_reconnect_min")
+        open(server.cfg, "w").write(cfg)
+    p.a.start()
+    p.b.start()
+    return p
+
+
+def test_zstd_codec_both_ways(tmp_path):
+    """peer_codec = "zstd" at both ends: messages both ways, the trained
+    dictionary's ID in the frame header checked."""
+    p = _zstd_pair(tmp_path, 'peer_codec = "zstd",\n',
+                   'peer_codec = "zstd",\n')
+    try:
+        wait_log(p.a, "link b: up")
+        bob = online(p.b, "bob@b.example", "pw-bob", "ship")
+        alice = online(p.a, "alice@a.example", "pw-alice", "home")
+        for i in range(20):
+            alice.send("<message to='bob@b.example' type='chat' id='z%d'>"
+                       "<body>zstd %d</body></message>" % (i, i))
+        got = bob.read_until(r"<body>zstd 19</body>", timeout=15)
+        assert [int(n) for n in re.findall(r"<body>zstd (\d+)</body>",
+                                           got)] == list(range(20))
+        bob.send("<message to='alice@a.example' type='chat' id='y1'>"
+                 "<body>back over zstd</body></message>")
+        alice.read_until(r"<body>back over zstd</body>", timeout=15)
+        for s in (p.a, p.b):
+            assert "zstd data error" not in s.log_text()
+            assert "mismatch" not in s.log_text()
+    finally:
+        assert p.a.stop() == 0
+        assert p.b.stop() == 0
+    st = json.load(open(os.path.join(str(p.a.dir), "state", "links.json")))
+    link = st["links"][0]
+    # compressed: far fewer bytes on the wire than stanza bytes
+    assert link["wire_out"] < link["bytes_out"] / 2, link
+
+
+def test_zstd_codec_mismatch_is_named(tmp_path):
+    p = _zstd_pair(tmp_path, 'peer_codec = "zstd",\n', "")
+    try:
+        wait_log(p.a, "the peer compresses with DEFLATE")
+    finally:
+        assert p.a.stop() == 0
+        assert p.b.stop() == 0
+
+
+def test_zstd_dictionary_mismatch_is_named(tmp_path):
+    p = _zstd_pair(tmp_path, 'peer_codec = "zstd",\n',
+                   'peer_codec = "zstd",\n    peer_dictionary = "none",\n')
+    try:
+        wait_log(p.a, "zstd dictionary mismatch: the peer uses ID "
+                      "0x00000000, ours is 0x53570001")
+        wait_log(p.b, "zstd dictionary mismatch: the peer uses ID "
+                      "0x53570001, ours is 0x00000000")
+    finally:
+        assert p.a.stop() == 0
+        assert p.b.stop() == 0

@@ -191,6 +191,11 @@ const char *sw_conn_tls_desc(const sw_conn_t *c);
  * way).  dict: optional preset dictionary (both ends the same). */
 int sw_conn_start_deflate(sw_conn_t *c, int level, const void *dict,
                           size_t dict_len);
+/* zstd layer (RFC 8878: one long-lived frame each way, a block per
+ * flush).  dict: optional dictionary (both ends the same; its ID is
+ * checked in the peer's frame header). */
+int sw_conn_start_zstd(sw_conn_t *c, int level, const void *dict,
+                       size_t dict_len);
 
 /*
  * TLS contexts.  Loads a PEM certificate chain and key.  Returns new, or

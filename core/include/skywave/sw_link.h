@@ -34,6 +34,12 @@ typedef enum sw_link_initiate_e {
     SW_LINK_INITIATE_THEM,
 } sw_link_initiate_e;
 
+/* How a link compresses (peer_codec; both ends the same). */
+typedef enum sw_link_codec_e {
+    SW_LINK_CODEC_DEFLATE = 0,
+    SW_LINK_CODEC_ZSTD,
+} sw_link_codec_e;
+
 /* What runs over the connection (doc/peer-links.md). */
 typedef enum sw_link_protocol_e {
     SW_LINK_PROTOCOL_SKYWAVE = 0,   /* numbered stanzas, hello, acks */
@@ -71,6 +77,7 @@ typedef struct sw_peer_conf_s {
     int                fold_presence;   /* sw_link_fold_e */
     int                protocol;        /* sw_link_protocol_e */
     double             ack_delay;       /* longest an ack waits, s */
+    int                codec;           /* sw_link_codec_e */
 } sw_peer_conf_t;
 
 typedef enum sw_link_fold_e {

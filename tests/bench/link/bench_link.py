@@ -624,6 +624,10 @@ async def scripted(pair, emu, sniff, prof, nmsg, res, timeout):
     res["bytes_ba"] = st1["b_to_a"]["bytes"] - st0["b_to_a"]["bytes"]
     res["drops"] = sum(st1[d]["dropped_queue"] - st0[d]["dropped_queue"]
                        for d in ("a_to_b", "b_to_a"))
+    # per chat message of the conversation: its chat state, bob's replies
+    # and the subscriptions and presence changes share the cost
+    res["ip_per_msg"] = (res["bytes_ab"] + res["bytes_ba"]) / \
+        (nmsg + nmsg // 10)
     return alice, bob
 
 
@@ -722,6 +726,8 @@ async def run_one(pair, emu, sniff, prof, nmsg, args, res):
             wire = lc["wire_out"] + lc["wire_in"]
             res["compression"] = ((lc["bytes_out"] + lc["bytes_in"]) / wire
                                   if wire else None)
+            stanzas = lc["stanzas_out"] + lc["stanzas_in"]
+            res["payload_per_stanza"] = wire / stanzas if stanzas else None
     for c in (alice, bob):
         c.close()
 
@@ -798,6 +804,8 @@ COLS = (
     ("lat_p95", "p95 s", "%.2f"),
     ("delivered_text", "delivered", "%s"),
     ("compression", "compr", "%.2f"),
+    ("ip_per_msg", "IP B/msg", "%.0f"),
+    ("payload_per_stanza", "link B/st", "%.1f"),
     ("c2s_login", "c2s login s", "%.2f"),
     ("c2s_first_msg", "c2s 1st msg s", "%.2f"),
 )
@@ -834,6 +842,11 @@ def report(rows, args, path):
           "after outage: link down %gs with a message queued half-way; "
           "time from link-up to delivery; floor: TCP handshake RTT + "
           "one-way delay + the stanza's transmission.\n"
+          "IP B/msg: IP bytes both ways of the scripted conversation per "
+          "chat message (chat states, replies, subscriptions and presence "
+          "included); link B/st: Skywave's compressed link bytes both "
+          "ways per stanza over the whole run (links.json, acks and hellos "
+          "included).\n"
           "cold start: both servers started with the link down, a message "
           "b>a waiting; after %gs the link comes up: time to delivery, "
           "x its floor, IP bytes both ways until then + 1 s."
