@@ -1443,9 +1443,11 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
                 l->q_n, (unsigned long long) first);
     if (hello_sent) {
         l->in_acked = l->pend_ack;
-    } else if (!sw_link_plain(l)) {
-        sw_link_write(l, hello, n);
-        l->in_acked = l->in_durable;
+    } else {
+        if (!sw_link_plain(l)) {
+            sw_link_write(l, hello, n);
+        }
+        l->in_acked = l->in_durable;    /* a plain peer gets no acks */
     }
     if (!l->tls) {
         sw_link_set_up(l, true, NULL);  /* with TLS: once verified */

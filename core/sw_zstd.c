@@ -36,6 +36,8 @@ typedef struct sw_zstd_s {
     ZSTD_DCtx   *dc;
     unsigned     dict_id;       /* 0: none */
     bool         header_seen;   /* the peer's frame header was checked */
+    size_t       hint;          /* input that completes the next block
+                                   (zstd's own hint; 1 at a frame start) */
     sw_buf_t     in;            /* compressed input kept while paused */
     sw_buf_t     out;           /* output before the flush (bounded) */
     unsigned     dirty:1;
@@ -162,6 +164,7 @@ sw_zstd_decompress(sw_zstd_t *z, ZSTD_inBuffer *in)
     sw_conn_t      *c = z->layer.conn;
     unsigned char   buf[SW_ZSTD_CHUNK];
     ZSTD_outBuffer  out;
+    ZSTD_inBuffer   part;
     size_t          rc, turn = 0;
 
     while (sw_conn_reading(c)) {
@@ -169,10 +172,28 @@ sw_zstd_decompress(sw_zstd_t *z, ZSTD_inBuffer *in)
             sw_conn_yield(c);       /* the rest waits for the next turn */
             break;
         }
+        /*
+         * At most what completes the block under way: zstd does not
+         * report output made in a call that then fails, so a call that
+         * decoded several blocks and broke on the last would deliver
+         * nothing, and what a broken stream delivers would depend on how
+         * TCP cut it into reads (found by tests/fuzz/fuzz_zstd).  Block
+         * by block, what came before the bad block always goes up.
+         */
         out.dst = buf;
         out.size = sizeof(buf);
         out.pos = 0;
-        rc = ZSTD_decompressStream(z->dc, &out, in);
+        part.src = (const char *) in->src + in->pos;
+        part.size = in->size - in->pos;
+        part.pos = 0;
+        if (part.size > z->hint) {
+            part.size = z->hint;
+        }
+        rc = ZSTD_decompressStream(z->dc, &out, &part);
+        in->pos += part.pos;
+        if (!ZSTD_isError(rc)) {
+            z->hint = rc;
+        }
         turn += out.pos;
         if (out.pos > 0) {
             sw_conn_layer_up(&z->layer, (const char *) buf, out.pos);
@@ -185,6 +206,7 @@ sw_zstd_decompress(sw_zstd_t *z, ZSTD_inBuffer *in)
         if (rc == 0) {
             /* the peer ended its frame; a new one checks its header */
             z->header_seen = false;
+            z->hint = 1;        /* a new frame: its header first */
             break;
         }
         if (in->pos == in->size && out.pos < out.size) {
@@ -317,6 +339,7 @@ sw_conn_start_zstd(sw_conn_t *c, int level, const void *dict,
         return SW_ERROR;
     }
     z->dict_id = dict != NULL ? ZSTD_getDictID_fromDict(dict, dict_len) : 0;
+    z->hint = 1;
     sw_conn_push_layer(c, &z->layer);
     return SW_OK;
 }

@@ -86,7 +86,8 @@ PROFILES = {
 # skywave-tfo: the same with link_tcp_fastopen (and net.ipv4.tcp_fastopen
 # = 3 in both namespaces); skywave-tls: with peer_tls and pinned
 # certificates (resumed TLS 1.3 sessions on reconnects)
-SYSTEMS = ("skywave", "skywave-tfo", "skywave-tls", "prosody")
+SYSTEMS = ("skywave", "skywave-zstd", "skywave-tfo", "skywave-tls",
+           "prosody")
 
 
 def floor_seconds(p, stanza_len):
@@ -335,7 +336,7 @@ class SkywavePair:
     name = "skywave"
 
     def __init__(self, work, emu, certs, bundle, tree, fastopen=False,
-                 tls=False):
+                 tls=False, zstd=False):
         self.tree, self.emu, self.procs, self.dirs = tree, emu, {}, {}
         if fastopen:
             # TCP Fast Open: the kernel of each namespace must accept it
@@ -365,7 +366,8 @@ class SkywavePair:
                     % (ADDR[side], certs[side][0], certs[side][1],
                        ADDR[side], "true" if fastopen else "false", other,
                        DOMAIN[other], ADDR[other],
-                       peer_tls(certs, side, other) if tls else "",
+                       (peer_tls(certs, side, other) if tls else "")
+                       + ('    peer_codec = "zstd",\n' if zstd else ""),
                        DOMAIN[side]))
             for user, pw in USERS[side]:
                 r = subprocess.run(
@@ -390,6 +392,27 @@ class SkywavePair:
         for side in "ab":
             wait_log(os.path.join(self.dirs[side], "skywave.log"),
                      "started", self.procs[side], 30)
+
+    def restart(self, side):
+        """kill -9 and start again; returns once it has started."""
+        proc = self.procs[side]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        log = os.path.join(self.dirs[side], "skywave.log")
+        n = read(log).count(" started (pid")
+        ns = self.emu.ns_a if side == "a" else self.emu.ns_b
+        d = self.dirs[side]
+        self.procs[side] = subprocess.Popen(
+            ["ip", "netns", "exec", ns,
+             os.path.join(self.tree, "skywaved"), "-c",
+             os.path.join(d, "skywave.cfg.lua")], env=self.env, cwd=d,
+            stdout=open(os.path.join(d, "stderr"), "a"),
+            stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while read(log).count(" started (pid") <= n:
+            if time.time() > deadline or self.procs[side].poll() is not None:
+                raise RuntimeError("%s did not restart" % side)
+            time.sleep(0.05)
 
     def link_counters(self):
         p = os.path.join(self.dirs["a"], "state", "links.json")
@@ -686,6 +709,41 @@ async def after_outage(emu, sniff, prof, alice, bob, res, down, timeout):
     res["outage_floor"] = floor_seconds(prof, len(msg))
 
 
+async def after_restart(pair, emu, prof, bob, res, side, down, timeout):
+    """The link goes down, alice sends a message, and server `side` is
+    killed with SIGKILL and started again while the link is down (its
+    connection and its probing state gone); `down` s later the link comes
+    up: T0 = link up, T1 = the message at bob (a new session of bob's
+    when his own server was the one restarted).  Returns bob's client."""
+    key = "restart_" + side
+    msg = chat("bob@" + DOMAIN["b"], "rs" + side, BODY)
+    assert emu.ctl("down") == "ok"
+    alice = Client("alice")
+    await alice.login(emu.ns_a, "127.0.0.1", "alice", DOMAIN["a"],
+                      "pw-alice-1", "restart-" + side)
+    alice.send(msg)
+    await asyncio.sleep(1)
+    pair.restart(side)
+    if side == "b":
+        bob.close()
+        bob = Client("bob")
+        await bob.login(emu.ns_b, "127.0.0.1", "bob", DOMAIN["b"],
+                        "pw-bob-1", "again")
+        bob.send("<presence/>")
+    await asyncio.sleep(down)
+    t0 = time.monotonic()
+    assert emu.ctl("up") == "ok"
+    try:
+        ev = await bob.wait_for(is_msg("rs" + side), timeout,
+                                "the message queued before the restart")
+        res[key] = ev[0] - t0
+    except ProtocolError as e:
+        res[key] = None
+        res[key + "_error"] = str(e)
+    alice.close()
+    return bob
+
+
 async def c2s_over_link(emu, sniff, alice, res, timeout):
     """carol@a.example logs in from namespace B to A's server across the
     link and sends alice one message."""
@@ -728,8 +786,13 @@ async def run_one(pair, emu, sniff, prof, nmsg, args, res):
                                   if wire else None)
             stanzas = lc["stanzas_out"] + lc["stanzas_in"]
             res["payload_per_stanza"] = wire / stanzas if stanzas else None
-    for c in (alice, bob):
-        c.close()
+    alice.close()
+    if args.restart > 0 and pair.name.startswith("skywave"):
+        # last: the counters above are the run's, not a restarted server's
+        for side in "ab":
+            bob = await after_restart(pair, emu, prof, bob, res, side,
+                                      args.restart, args.timeout)
+    bob.close()
 
 
 def bench(system, profile, args, work, certs, bundle):
@@ -747,7 +810,8 @@ def bench(system, profile, args, work, certs, bundle):
         if system.startswith("skywave"):
             pair = SkywavePair(d, emu, certs, bundle, args.tree,
                                fastopen=system == "skywave-tfo",
-                               tls=system == "skywave-tls")
+                               tls=system == "skywave-tls",
+                               zstd=system == "skywave-zstd")
             pair.name = system
             nmsg = min(args.messages, prof["skywave_messages"])
         else:
@@ -800,6 +864,8 @@ COLS = (
     ("outage_first", "after outage s", "%.2f"),
     ("outage_floor", "floor s", "%.2f"),
     ("outage_ratio", "x floor", "%.1f"),
+    ("restart_a", "restart A s", "%.2f"),
+    ("restart_b", "restart B s", "%.2f"),
     ("lat_p50", "p50 s", "%.2f"),
     ("lat_p95", "p95 s", "%.2f"),
     ("delivered_text", "delivered", "%s"),
@@ -847,13 +913,17 @@ def report(rows, args, path):
           "included); link B/st: Skywave's compressed link bytes both "
           "ways per stanza over the whole run (links.json, acks and hellos "
           "included).\n"
+          "restart A/B s: link down, a message a>b queued, that server "
+          "killed -9 and restarted, link up %gs later: time to delivery "
+          "(floor as after an outage).\n"
           "cold start: both servers started with the link down, a message "
           "b>a waiting; after %gs the link comes up: time to delivery, "
           "x its floor, IP bytes both ways until then + 1 s."
-          % (args.outage, args.cold))
+          % (args.outage, args.restart, args.cold))
     notes = []
     for r in rows:
-        for k in ("error", "cold_error", "outage_error", "c2s_error"):
+        for k in ("error", "cold_error", "outage_error", "restart_a_error",
+                  "restart_b_error", "c2s_error"):
             if r.get(k):
                 notes.append("%s %s %s: %s" % (r["profile"], r["system"], k,
                                                r[k]))
@@ -878,11 +948,15 @@ def main():
     ap.add_argument("--tree", default=TOP)
     ap.add_argument("--profiles", default="satcom-64k,iridium",
                     help="comma-separated: %s" % ",".join(PROFILES))
-    ap.add_argument("--only", choices=SYSTEMS)
+    ap.add_argument("--only", help="comma-separated: %s" % ",".join(SYSTEMS))
     ap.add_argument("--messages", type=int, default=100)
     ap.add_argument("--outage", type=float, default=20,
                     help="seconds the link is down (message sent half-way)")
     ap.add_argument("--no-outage", action="store_true")
+    ap.add_argument("--restart", type=float, default=10,
+                    help="seconds the link stays down after a kill -9 and "
+                    "restart of each server in turn, with a message "
+                    "waiting (0: none; Skywave only)")
     ap.add_argument("--cold", type=float, default=15,
                     help="seconds the link is down after both servers "
                     "start, with a message waiting (0: no cold start)")
@@ -906,7 +980,7 @@ def main():
     rows = []
     for profile in args.profiles.split(","):
         for system in SYSTEMS:
-            if args.only and args.only != system:
+            if args.only and system not in args.only.split(","):
                 continue
             rows.append(bench(system, profile, args, work, certs, bundle))
     report(rows, args, args.out)
