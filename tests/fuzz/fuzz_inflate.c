@@ -160,6 +160,18 @@ fuzz_compare(const fuzz_run_t *whole, const fuzz_run_t *r, const char *how,
     {
         return;
     }
+#ifdef FUZZ_ZSTD
+    /*
+     * zstd streams a raw block out as its bytes come, and reports no
+     * output from a call that fails, so how much of a broken stream goes
+     * up before the error may depend on the reads (the layer decodes a
+     * block per call, which narrows it).  The verdict may not differ, nor
+     * anything of an unbroken stream.
+     */
+    if (r->failed && whole->failed) {
+        return;
+    }
+#endif
     fprintf(stderr, "inflate at once: %llu bytes out%s; %s (cut at %zu, "
             "%zu): %llu bytes out%s\n",
             (unsigned long long) whole->out_len,
