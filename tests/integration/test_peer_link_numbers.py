@@ -3,6 +3,7 @@ database that goes back (restored from a backup, recreated): nothing is
 dropped as a false duplicate, nothing is deleted from the queue by an
 acknowledgement of what was never sent, and the damage never outlives
 the connection that brought it."""
+import re
 import shutil
 import socket
 import time
@@ -326,3 +327,52 @@ def test_unauthenticated_tls_connection_does_not_replace_the_live_one(
     finally:
         assert p.a.stop() == 0
         assert p.b.stop() == 0
+
+
+def test_acks_are_coalesced_and_say_how_long_they_were_held(tmp_path):
+    """Five stanzas from the peer within half a second get one ack, not
+    five, and it says how long it was held after the last one arrived
+    (d=, in ms), so that the peer's round-trip samples stay true."""
+    from test_peer_link import add_peer_options
+    p = Pair(tmp_path)
+    for s in (p.a, p.b):
+        add_peer_options(s, "peer_compression = false,\n")
+    p.a.start()                     # b stays down: a raw socket plays it
+    try:
+        s = socket.create_connection(("127.0.0.1", p.a_link_port),
+                                     timeout=5)
+        s.sendall(("<link xmlns='%s' seq='1' next='6' ack='0'/>"
+                   % NS).encode())
+        for i in range(1, 6):
+            s.sendall(msg(i).encode())
+            time.sleep(0.1)
+        data = b""
+        deadline = time.time() + 4
+        while time.time() < deadline:
+            s.settimeout(max(0.05, deadline - time.time()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        acks = re.findall(r"<a xmlns='%s' h='(\d+)'(?: d='(\d+)')?/>" % NS,
+                          data.decode())
+        assert len(acks) == 1, data
+        h, d = acks[0]
+        assert int(h) == 5, data
+        assert d and 0 < int(d) <= 2000, data
+        wait_log(p.a, "link b: connection closed")
+    finally:
+        assert p.a.stop() == 0
+    assert alice_reads_after_start(p) == ["raw %d" % i for i in range(1, 6)]
+
+
+def alice_reads_after_start(p):
+    p.a.start()
+    try:
+        return alice_reads(p, 5)
+    finally:
+        assert p.a.stop() == 0
