@@ -257,6 +257,20 @@ sw_zstd_on_read(sw_layer_t *l, const char *data, size_t len)
         }
     }
 
+    /*
+     * Output the decoder still holds (reading paused, or yielded, right
+     * after a call that filled our buffer) goes up now, not when the
+     * peer's next bytes come (found by tests/fuzz/fuzz_zstd).
+     */
+    if (rc == SW_OK && used == src_len && z->header_seen
+        && sw_conn_reading(l->conn))
+    {
+        in.src = NULL;
+        in.size = 0;
+        in.pos = 0;
+        rc = sw_zstd_decompress(z, &in);
+    }
+
     /* Keep what was not decompressed (paused, or a header cut short). */
     if (src == z->in.data && z->in.len > 0) {
         sw_buf_consume(&z->in, used);
