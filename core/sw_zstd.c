@@ -265,7 +265,7 @@ sw_zstd_on_read(sw_layer_t *l, const char *data, size_t len)
     if (rc == SW_OK && used == src_len && z->header_seen
         && sw_conn_reading(l->conn))
     {
-        in.src = NULL;
+        in.src = "";                /* no input, not NULL (UBSan) */
         in.size = 0;
         in.pos = 0;
         rc = sw_zstd_decompress(z, &in);
