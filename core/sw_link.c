@@ -1419,6 +1419,12 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     l->holdoff = false;
     l->probe_gap = 0;
     l->probe_at = 0;
+    if (!we_opened && l->tp->cancel != NULL) {
+        /* the peer reached us: our own attempts would only compete for
+         * the link with this connection, and then replace it */
+        l->tp->cancel(l->tp->data, l);
+        l->connecting = false;
+    }
     l->conn = conn;
     l->xs = xs;
     l->we_opened = we_opened;

@@ -268,6 +268,23 @@ mod_link_tcp_connect(void *data, sw_link_t *link)
     return SW_OK;
 }
 
+/* The peer's own connection is live: our attempts are not needed. */
+static void
+mod_link_tcp_cancel_link(void *data, sw_link_t *link)
+{
+    mod_link_tcp_t         *t = data;
+    mod_link_tcp_attempt_t *a, *next;
+
+    for (a = t->attempts; a != NULL; a = next) {
+        next = a->next;
+        if (a->link == link) {
+            sw_log_debug("link %s: the peer's connection is live: closing "
+                         "an attempt of ours", sw_link_name(link));
+            mod_link_tcp_cancel(a);
+        }
+    }
+}
+
 /*
  * Whether TCP itself finds the path dead: data the peer has not
  * acknowledged and a retransmission timeout since the last
@@ -669,6 +686,7 @@ mod_link_tcp_load(sw_module_ctx_t *mc)
         .stop = mod_link_tcp_stop,
         .connect = mod_link_tcp_connect,
         .stalled = mod_link_tcp_stalled,
+        .cancel = mod_link_tcp_cancel_link,
     };
 
     t->mc = mc;

@@ -116,6 +116,13 @@ typedef struct sw_transport_s {
      * would only take its capacity.
      */
     int   (*stalled)(void *data, sw_link_t *link, sw_conn_t *conn);
+    /*
+     * Optional: the peer's own new connection is live, so the attempts
+     * in flight to it (a probe, kept unanswered ones) are not needed:
+     * close them.  Without it they complete and the link switches to
+     * the one the simultaneous-open rule keeps, the queue sent on both.
+     */
+    void  (*cancel)(void *data, sw_link_t *link);
 } sw_transport_t;
 
 /* A transport module registers itself at load (the struct is copied).
