@@ -46,8 +46,7 @@ typedef struct {
     size_t                  n_listeners;
     mod_link_tcp_attempt_t *attempts;   /* connects in flight */
     sw_log_rl_t             rl_unknown; /* connections nobody expects */
-    uv_poll_t              *nl;         /* netlink: interfaces, routes */
-    int                     nl_fd;
+    struct mod_link_tcp_nl_s *nl;       /* netlink: interfaces, routes */
     uint64_t                nl_last;    /* loop ms of the last nudge */
     struct {
         int  index;
@@ -492,6 +491,12 @@ mod_link_tcp_listen(mod_link_tcp_t *t, const char *iface, int port,
 /* ------------------------------------------------------- netlink --- */
 
 #ifdef __linux__
+/* The netlink watch; it outlives the module's state while it closes. */
+typedef struct mod_link_tcp_nl_s {
+    uv_poll_t poll;             /* first: the handle is the struct */
+    int       fd;
+} mod_link_tcp_nl_t;
+
 /* Was interface index running before this news?  Updates it.  One not
  * seen before counts as not running (it may have just appeared). */
 static bool
@@ -546,7 +551,7 @@ mod_link_tcp_on_netlink(uv_poll_t *p, int status, int events)
 
     (void) status;
     (void) events;
-    while ((n = recv(t->nl_fd, &buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+    while ((n = recv(t->nl->fd, &buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
         for (h = &buf.h; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n)) {
             if (h->nlmsg_type == RTM_NEWLINK
                 && h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct ifinfomsg)))
@@ -595,27 +600,27 @@ mod_link_tcp_netlink_start(mod_link_tcp_t *t)
         }
         return;
     }
-    t->nl_fd = fd;
     t->nl = sw_alloc(sizeof(*t->nl));
-    uv_poll_init_socket(sw_loop(), t->nl, fd);
-    t->nl->data = t;
-    uv_poll_start(t->nl, UV_READABLE, mod_link_tcp_on_netlink);
+    t->nl->fd = fd;
+    uv_poll_init_socket(sw_loop(), &t->nl->poll, fd);
+    t->nl->poll.data = t;
+    uv_poll_start(&t->nl->poll, UV_READABLE, mod_link_tcp_on_netlink);
 }
 
 static void
 mod_link_tcp_nl_closed(uv_handle_t *h)
 {
-    mod_link_tcp_t *t = h->data;
+    mod_link_tcp_nl_t *nl = (mod_link_tcp_nl_t *) h;
 
-    close(t->nl_fd);
-    free(h);
+    close(nl->fd);
+    free(nl);
 }
 
 static void
 mod_link_tcp_netlink_stop(mod_link_tcp_t *t)
 {
     if (t->nl != NULL) {
-        uv_close((uv_handle_t *) t->nl, mod_link_tcp_nl_closed);
+        uv_close((uv_handle_t *) &t->nl->poll, mod_link_tcp_nl_closed);
         t->nl = NULL;
     }
 }
