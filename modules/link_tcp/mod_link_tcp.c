@@ -152,10 +152,8 @@ mod_link_tcp_on_deadline(uv_timer_t *timer)
 static void
 mod_link_tcp_on_connect(uv_connect_t *req, int status)
 {
-    mod_link_tcp_attempt_t *a = req->data;
+    mod_link_tcp_attempt_t *a = req->data, *b, *next;
     sw_conn_t              *conn;
-
-    mod_link_tcp_attempt_t *b, *next;
 
     if (a->t == NULL) {
         /* cancelled: the handles are closing already */
