@@ -379,16 +379,19 @@ class SkywavePair:
                 if r.returncode != 0:
                     raise RuntimeError("adduser: " + r.stderr.strip())
 
+    def _spawn(self, side, mode):
+        ns = self.emu.ns_a if side == "a" else self.emu.ns_b
+        d = self.dirs[side]
+        self.procs[side] = subprocess.Popen(
+            ["ip", "netns", "exec", ns,
+             os.path.join(self.tree, "skywaved"), "-c",
+             os.path.join(d, "skywave.cfg.lua")], env=self.env, cwd=d,
+            stdout=open(os.path.join(d, "stderr"), mode),
+            stderr=subprocess.STDOUT)
+
     def start(self):
         for side in "ab":
-            ns = self.emu.ns_a if side == "a" else self.emu.ns_b
-            d = self.dirs[side]
-            self.procs[side] = subprocess.Popen(
-                ["ip", "netns", "exec", ns,
-                 os.path.join(self.tree, "skywaved"), "-c",
-                 os.path.join(d, "skywave.cfg.lua")], env=self.env, cwd=d,
-                stdout=open(os.path.join(d, "stderr"), "w"),
-                stderr=subprocess.STDOUT)
+            self._spawn(side, "w")
         for side in "ab":
             wait_log(os.path.join(self.dirs[side], "skywave.log"),
                      "started", self.procs[side], 30)
@@ -400,14 +403,7 @@ class SkywavePair:
         proc.wait()
         log = os.path.join(self.dirs[side], "skywave.log")
         n = read(log).count(" started (pid")
-        ns = self.emu.ns_a if side == "a" else self.emu.ns_b
-        d = self.dirs[side]
-        self.procs[side] = subprocess.Popen(
-            ["ip", "netns", "exec", ns,
-             os.path.join(self.tree, "skywaved"), "-c",
-             os.path.join(d, "skywave.cfg.lua")], env=self.env, cwd=d,
-            stdout=open(os.path.join(d, "stderr"), "a"),
-            stderr=subprocess.STDOUT)
+        self._spawn(side, "a")
         deadline = time.time() + 30
         while read(log).count(" started (pid") <= n:
             if time.time() > deadline or self.procs[side].poll() is not None:
