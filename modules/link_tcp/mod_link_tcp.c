@@ -299,8 +299,18 @@ mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
     if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) {
         return -1;
     }
-    /* tcpi_retransmits: timeouts since the last ACK that moved on */
-    return ti.tcpi_unacked > 0 && ti.tcpi_retransmits > 0;
+    /*
+     * tcpi_retransmits: timeouts since the last ACK that moved on.  After
+     * an outage that comes only at TCP's backed-off RTO (14 s measured on
+     * Iridium, after a queue had inflated the RTT); no ACK at all for as
+     * long as the link lets an ack take says the same sooner.  A slow
+     * path that still delivers (HF with a long queue) keeps ACKs coming
+     * within that time, its turnarounds counted in the round trip.
+     */
+    return ti.tcpi_unacked > 0
+           && (ti.tcpi_retransmits > 0
+               || ti.tcpi_last_ack_recv
+                  >= (uint32_t) (1000 * sw_link_ack_timeout(link)));
 #else
     return -1;
 #endif

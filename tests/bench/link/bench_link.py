@@ -85,9 +85,12 @@ PROFILES = {
 
 # skywave-tfo: the same with link_tcp_fastopen (and net.ipv4.tcp_fastopen
 # = 3 in both namespaces); skywave-tls: with peer_tls and pinned
-# certificates (resumed TLS 1.3 sessions on reconnects)
+# certificates (resumed TLS 1.3 sessions on reconnects); skywave-plain:
+# both ends with peer_protocol = "xep0361", as with a peer that speaks
+# XEP-0361 and nothing else (no hello, no acks, no compression; what TCP
+# acknowledged is done)
 SYSTEMS = ("skywave", "skywave-zstd", "skywave-tfo", "skywave-tls",
-           "prosody")
+           "skywave-plain", "prosody")
 
 
 def floor_seconds(p, stanza_len):
@@ -336,7 +339,7 @@ class SkywavePair:
     name = "skywave"
 
     def __init__(self, work, emu, certs, bundle, tree, fastopen=False,
-                 tls=False, zstd=False):
+                 tls=False, zstd=False, plain=False):
         self.tree, self.emu, self.procs, self.dirs = tree, emu, {}, {}
         if fastopen:
             # TCP Fast Open: the kernel of each namespace must accept it
@@ -367,7 +370,9 @@ class SkywavePair:
                        ADDR[side], "true" if fastopen else "false", other,
                        DOMAIN[other], ADDR[other],
                        (peer_tls(certs, side, other) if tls else "")
-                       + ('    peer_codec = "zstd",\n' if zstd else ""),
+                       + ('    peer_codec = "zstd",\n' if zstd else "")
+                       + ('    peer_protocol = "xep0361",\n' if plain
+                          else ""),
                        DOMAIN[side]))
             for user, pw in USERS[side]:
                 r = subprocess.run(
@@ -398,17 +403,7 @@ class SkywavePair:
 
     def restart(self, side):
         """kill -9 and start again; returns once it has started."""
-        proc = self.procs[side]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        log = os.path.join(self.dirs[side], "skywave.log")
-        n = read(log).count(" started (pid")
-        self._spawn(side, "a")
-        deadline = time.time() + 30
-        while read(log).count(" started (pid") <= n:
-            if time.time() > deadline or self.procs[side].poll() is not None:
-                raise RuntimeError("%s did not restart" % side)
-            time.sleep(0.05)
+        restart_proc(self, side, "skywave.log", " started (pid")
 
     def link_counters(self):
         p = os.path.join(self.dirs["a"], "state", "links.json")
@@ -494,16 +489,23 @@ VirtualHost "{host}"
             t.start()
             self.dns.append(t)
         for side in "ab":
-            ns = self.emu.ns_a if side == "a" else self.emu.ns_b
-            d = self.dirs[side]
-            self.procs[side] = subprocess.Popen(
-                ["ip", "netns", "exec", ns, "prosody", "--config",
-                 os.path.join(d, "prosody.cfg.lua")], cwd=d,
-                stdout=open(os.path.join(d, "stderr"), "w"),
-                stderr=subprocess.STDOUT)
+            self._spawn(side, "w")
         for side in "ab":
             wait_log(os.path.join(self.dirs[side], "prosody.log"),
                      "Activated service 'c2s'", self.procs[side], 30)
+
+    def _spawn(self, side, mode):
+        ns = self.emu.ns_a if side == "a" else self.emu.ns_b
+        d = self.dirs[side]
+        self.procs[side] = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "prosody", "--config",
+             os.path.join(d, "prosody.cfg.lua")], cwd=d,
+            stdout=open(os.path.join(d, "stderr"), mode),
+            stderr=subprocess.STDOUT)
+
+    def restart(self, side):
+        """kill -9 and start again; returns once it has started."""
+        restart_proc(self, side, "prosody.log", "Activated service 'c2s'")
 
     def link_counters(self):
         return None
@@ -536,6 +538,22 @@ def wait_log(path, text, proc, timeout):
     raise RuntimeError("no %r in %s: %s" % (text, path, read(path)[-800:]))
 
 
+def restart_proc(pair, side, logname, started):
+    """kill -9 one server of a pair and start it again (its log
+    appended to); returns once the log says it started once more."""
+    proc = pair.procs[side]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    log = os.path.join(pair.dirs[side], logname)
+    n = read(log).count(started)
+    pair._spawn(side, "a")
+    deadline = time.time() + 30
+    while read(log).count(started) <= n:
+        if time.time() > deadline or pair.procs[side].poll() is not None:
+            raise RuntimeError("%s did not restart" % side)
+        time.sleep(0.05)
+
+
 def stop_proc(proc):
     if proc is None or proc.poll() is not None:
         return proc.returncode if proc else None
@@ -549,6 +567,18 @@ def stop_proc(proc):
 
 
 # --- the scripted traffic ---------------------------------------------------
+
+MARKS = []      # (what, monotonic time): written beside the packets (--keep)
+
+
+def mark(what):
+    MARKS.append((what, time.monotonic()))
+
+
+def link_ctl(emu, state):
+    mark("link " + state)
+    return emu.ctl(state) == "ok"
+
 
 def chat(to, mid, body):
     return ("<message to='%s' type='chat' id='%s'><body>%s</body>"
@@ -667,11 +697,12 @@ async def cold_start(emu, sniff, prof, res, down, timeout):
     await asyncio.sleep(down)
     st0 = emu.stats()
     t0 = time.monotonic()
-    assert emu.ctl("up") == "ok"
+    assert link_ctl(emu, "up")
     try:
         ev = await alice.wait_for(is_msg("cold"), timeout,
                                   "the message queued before the link")
         res["cold_first"] = ev[0] - t0
+        MARKS.append(("delivered cold", ev[0]))
         await asyncio.sleep(2 * prof["delay"] + 1)
         st1 = emu.stats()
         res["cold_bytes"] = sum(st1[d]["bytes"] - st0[d]["bytes"]
@@ -691,17 +722,18 @@ async def after_outage(emu, sniff, prof, alice, bob, res, down, timeout,
     fills outage_first; every one is in outages[down]."""
     mid = "outage%d" % n
     msg = chat("bob@" + DOMAIN["b"], mid, BODY)
-    assert emu.ctl("down") == "ok"
+    assert link_ctl(emu, "down")
     await asyncio.sleep(down / 2)
     alice.send(msg)
     await asyncio.sleep(down / 2)
     t0 = time.monotonic()
-    assert emu.ctl("up") == "ok"
+    assert link_ctl(emu, "up")
     took = None
     try:
         ev = await bob.wait_for(is_msg(mid), timeout,
                                 "the message queued during the outage")
         took = ev[0] - t0
+        MARKS.append(("delivered after %gs outage" % down, ev[0]))
         if n == 0:
             res["outage_first"] = took
             res["outage_rt"], _ = sniff.flights(t0, ev[0])
@@ -713,6 +745,10 @@ async def after_outage(emu, sniff, prof, alice, bob, res, down, timeout,
     res.setdefault("outages", {})["%g" % down] = took
 
 
+RESTART_TIMEOUT = 120   # a message not there by then is lost (Prosody's
+                        # S2S queue does not outlive its process)
+
+
 async def after_restart(pair, emu, prof, bob, res, side, down, timeout):
     """The link goes down, alice sends a message, and server `side` is
     killed with SIGKILL and started again while the link is down (its
@@ -721,12 +757,13 @@ async def after_restart(pair, emu, prof, bob, res, side, down, timeout):
     when his own server was the one restarted).  Returns bob's client."""
     key = "restart_" + side
     msg = chat("bob@" + DOMAIN["b"], "rs" + side, BODY)
-    assert emu.ctl("down") == "ok"
+    assert link_ctl(emu, "down")
     alice = Client("alice")
     await alice.login(emu.ns_a, "127.0.0.1", "alice", DOMAIN["a"],
                       "pw-alice-1", "restart-" + side)
     alice.send(msg)
     await asyncio.sleep(1)
+    mark("kill -9 " + side)
     pair.restart(side)
     if side == "b":
         bob.close()
@@ -736,11 +773,12 @@ async def after_restart(pair, emu, prof, bob, res, side, down, timeout):
         bob.send("<presence/>")
     await asyncio.sleep(down)
     t0 = time.monotonic()
-    assert emu.ctl("up") == "ok"
+    assert link_ctl(emu, "up")
     try:
         ev = await bob.wait_for(is_msg("rs" + side), timeout,
                                 "the message queued before the restart")
         res[key] = ev[0] - t0
+        MARKS.append(("delivered " + key, ev[0]))
     except ProtocolError as e:
         res[key] = None
         res[key + "_error"] = str(e)
@@ -792,11 +830,12 @@ async def run_one(pair, emu, sniff, prof, nmsg, args, res):
             stanzas = lc["stanzas_out"] + lc["stanzas_in"]
             res["payload_per_stanza"] = wire / stanzas if stanzas else None
     alice.close()
-    if args.restart > 0 and pair.name.startswith("skywave"):
+    if args.restart > 0:
         # last: the counters above are the run's, not a restarted server's
         for side in "ab":
             bob = await after_restart(pair, emu, prof, bob, res, side,
-                                      args.restart, args.timeout)
+                                      args.restart,
+                                      min(args.timeout, RESTART_TIMEOUT))
     bob.close()
 
 
@@ -808,6 +847,7 @@ def bench(system, profile, args, work, certs, bundle):
     os.makedirs(d)
     emu = pair = sniff = None
     t = time.time()
+    MARKS.clear()
     try:
         emu = Emu(args.linkemu, d, tag, ["--profile", profile])
         sniff = Sniffer(emu.ns_a, DEV, ADDR["a"])
@@ -816,14 +856,15 @@ def bench(system, profile, args, work, certs, bundle):
             pair = SkywavePair(d, emu, certs, bundle, args.tree,
                                fastopen=system == "skywave-tfo",
                                tls=system == "skywave-tls",
-                               zstd=system == "skywave-zstd")
+                               zstd=system == "skywave-zstd",
+                               plain=system == "skywave-plain")
             pair.name = system
             nmsg = min(args.messages, prof["skywave_messages"])
         else:
             pair = ProsodyPair(d, emu, certs, bundle)
             nmsg = min(args.messages, prof["prosody_messages"])
         if args.cold > 0:
-            assert emu.ctl("down") == "ok"
+            assert link_ctl(emu, "down")
         pair.start()
         asyncio.run(asyncio.wait_for(
             run_one(pair, emu, sniff, prof, nmsg, args, res),
@@ -845,6 +886,8 @@ def bench(system, profile, args, work, certs, bundle):
                     if re.search(r"\b(error|crit)\b", ln, re.I)][:5]
         if sniff:
             sniff.stop()
+            if args.keep:
+                sniff.dump(os.path.join(d, "packets.txt"), MARKS)
         if emu:
             emu.stop()
     res["wall"] = time.time() - t
@@ -920,12 +963,12 @@ def report(rows, args, path):
           "included).\n"
           "restart A/B s: link down, a message a>b queued, that server "
           "killed -9 and restarted, link up %gs later: time to delivery "
-          "(floor as after an outage).\n"
+          "(floor as after an outage; - : lost, not there after %ds).\n"
           "cold start: both servers started with the link down, a message "
           "b>a waiting; after %gs the link comes up: time to delivery, "
           "x its floor, IP bytes both ways until then + 1 s."
           % (args.outages[0] if args.outages else 0, args.restart,
-             args.cold))
+             min(args.timeout, RESTART_TIMEOUT), args.cold))
     notes = []
     for r in rows:
         for k in ("error", "cold_error", "outage_error", "restart_a_error",
@@ -972,7 +1015,7 @@ def main():
     ap.add_argument("--restart", type=float, default=10,
                     help="seconds the link stays down after a kill -9 and "
                     "restart of each server in turn, with a message "
-                    "waiting (0: none; Skywave only)")
+                    "waiting (0: none)")
     ap.add_argument("--cold", type=float, default=15,
                     help="seconds the link is down after both servers "
                     "start, with a message waiting (0: no cold start)")

@@ -28,7 +28,8 @@ def Emu(linkemu, workdir, tag, args):
 
 class Sniffer(threading.Thread):
     """Records every IP packet on the TUN device in namespace A:
-    (monotonic time, from_a, ip_len, tcp payload length, tcp flags)."""
+    (monotonic time, from_a, ip_len, tcp payload length, tcp flags,
+    source port, destination port)."""
 
     def __init__(self, ns, dev, addr_a):
         super().__init__(daemon=True)
@@ -54,18 +55,37 @@ class Sniffer(threading.Thread):
                 continue
             ihl = (data[0] & 15) * 4
             total = struct.unpack("!H", data[2:4])[0]
-            payload, flags = 0, 0
+            payload, flags, sport, dport = 0, 0, 0, 0
             if data[9] == 6 and len(data) >= ihl + 20:
                 doff = (data[ihl + 12] >> 4) * 4
                 flags = data[ihl + 13]
                 payload = total - ihl - doff
+                sport, dport = struct.unpack("!HH", data[ihl:ihl + 4])
             self.packets.append((t, data[12:16] == self.addr_a, total,
-                                 payload, flags))
+                                 payload, flags, sport, dport))
 
     def stop(self):
         self.running = False
         self.join(2)
         self.sock.close()
+
+    def dump(self, path, marks):
+        """Writes the packets seen, one per line (seconds since the
+        first, direction, ports, TCP flags, IP and payload bytes), with
+        the benchmark's marks ((name, monotonic time) pairs) in time order."""
+        if not self.packets:
+            return
+        base = self.packets[0][0]
+        names = "FSRPAU"
+        rows = [(t, "%9.3f %s %5d>%-5d %-6s ip %4d tcp %4d" % (
+            t - base, "a>b" if a else "b>a", sp, dp,
+            "".join(n for i, n in enumerate(names) if fl >> i & 1),
+            total, pl)) for t, a, total, pl, fl, sp, dp in self.packets]
+        rows += [(t, "%9.3f ---- %s" % (t - base, name))
+                 for name, t in marks]
+        with open(path, "w") as f:
+            for _, line in sorted(rows):
+                f.write(line + "\n")
 
     def flights(self, t0, t1):
         """Application round trips in [t0, t1]: how many times the side
