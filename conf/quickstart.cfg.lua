@@ -5,3 +5,6 @@ data_dir = "../var"
 modules = { "c2s", "im", "carbons", "server" }
 
 VirtualHost "localhost"
+
+-- Group chat rooms: room@conference.localhost
+Component "conference.localhost" "muc"

@@ -23,3 +23,7 @@ max_stanza_size = "256k"
 -- that host only (where the option allows it).
 VirtualHost "example.net" {
 }
+
+-- A group chat service (XEP-0045); the muc module loads by itself.
+Component "conference.example.net" "muc" {
+}

@@ -1313,21 +1313,32 @@ sw_link_drain_end(sw_link_t *l, const char *why)
     sw_conn_close(l->drain, false);
 }
 
-/* A drained connection that was never live must prove it is the peer's
- * before anything it carries counts: its first element is a hello. */
+/*
+ * A connection the peer opened proves it is the peer's (beyond its
+ * source address, XEP-0361 §5) with a valid <link/> hello as its first
+ * element: a pending one before it replaces the live one, a drained one
+ * before anything it carries counts.
+ */
+#define SW_LINK_NO_HELLO "it did not start with a valid <link/> hello"
+
+static bool
+sw_link_is_hello(const sw_xml_t *el)
+{
+    sw_link_wire_t w;
+
+    return sw_link_wire_parse(el, &w) == SW_OK
+           && w.kind == SW_LINK_WIRE_HELLO;
+}
+
 static void
 sw_link_drain_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
 {
-    sw_link_t      *l = ud;
-    sw_link_wire_t  w;
+    sw_link_t *l = ud;
 
     if (!l->drain_proven) {
-        if (sw_link_wire_parse(el, &w) != SW_OK
-            || w.kind != SW_LINK_WIRE_HELLO)
-        {
+        if (!sw_link_is_hello(el)) {
             sw_pool_free(pool);
-            sw_link_drain_end(l, "it did not start with a valid <link/> "
-                              "hello");
+            sw_link_drain_end(l, SW_LINK_NO_HELLO);
             return;
         }
         l->drain_proven = true;
@@ -1486,21 +1497,18 @@ sw_link_pend_close(sw_link_t *l, const char *why)
     sw_conn_close(l->pend, false);
 }
 
-/* The first element on a pending connection must be a valid hello. */
 static void
 sw_link_pend_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
 {
-    sw_link_t      *l = ud;
-    sw_link_wire_t  w;
+    sw_link_t *l = ud;
 
-    if (sw_link_wire_parse(el, &w) == SW_OK && w.kind == SW_LINK_WIRE_HELLO)
-    {
+    if (sw_link_is_hello(el)) {
         sw_link_promote(l);
         sw_link_on_element(l, el, pool);
         return;
     }
     sw_pool_free(pool);
-    sw_link_pend_close(l, "it did not start with a valid <link/> hello");
+    sw_link_pend_close(l, SW_LINK_NO_HELLO);
 }
 
 static void

@@ -134,6 +134,37 @@ sw_server_add_hosts(sw_config_t *cfg)
     return rc;
 }
 
+/* The modules list, and the module of every Component not in it:
+ * Component "conference.example.net" "muc" loads mod_muc by itself. */
+static const char **
+sw_server_module_names(sw_config_t *cfg)
+{
+    const char *const *mods = sw_core_conf()->modules;
+    const char       **names;
+    size_t             n = 0, i, j;
+
+    for (i = 0; mods != NULL && mods[i] != NULL; i++) {
+    }
+    names = sw_pool_calloc(cfg->pool, (i + cfg->n_sections + 1)
+                                      * sizeof(*names));
+    for (i = 0; mods != NULL && mods[i] != NULL; i++) {
+        names[n++] = mods[i];
+    }
+    for (i = 1; i < cfg->n_sections; i++) {
+        const char *c = cfg->sections[i].component;
+
+        if (cfg->sections[i].scope != SW_SCOPE_COMPONENT || c == NULL) {
+            continue;
+        }
+        for (j = 0; j < n && strcmp(names[j], c) != 0; j++) {
+        }
+        if (j == n) {
+            names[n++] = c;
+        }
+    }
+    return names;
+}
+
 /* The storage backend first: modules find it as the "storage" service. */
 static int
 sw_server_load_modules(sw_config_t *cfg)
@@ -148,7 +179,7 @@ sw_server_load_modules(sw_config_t *cfg)
             return SW_ERROR;
         }
     }
-    return sw_modules_load(sw_core_conf()->modules, cfg);
+    return sw_modules_load(sw_server_module_names(cfg), cfg);
 }
 
 int
