@@ -65,7 +65,7 @@ mod_muc_role_name(mod_muc_role_e r)
     return names[r];
 }
 
-static int
+int
 mod_muc_aff_parse(const char *s)
 {
     int i;

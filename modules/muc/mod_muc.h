@@ -121,9 +121,30 @@ mod_muc_room_t *mod_muc_room_new(mod_muc_service_t *svc, const char *node);
 mod_muc_aff_e mod_muc_aff(const mod_muc_room_t *r, const char *bare);
 void mod_muc_set_aff(mod_muc_room_t *r, const char *bare, mod_muc_aff_e a);
 const char *mod_muc_aff_name(mod_muc_aff_e a);
+/* an affiliation's value, or -2 for none of them */
+int mod_muc_aff_parse(const char *s);
 const char *mod_muc_role_name(mod_muc_role_e r);
 
+/* How an occupant's presence goes out. */
+typedef struct {
+    const int      *codes;      /* 0-terminated status codes, or NULL */
+    const char     *new_nick;   /* §7.6: status 303 */
+    bool            unavailable;
+    const sw_xml_t *extra;      /* appended inside <x/> (a <destroy/>) */
+    const char     *actor;      /* §8.2: who kicked, banned... (a nick) */
+    const char     *reason;
+} mod_muc_pres_t;
+
 /* mod_muc_room.c */
+mod_muc_role_e mod_muc_role_for(const mod_muc_room_t *r, mod_muc_aff_e aff);
+/* occ's presence (src: its children) to every occupant */
+void mod_muc_presence_all(const mod_muc_room_t *r, const mod_muc_occ_t *occ,
+                          const sw_xml_t *src, const mod_muc_pres_t *how);
+/* occ leaves as how says; the room may go with it */
+void mod_muc_leave_how(mod_muc_room_t *r, mod_muc_occ_t *o,
+                       const sw_xml_t *src, mod_muc_pres_t *how);
+/* a copy of m to each occupant */
+void mod_muc_broadcast(const mod_muc_room_t *r, const sw_xml_t *m);
 int mod_muc_room_presence(mod_muc_service_t *svc, mod_muc_room_t *r,
                           sw_stanza_t *st);
 int mod_muc_room_message(mod_muc_room_t *r, sw_stanza_t *st);
@@ -131,5 +152,9 @@ int mod_muc_room_iq(mod_muc_room_t *r, sw_stanza_t *st);
 mod_muc_occ_t *mod_muc_occ_by_jid(const mod_muc_room_t *r, const char *jid);
 mod_muc_occ_t *mod_muc_occ_by_nick(const mod_muc_room_t *r,
                                    const char *nick);
+
+/* mod_muc_admin.c */
+int mod_muc_admin_iq(mod_muc_room_t *r, sw_stanza_t *st);
+int mod_muc_invite(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st);
 
 #endif

@@ -107,12 +107,6 @@ mod_muc_occ_set_presence(mod_muc_occ_t *o, const sw_xml_t *x)
 
 /* ---------------------------------------------------------- presence --- */
 
-typedef struct {
-    const int  *codes;          /* 0-terminated status codes, or NULL */
-    const char *new_nick;       /* §7.6: status 303 */
-    bool        unavailable;
-    const sw_xml_t *extra;      /* appended inside <x/> (a <destroy/>) */
-} mod_muc_pres_t;
 
 /* occ's presence as `to` (an occupant) sees it. */
 static void
@@ -160,6 +154,13 @@ mod_muc_presence_to(const mod_muc_room_t *r, const mod_muc_occ_t *occ,
     if (how->new_nick != NULL) {
         sw_xml_set_attr(item, "nick", how->new_nick);
     }
+    if (how->actor != NULL) {
+        sw_xml_set_attr(sw_xml_add(item, NULL, "actor"), "nick", how->actor);
+    }
+    if (how->reason != NULL) {
+        sw_xml_add_text(sw_xml_add(item, NULL, "reason"), how->reason,
+                        strlen(how->reason));
+    }
     if (how->extra != NULL) {
         sw_xml_append(x, sw_xml_copy(pool, how->extra));
     }
@@ -179,7 +180,7 @@ mod_muc_presence_to(const mod_muc_room_t *r, const mod_muc_occ_t *occ,
     mod_muc_send(pool, p);
 }
 
-static void
+void
 mod_muc_presence_all(const mod_muc_room_t *r, const mod_muc_occ_t *occ,
                      const sw_xml_t *src, const mod_muc_pres_t *how)
 {
@@ -382,6 +383,15 @@ mod_muc_subject_to(const mod_muc_room_t *r, const char *to)
 
 /* ------------------------------------------------------ join & leave --- */
 
+/* §5.1.2: the role an affiliation enters with. */
+mod_muc_role_e
+mod_muc_role_for(const mod_muc_room_t *r, mod_muc_aff_e aff)
+{
+    return aff >= MOD_MUC_ADMIN ? MOD_MUC_MODERATOR
+           : r->conf.moderated && aff < MOD_MUC_MEMBER ? MOD_MUC_VISITOR
+           : MOD_MUC_PARTICIPANT;
+}
+
 static int
 mod_muc_join(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st)
 {
@@ -455,9 +465,7 @@ mod_muc_join(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st)
         o->jid = sw_strdup(st->from->full);
         o->bare = sw_strdup(st->from->bare);
         mod_muc_occ_id(r, o->bare, o->id);
-        o->role = aff >= MOD_MUC_ADMIN ? MOD_MUC_MODERATOR
-                  : r->conf.moderated && aff < MOD_MUC_MEMBER
-                  ? MOD_MUC_VISITOR : MOD_MUC_PARTICIPANT;
+        o->role = mod_muc_role_for(r, aff);
         o->next = r->occs;
         r->occs = o;
         r->n_occs++;
@@ -497,6 +505,19 @@ mod_muc_join(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st)
 
 /* The occupant leaves (§7.14) or is removed; a temporary room with
  * nobody left goes (§10.1.4). */
+void
+mod_muc_leave_how(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
+                  mod_muc_pres_t *how)
+{
+    how->unavailable = true;
+    mod_muc_presence_all(r, o, src, how);
+    mod_muc_occ_unlink(r, o);
+    mod_muc_occ_free(o);
+    if (r->n_occs == 0 && !r->conf.persistent) {
+        mod_muc_room_destroy(r);
+    }
+}
+
 static void
 mod_muc_leave(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
               const int *codes, const sw_xml_t *extra)
@@ -504,15 +525,9 @@ mod_muc_leave(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
     mod_muc_pres_t how;
 
     memset(&how, 0, sizeof(how));
-    how.unavailable = true;
     how.codes = codes;
     how.extra = extra;
-    mod_muc_presence_all(r, o, src, &how);
-    mod_muc_occ_unlink(r, o);
-    mod_muc_occ_free(o);
-    if (r->n_occs == 0 && !r->conf.persistent) {
-        mod_muc_room_destroy(r);
-    }
+    mod_muc_leave_how(r, o, src, &how);
 }
 
 /* §7.6: a new nick for an occupant. */
@@ -619,7 +634,7 @@ mod_muc_gone_error(const sw_stanza_t *st)
 }
 
 /* A copy of m for each occupant. */
-static void
+void
 mod_muc_broadcast(const mod_muc_room_t *r, const sw_xml_t *m)
 {
     const mod_muc_occ_t *o;
@@ -689,7 +704,7 @@ mod_muc_groupchat(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
                     o->id);
     if (body) {
         sw_storage_t *sto = r->svc->st;
-        char         *text = sw_xml_to_string(m, SW_NS_CLIENT);
+        char         *text = sw_xml_to_string(m, NULL);  /* with its xmlns */
         int64_t       id = 0;
         char          num[32];
 
@@ -752,6 +767,12 @@ mod_muc_room_message(mod_muc_room_t *r, sw_stanza_t *st)
         }
         return SW_OK;
     }
+    if (st->to->resource == NULL
+        && (st->type == NULL || strcmp(st->type, "groupchat") != 0)
+        && sw_xml_child(st->xml, MOD_MUC_NS_USER, "x") != NULL)
+    {
+        return mod_muc_invite(r, o, st);        /* §7.8.2: o may be NULL */
+    }
     if (o == NULL) {
         mod_muc_error(st, "not-acceptable");    /* §7.4, §7.5 */
         return SW_OK;
@@ -762,7 +783,7 @@ mod_muc_room_message(mod_muc_room_t *r, sw_stanza_t *st)
     if (st->type != NULL && strcmp(st->type, "groupchat") == 0) {
         return mod_muc_groupchat(r, o, st);
     }
-    /* invitations (§7.8), voice requests (§7.13): not yet */
+    /* voice requests (§7.13): not yet */
     mod_muc_error(st, "feature-not-implemented");
     return SW_OK;
 }
@@ -1163,8 +1184,7 @@ mod_muc_room_iq(mod_muc_room_t *r, sw_stanza_t *st)
     } else if (strcmp(ns, MOD_MUC_NS_PING) == 0) {
         sw_iq_reply(sw_stanza_iq_result(st));
     } else if (strcmp(ns, MOD_MUC_NS_ADMIN) == 0) {
-        /* §9 admin use cases: next */
-        mod_muc_error(st, "feature-not-implemented");
+        return mod_muc_admin_iq(r, st);
     } else {
         mod_muc_error(st, "service-unavailable");
     }
