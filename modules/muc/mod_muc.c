@@ -132,6 +132,12 @@ mod_muc_room_free(mod_muc_room_t *r)
     free(r->conf.name);
     free(r->conf.desc);
     free(r->conf.password);
+    free(r->conf.fmuc_node);
+    for (; r->n_nodes > 0; r->n_nodes--) {
+        free(r->nodes[r->n_nodes - 1]);
+    }
+    free(r->nodes);
+    free(r->nodes_replica);
     free(r->subject);
     free(r->subject_by);
     sw_hash_free(r->affs);
@@ -204,6 +210,10 @@ mod_muc_room_save(mod_muc_room_t *r)
     sw_xml_set_attr(x, "max_users", num);
     snprintf(num, sizeof(num), "%lld", (long long) r->conf.history);
     sw_xml_set_attr(x, "history", num);
+    if (r->conf.fmuc_node != NULL) {
+        sw_xml_set_attr(x, "fmuc_node", r->conf.fmuc_node);
+        mod_muc_flag(x, "fmuc_replica", r->conf.fmuc_replica);
+    }
     if (r->subject != NULL) {
         sw_xml_t *s = sw_xml_add(x, NULL, "subject");
 
@@ -273,6 +283,9 @@ mod_muc_load_room(const char *field, const char *data, size_t len, void *ud)
     r->locked = mod_muc_flag_get(x, "locked");
     v = sw_xml_attr(x, "max_users");
     r->conf.max_users = v ? strtoll(v, NULL, 10) : 0;
+    v = sw_xml_attr(x, "fmuc_node");
+    r->conf.fmuc_node = v ? sw_strdup(v) : NULL;
+    r->conf.fmuc_replica = mod_muc_flag_get(x, "fmuc_replica");
     v = sw_xml_attr(x, "history");
     r->conf.history = v ? strtoll(v, NULL, 10) : svc->conf->history_length;
     if ((s = sw_xml_child(x, NULL, "subject")) != NULL) {
@@ -328,6 +341,7 @@ mod_muc_service_add(sw_host_t *h, void *ud)
         return;
     }
     svc = sw_calloc(1, sizeof(*svc));
+    svc->mc = m->mc;
     svc->host = h;
     svc->domain = h->name;
     svc->conf = sw_module_conf(m->mc, h->name);
@@ -449,6 +463,9 @@ mod_muc_route_local(void *data, void *ud)
         return SW_OK;           /* presence to the service: nothing to do */
     }
     r = sw_hash_get(svc->rooms, st->to->node);
+    if (mod_muc_fmuc_in(svc, r, st, ev->origin) != SW_DECLINED) {
+        return SW_OK;           /* XEP-0289: from another node */
+    }
     if (st->kind == SW_STANZA_PRESENCE) {
         return mod_muc_room_presence(svc, r, st);
     }
@@ -487,6 +504,14 @@ mod_muc_load(sw_module_ctx_t *mc)
                        m);
 }
 
+static void
+mod_muc_restarted(const char *node, void *v, void *ud)
+{
+    (void) node;
+    (void) ud;
+    mod_muc_fmuc_restarted(v);
+}
+
 static int
 mod_muc_start(sw_module_ctx_t *mc)
 {
@@ -501,6 +526,7 @@ mod_muc_start(sw_module_ctx_t *mc)
         }
         svc->st->map_each(svc->st, MOD_MUC_STORE_ROOMS, svc->domain,
                           "rooms", mod_muc_load_room, svc);
+        sw_hash_each(svc->rooms, mod_muc_restarted, NULL);
         sw_log_info("muc: %s: %zu persistent rooms", svc->domain,
                     sw_hash_count(svc->rooms));
     }
@@ -517,11 +543,7 @@ mod_muc_free_room(const char *node, void *v, void *ud)
     (void) ud;
     for (o = r->occs; o != NULL; o = next) {
         next = o->next;
-        free(o->nick);
-        free(o->jid);
-        free(o->bare);
-        sw_pool_free(o->pres_pool);
-        free(o);
+        mod_muc_occ_free(o);
     }
     mod_muc_room_free(r);
 }
@@ -572,6 +594,10 @@ static const sw_option_t mod_muc_options[] = {
       SW_SCOPE_GLOBAL | SW_SCOPE_COMPONENT, SW_OPT_RELOADABLE, 1, 10000000,
       "1000", NULL, "messages kept in a room's archive (the oldest go "
       "first)" },
+    { "peer_fmuc", SW_OPT_STRLIST, offsetof(mod_muc_conf_t, fmuc),
+      SW_SCOPE_PEER, SW_OPT_RELOADABLE, 0, 0, NULL, NULL,
+      "the peer's rooms (room@service) or MUC services whose rooms may "
+      "federate with rooms here (XEP-0289), both ways" },
     { "muc_room_locking", SW_OPT_BOOL, offsetof(mod_muc_conf_t, locking),
       SW_SCOPE_GLOBAL | SW_SCOPE_COMPONENT, SW_OPT_RELOADABLE, 0, 0, "true",
       NULL, "a new room is locked until its owner configures it or "

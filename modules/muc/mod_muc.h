@@ -25,6 +25,7 @@
 #define MOD_MUC_NS_OID      "urn:xmpp:occupant-id:0"
 #define MOD_MUC_NS_DELAY    "urn:xmpp:delay"
 #define MOD_MUC_NS_PING     "urn:xmpp:ping"
+#define MOD_MUC_NS_FMUC     "http://isode.com/protocol/fmuc"   /* XEP-0289 */
 
 #define MOD_MUC_STORE_ROOMS "muc_rooms"
 #define MOD_MUC_STORE_AFFS  "muc_affiliations"
@@ -56,6 +57,8 @@ typedef struct {
     int64_t     archive_max;        /* messages kept per room */
     bool        locking;            /* new rooms locked until configured */
     const char *name;               /* the service's disco name */
+    const char *const *fmuc;        /* peer_fmuc (a Peer's): its rooms
+                                       or MUC services that federate */
 } mod_muc_conf_t;
 
 /* A room's configuration (XEP-0045 §10.2, muc#roomconfig). */
@@ -71,6 +74,8 @@ typedef struct {
     bool    change_subject;     /* participants may change it */
     int64_t max_users;          /* 0: the service's cap */
     int64_t history;            /* muc#maxhistoryfetch */
+    char   *fmuc_node;          /* XEP-0289: the node this room joins */
+    bool    fmuc_replica;       /* ... as its replica (primary-replica) */
 } mod_muc_rconf_t;
 
 typedef struct mod_muc_service_s mod_muc_service_t;
@@ -86,6 +91,9 @@ struct mod_muc_occ_s {
     mod_muc_role_e  role;
     sw_pool_t      *pres_pool;  /* the last available presence */
     sw_xml_t       *pres;
+    char           *node;       /* XEP-0289: the neighbouring node it is
+                                   behind (a room's bare JID); NULL for
+                                   an occupant of this server's own */
 };
 
 struct mod_muc_room_s {
@@ -98,11 +106,17 @@ struct mod_muc_room_s {
     char              *subject_by;  /* nick */
     sw_hash_t         *affs;    /* bare JID -> (intptr_t) aff + 2 */
     mod_muc_occ_t     *occs;
-    size_t             n_occs;
+    size_t             n_occs;      /* local and remote */
+    size_t             n_local;
+    char             **nodes;       /* XEP-0289: nodes that joined this */
+    bool              *nodes_replica;   /* ... each as a replica */
+    size_t             n_nodes;
+    bool               fmuc_joined; /* our join went to conf.fmuc_node */
     unsigned           appended;    /* history items since the last trim */
 };
 
 struct mod_muc_service_s {
+    sw_module_ctx_t   *mc;
     mod_muc_service_t *next;
     sw_host_t         *host;
     const char        *domain;
@@ -133,6 +147,8 @@ typedef struct {
     const sw_xml_t *extra;      /* appended inside <x/> (a <destroy/>) */
     const char     *actor;      /* §8.2: who kicked, banned... (a nick) */
     const char     *reason;
+    const char     *from_node;  /* XEP-0289: it came from this node, which
+                                   is not told again */
 } mod_muc_pres_t;
 
 /* mod_muc_room.c */
@@ -143,8 +159,26 @@ void mod_muc_presence_all(const mod_muc_room_t *r, const mod_muc_occ_t *occ,
 /* occ leaves as how says; the room may go with it */
 void mod_muc_leave_how(mod_muc_room_t *r, mod_muc_occ_t *o,
                        const sw_xml_t *src, mod_muc_pres_t *how);
-/* a copy of m to each occupant */
+/* a copy of m to each occupant of this server's */
 void mod_muc_broadcast(const mod_muc_room_t *r, const sw_xml_t *m);
+void mod_muc_occ_link(mod_muc_room_t *r, mod_muc_occ_t *o);
+void mod_muc_occ_unlink(mod_muc_room_t *r, mod_muc_occ_t *o);
+void mod_muc_occ_free(mod_muc_occ_t *o);
+void mod_muc_occ_set_presence(mod_muc_occ_t *o, const sw_xml_t *x);
+void mod_muc_strip(sw_xml_t *x, const char *ns, const char *name,
+                   const char *by);
+void mod_muc_stamp(int64_t when, char *buf, size_t size);
+int64_t mod_muc_parse_stamp(const char *s);
+/* §7.2.15: the room's history to `to` as want (<history/>) limits it;
+ * to a node (XEP-0289) with an <fmuc/> payload naming each author */
+void mod_muc_history(mod_muc_room_t *r, const char *to,
+                     const sw_xml_t *want, bool node);
+void mod_muc_occ_id(const mod_muc_room_t *r, const char *bare, char out[33]);
+void mod_muc_leave(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
+                   const int *codes, const sw_xml_t *extra);
+void mod_muc_subject_to(const mod_muc_room_t *r, const char *to);
+void mod_muc_deliver(mod_muc_room_t *r, const mod_muc_occ_t *o, sw_xml_t *m,
+                     const char *from_node, bool echo, int64_t when);
 int mod_muc_room_presence(mod_muc_service_t *svc, mod_muc_room_t *r,
                           sw_stanza_t *st);
 int mod_muc_room_message(mod_muc_room_t *r, sw_stanza_t *st);
@@ -152,6 +186,30 @@ int mod_muc_room_iq(mod_muc_room_t *r, sw_stanza_t *st);
 mod_muc_occ_t *mod_muc_occ_by_jid(const mod_muc_room_t *r, const char *jid);
 mod_muc_occ_t *mod_muc_occ_by_nick(const mod_muc_room_t *r,
                                    const char *nick);
+
+/* mod_muc_fmuc.c: Federated MUC (XEP-0289) */
+/* A stanza carrying an <fmuc/> payload from a peer link; SW_DECLINED
+ * when it is not one (a client's <fmuc/> counts for nothing). */
+int mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r,
+                    sw_stanza_t *st, const sw_origin_t *origin);
+/* A local occupant's presence (how) for the other nodes, but `except`. */
+void mod_muc_fmuc_presence(mod_muc_room_t *r, const mod_muc_occ_t *o,
+                           const sw_xml_t *src, const mod_muc_pres_t *how,
+                           const char *except);
+/* A groupchat or subject message of o's for the other nodes. */
+void mod_muc_fmuc_message(mod_muc_room_t *r, const mod_muc_occ_t *o,
+                          const sw_xml_t *m, const char *except);
+/* The same for one node. */
+void mod_muc_fmuc_message_to(mod_muc_room_t *r, const mod_muc_occ_t *o,
+                             const sw_xml_t *m, const char *node);
+/* At start: a joining node tells its joined node it restarted. */
+void mod_muc_fmuc_restarted(mod_muc_room_t *r);
+/* A private message to o, who is behind another node. */
+void mod_muc_fmuc_private(mod_muc_room_t *r, const mod_muc_occ_t *from,
+                          const mod_muc_occ_t *to, const sw_xml_t *m);
+/* Whether node (a room's JID) may federate with rooms of this service. */
+bool mod_muc_fmuc_trusted(mod_muc_service_t *svc, const char *node);
+void mod_muc_fmuc_forget(mod_muc_room_t *r);
 
 /* mod_muc_admin.c */
 int mod_muc_admin_iq(mod_muc_room_t *r, sw_stanza_t *st);

@@ -41,7 +41,7 @@ mod_muc_occ_by_nick(const mod_muc_room_t *r, const char *nick)
 }
 
 /* XEP-0421 §4: the same for a real bare JID in one room, opaque. */
-static void
+void
 mod_muc_occ_id(const mod_muc_room_t *r, const char *bare, char out[33])
 {
     unsigned char   d[32];
@@ -59,9 +59,10 @@ mod_muc_occ_id(const mod_muc_room_t *r, const char *bare, char out[33])
     }
 }
 
-static void
+void
 mod_muc_occ_free(mod_muc_occ_t *o)
 {
+    free(o->node);
     free(o->nick);
     free(o->jid);
     free(o->bare);
@@ -69,7 +70,7 @@ mod_muc_occ_free(mod_muc_occ_t *o)
     free(o);
 }
 
-static void
+void
 mod_muc_occ_unlink(mod_muc_room_t *r, mod_muc_occ_t *o)
 {
     mod_muc_occ_t **pp;
@@ -78,13 +79,23 @@ mod_muc_occ_unlink(mod_muc_room_t *r, mod_muc_occ_t *o)
         if (*pp == o) {
             *pp = o->next;
             r->n_occs--;
+            r->n_local -= o->node == NULL;
             return;
         }
     }
 }
 
+void
+mod_muc_occ_link(mod_muc_room_t *r, mod_muc_occ_t *o)
+{
+    o->next = r->occs;
+    r->occs = o;
+    r->n_occs++;
+    r->n_local += o->node == NULL;
+}
+
 /* Keeps the occupant's presence, without what was for the room (§7.2). */
-static void
+void
 mod_muc_occ_set_presence(mod_muc_occ_t *o, const sw_xml_t *x)
 {
     sw_pool_t *pool = sw_pool_new(1024);
@@ -94,7 +105,8 @@ mod_muc_occ_set_presence(mod_muc_occ_t *o, const sw_xml_t *x)
     for (c = x->first; c != NULL; c = c->next) {
         if (c->type == SW_XML_ELEM && c->ns != NULL
             && (strcmp(c->ns, MOD_MUC_NS) == 0
-                || strcmp(c->ns, MOD_MUC_NS_USER) == 0))
+                || strcmp(c->ns, MOD_MUC_NS_USER) == 0
+                || strcmp(c->ns, MOD_MUC_NS_FMUC) == 0))
         {
             continue;
         }
@@ -126,10 +138,15 @@ mod_muc_presence_to(const mod_muc_room_t *r, const mod_muc_occ_t *occ,
     if (how->unavailable) {
         sw_xml_set_attr(p, "type", "unavailable");
     }
+    if (to->node != NULL) {
+        sw_pool_free(pool);     /* its own node tells it (XEP-0289) */
+        return;
+    }
     for (c = src ? src->first : NULL; c != NULL; c = c->next) {
         if (c->type != SW_XML_ELEM
             || (c->ns != NULL && (strcmp(c->ns, MOD_MUC_NS) == 0
-                                  || strcmp(c->ns, MOD_MUC_NS_USER) == 0)))
+                                  || strcmp(c->ns, MOD_MUC_NS_USER) == 0
+                                  || strcmp(c->ns, MOD_MUC_NS_FMUC) == 0)))
         {
             continue;
         }
@@ -189,11 +206,13 @@ mod_muc_presence_all(const mod_muc_room_t *r, const mod_muc_occ_t *occ,
     for (o = r->occs; o != NULL; o = o->next) {
         mod_muc_presence_to(r, occ, o, src, how);
     }
+    mod_muc_fmuc_presence((mod_muc_room_t *) r, occ, src, how,
+                          how->from_node);
 }
 
 /* ----------------------------------------------------------- history --- */
 
-static void
+void
 mod_muc_stamp(int64_t when, char *buf, size_t size)
 {
     time_t    t = (time_t) when;
@@ -204,7 +223,7 @@ mod_muc_stamp(int64_t when, char *buf, size_t size)
 }
 
 /* XEP-0082 §3.3: CCYY-MM-DDThh:mm:ss[.sss]TZD; -1 when it is not one. */
-static int64_t
+int64_t
 mod_muc_parse_stamp(const char *s)
 {
     struct tm  tm;
@@ -246,9 +265,9 @@ mod_muc_parse_stamp(const char *s)
 
 /* §7.2.15: the room's history to a new occupant, as limited by what it
  * asked (<history/> in its join) and the room's muc#maxhistoryfetch. */
-static void
-mod_muc_history(mod_muc_room_t *r, const mod_muc_occ_t *to,
-                const sw_xml_t *want)
+void
+mod_muc_history(mod_muc_room_t *r, const char *to, const sw_xml_t *want,
+                bool node)
 {
     sw_storage_t       *st = r->svc->st;
     sw_archive_query_t  q;
@@ -315,7 +334,7 @@ mod_muc_history(mod_muc_room_t *r, const mod_muc_occ_t *to,
             sw_pool_free(pool);
             continue;
         }
-        sw_xml_set_attr(m, "to", to->jid);
+        sw_xml_set_attr(m, "to", to);
         snprintf(id, sizeof(id), "%lld", (long long) items[i].id);
         d = sw_xml_add(m, MOD_MUC_NS_SID, "stanza-id");
         sw_xml_set_attr(d, "id", id);
@@ -324,6 +343,10 @@ mod_muc_history(mod_muc_room_t *r, const mod_muc_occ_t *to,
         d = sw_xml_add(m, MOD_MUC_NS_DELAY, "delay");
         sw_xml_set_attr(d, "from", r->jid);
         sw_xml_set_attr(d, "stamp", stamp);
+        if (node) {
+            d = sw_xml_add(m, MOD_MUC_NS_FMUC, "fmuc");
+            sw_xml_set_attr(d, "from", items[i].with ? items[i].with : "");
+        }
         mod_muc_send(pool, m);
     }
     sw_pool_free(tmp);
@@ -358,7 +381,7 @@ mod_muc_trim(mod_muc_room_t *r)
 }
 
 /* §7.2.16: the subject, last of a join; empty when there is none. */
-static void
+void
 mod_muc_subject_to(const mod_muc_room_t *r, const char *to)
 {
     sw_pool_t *pool = sw_pool_new(512);
@@ -375,7 +398,7 @@ mod_muc_subject_to(const mod_muc_room_t *r, const char *to)
     sw_xml_set_attr(m, "to", to);
     sw_xml_set_attr(m, "type", "groupchat");
     s = sw_xml_add(m, NULL, "subject");
-    if (r->subject != NULL) {
+    if (r->subject != NULL && r->subject[0] != '\0') {
         sw_xml_add_text(s, r->subject, strlen(r->subject));
     }
     mod_muc_send(pool, m);
@@ -466,9 +489,7 @@ mod_muc_join(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st)
         o->bare = sw_strdup(st->from->bare);
         mod_muc_occ_id(r, o->bare, o->id);
         o->role = mod_muc_role_for(r, aff);
-        o->next = r->occs;
-        r->occs = o;
-        r->n_occs++;
+        mod_muc_occ_link(r, o);
     }
     mod_muc_occ_set_presence(o, st->xml);
     /* §7.2.3: the others' presence first */
@@ -497,7 +518,8 @@ mod_muc_join(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st)
         mod_muc_presence_all(r, o, o->pres, &how);
     }
     if (!created) {
-        mod_muc_history(r, o, mx ? sw_xml_child(mx, NULL, "history") : NULL);
+        mod_muc_history(r, o->jid, mx ? sw_xml_child(mx, NULL, "history")
+                                      : NULL, false);
     }
     mod_muc_subject_to(r, o->jid);
     return SW_OK;
@@ -513,12 +535,15 @@ mod_muc_leave_how(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
     mod_muc_presence_all(r, o, src, how);
     mod_muc_occ_unlink(r, o);
     mod_muc_occ_free(o);
+    if (r->n_local == 0 && r->fmuc_joined) {
+        mod_muc_fmuc_forget(r);         /* XEP-0289: this node leaves */
+    }
     if (r->n_occs == 0 && !r->conf.persistent) {
         mod_muc_room_destroy(r);
     }
 }
 
-static void
+void
 mod_muc_leave(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
               const int *codes, const sw_xml_t *extra)
 {
@@ -640,8 +665,14 @@ mod_muc_broadcast(const mod_muc_room_t *r, const sw_xml_t *m)
     const mod_muc_occ_t *o;
 
     for (o = r->occs; o != NULL; o = o->next) {
-        sw_pool_t *pool = sw_pool_new(1024);
-        sw_xml_t  *c = sw_xml_copy(pool, m);
+        sw_pool_t *pool;
+        sw_xml_t  *c;
+
+        if (o->node != NULL) {
+            continue;           /* its own node tells it (XEP-0289) */
+        }
+        pool = sw_pool_new(1024);
+        c = sw_xml_copy(pool, m);
 
         sw_xml_set_attr(c, "to", o->jid);
         mod_muc_send(pool, c);
@@ -650,7 +681,7 @@ mod_muc_broadcast(const mod_muc_room_t *r, const sw_xml_t *m)
 
 /* Removes the children of x in ns named name whose attribute `by` is by
  * (any when by is NULL). */
-static void
+void
 mod_muc_strip(sw_xml_t *x, const char *ns, const char *name, const char *by)
 {
     sw_xml_t *c, *next;
@@ -667,36 +698,28 @@ mod_muc_strip(sw_xml_t *x, const char *ns, const char *name, const char *by)
     }
 }
 
-/* §7.4, §8.1: a message to all occupants, or a new subject. */
-static int
-mod_muc_groupchat(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
+/*
+ * A groupchat message of o's, already allowed, reaches the room: a
+ * subject is taken, a body archived (at `when`, its origin's time) with
+ * a stanza id, and m goes to every occupant of this server's and to the
+ * other nodes but from_node (XEP-0289), to from_node too when echo (a
+ * replica waits for that).  m, in a pool of the caller's, is changed.
+ */
+void
+mod_muc_deliver(mod_muc_room_t *r, const mod_muc_occ_t *o, sw_xml_t *m,
+                const char *from_node, bool echo, int64_t when)
 {
-    const sw_xml_t *subject = sw_xml_child(st->xml, NULL, "subject");
-    bool            body = sw_xml_child(st->xml, NULL, "body") != NULL;
-    sw_pool_t      *pool;
-    sw_xml_t       *m;
+    const sw_xml_t *subject = sw_xml_child(m, NULL, "subject");
+    bool            body = sw_xml_child(m, NULL, "body") != NULL;
     char            from[1024];
 
-    if (o->role < MOD_MUC_PARTICIPANT) {
-        mod_muc_error(st, "forbidden");         /* §7.4: no voice */
-        return SW_OK;
-    }
     if (subject != NULL && !body) {
-        if (!r->conf.change_subject && o->role != MOD_MUC_MODERATOR) {
-            mod_muc_error(st, "forbidden");     /* §8.1 */
-            return SW_OK;
-        }
         free(r->subject);
         free(r->subject_by);
         r->subject = sw_strdup(sw_xml_text(subject));
         r->subject_by = sw_strdup(o->nick);
         mod_muc_room_save(r);
     }
-    pool = sw_pool_new(sw_pool_used(st->pool) + 512);
-    m = sw_xml_copy(pool, st->xml);
-    /* XEP-0359 §5 and XEP-0421 §4: what claims to be ours is not */
-    mod_muc_strip(m, MOD_MUC_NS_SID, "stanza-id", r->jid);
-    mod_muc_strip(m, MOD_MUC_NS_OID, "occupant-id", NULL);
     snprintf(from, sizeof(from), "%s/%s", r->jid, o->nick);
     sw_xml_set_attr(m, "from", from);
     sw_xml_set_attr(m, "to", NULL);
@@ -704,13 +727,23 @@ mod_muc_groupchat(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
                     o->id);
     if (body) {
         sw_storage_t *sto = r->svc->st;
-        char         *text = sw_xml_to_string(m, NULL);  /* with its xmlns */
+        sw_xml_t     *delay = sw_xml_child(m, MOD_MUC_NS_DELAY, "delay");
+        char         *text;
         int64_t       id = 0;
         char          num[32];
 
+        /* stored without a delay: history gets one of its own, at when */
+        if (delay != NULL) {
+            sw_xml_unlink(delay);
+        }
+        text = sw_xml_to_string(m, NULL);       /* with its xmlns */
+        if (delay != NULL) {
+            sw_xml_append(m, delay);
+        }
+
         if (sto->archive_append(sto, MOD_MUC_STORE_HIST, r->svc->domain,
-                                r->node, (int64_t) time(NULL), o->bare,
-                                text, strlen(text), &id) == SW_OK)
+                                r->node, when, o->bare, text, strlen(text),
+                                &id) == SW_OK)
         {
             sw_xml_t *sid = sw_xml_add(m, MOD_MUC_NS_SID, "stanza-id");
 
@@ -722,6 +755,41 @@ mod_muc_groupchat(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
         free(text);
     }
     mod_muc_broadcast(r, m);
+    mod_muc_fmuc_message(r, o, m, echo ? NULL : from_node);
+}
+
+/* §7.4, §8.1: a message to all occupants, or a new subject. */
+static int
+mod_muc_groupchat(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
+{
+    const sw_xml_t *subject = sw_xml_child(st->xml, NULL, "subject");
+    bool            body = sw_xml_child(st->xml, NULL, "body") != NULL;
+    sw_pool_t      *pool;
+    sw_xml_t       *m;
+
+    if (o->role < MOD_MUC_PARTICIPANT) {
+        mod_muc_error(st, "forbidden");         /* §7.4: no voice */
+        return SW_OK;
+    }
+    if (subject != NULL && !body && !r->conf.change_subject
+        && o->role != MOD_MUC_MODERATOR)
+    {
+        mod_muc_error(st, "forbidden");         /* §8.1 */
+        return SW_OK;
+    }
+    pool = sw_pool_new(sw_pool_used(st->pool) + 512);
+    m = sw_xml_copy(pool, st->xml);
+    /* XEP-0359 §5 and XEP-0421 §4: what claims to be ours is not */
+    mod_muc_strip(m, MOD_MUC_NS_SID, "stanza-id", r->jid);
+    mod_muc_strip(m, MOD_MUC_NS_OID, "occupant-id", NULL);
+    mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
+    if (r->conf.fmuc_node != NULL && r->conf.fmuc_replica && r->fmuc_joined)
+    {
+        /* XEP-0289 primary-replica: the primary's echo is what counts */
+        mod_muc_fmuc_message_to(r, o, m, r->conf.fmuc_node);
+    } else {
+        mod_muc_deliver(r, o, m, NULL, false, (int64_t) time(NULL));
+    }
     sw_pool_free(pool);
     return SW_OK;
 }
@@ -743,8 +811,13 @@ mod_muc_private(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
         mod_muc_error(st, "item-not-found");
         return SW_OK;
     }
+    if (to->node != NULL) {
+        mod_muc_fmuc_private(r, o, to, st->xml);
+        return SW_OK;
+    }
     pool = sw_pool_new(sw_pool_used(st->pool) + 512);
     m = sw_xml_copy(pool, st->xml);
+    mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
     snprintf(from, sizeof(from), "%s/%s", r->jid, o->nick);
     sw_xml_set_attr(m, "from", from);
     sw_xml_set_attr(m, "to", to->jid);
@@ -866,6 +939,18 @@ mod_muc_config_form(const mod_muc_room_t *r, sw_xml_t *q)
     mod_muc_field(x, "muc#maxhistoryfetch", "text-single",
                   "Maximum number of history messages returned by the room",
                   num);
+    /* XEP-0289 defines no configuration: these are Skywave's */
+    mod_muc_field(x, "fmuc_node", "jid-single",
+                  "Federate: the room on a peer server this room joins as "
+                  "a node (XEP-0289)",
+                  r->conf.fmuc_node ? r->conf.fmuc_node : "");
+    f = mod_muc_field(x, "fmuc_mode", "list-single",
+                      "Federation mode",
+                      r->conf.fmuc_replica ? "primary-replica"
+                                           : "primary-primary");
+    mod_muc_option(f, "Both nodes work when apart", "primary-primary");
+    mod_muc_option(f, "This node shows what the other echoes",
+                   "primary-replica");
 }
 
 static int
@@ -907,6 +992,7 @@ mod_muc_config_submit(mod_muc_room_t *r, const sw_xml_t *x)
     mod_muc_rconf_t  c = r->conf;
     const sw_xml_t  *f;
     const char      *secret = NULL;
+    const char      *fmuc_node = NULL;
     int              protect = -1;
 
     for (f = sw_xml_child(x, NULL, "field"); f != NULL;
@@ -958,6 +1044,16 @@ mod_muc_config_submit(mod_muc_room_t *r, const sw_xml_t *x)
             }
         } else if (strcmp(var, "muc#maxhistoryfetch") == 0) {
             rc = mod_muc_count(v, r->svc->conf->history_max, &c.history);
+        } else if (strcmp(var, "fmuc_node") == 0) {
+            fmuc_node = v;
+        } else if (strcmp(var, "fmuc_mode") == 0) {
+            if (strcmp(v, "primary-replica") == 0) {
+                c.fmuc_replica = true;
+            } else if (strcmp(v, "primary-primary") == 0) {
+                c.fmuc_replica = false;
+            } else {
+                rc = SW_ERROR;
+            }
         }
         /* fields this service does not offer are ignored */
         if (rc != SW_OK) {
@@ -967,9 +1063,30 @@ mod_muc_config_submit(mod_muc_room_t *r, const sw_xml_t *x)
     if (protect == 1 && (secret ? secret : c.password) == NULL) {
         return "not-acceptable";        /* protected, but by nothing */
     }
+    if (fmuc_node != NULL && fmuc_node[0] != '\0') {
+        sw_jid_t *j = sw_jid_new(x->pool, fmuc_node);
+
+        /* a room on a peer whose agreement lets it federate */
+        if (j == NULL || j->node == NULL || j->resource != NULL
+            || strcmp(j->domain, r->svc->domain) == 0
+            || !mod_muc_fmuc_trusted(r->svc, j->bare))
+        {
+            return "not-acceptable";
+        }
+        fmuc_node = j->bare;
+    }
     /* all valid: apply */
     c.name = sw_strdup(c.name);
     c.desc = sw_strdup(c.desc);
+    if (fmuc_node != NULL) {
+        c.fmuc_node = fmuc_node[0] != '\0' ? sw_strdup(fmuc_node) : NULL;
+        if (r->fmuc_joined) {
+            mod_muc_fmuc_forget(r);     /* it joins anew, or no more */
+        }
+    } else {
+        c.fmuc_node = r->conf.fmuc_node ? sw_strdup(r->conf.fmuc_node)
+                                        : NULL;
+    }
     if (protect == 0 || (secret != NULL && secret[0] == '\0')) {
         c.password = NULL;
     } else {
@@ -978,6 +1095,7 @@ mod_muc_config_submit(mod_muc_room_t *r, const sw_xml_t *x)
     free(r->conf.name);
     free(r->conf.desc);
     free(r->conf.password);
+    free(r->conf.fmuc_node);
     r->conf = c;
     return NULL;
 }
@@ -1075,6 +1193,20 @@ mod_muc_owner_iq(mod_muc_room_t *r, sw_stanza_t *st)
     r->locked = false;
     mod_muc_room_save(r);
     sw_iq_reply(sw_stanza_iq_result(st));
+    if (r->conf.fmuc_node != NULL && !r->fmuc_joined) {
+        /* XEP-0289: the occupants here join the node now */
+        static const int none[] = { 0 };
+        mod_muc_pres_t   how;
+        mod_muc_occ_t   *o;
+
+        memset(&how, 0, sizeof(how));
+        how.codes = none;
+        for (o = r->occs; o != NULL; o = o->next) {
+            if (o->node == NULL) {
+                mod_muc_fmuc_presence(r, o, o->pres, &how, NULL);
+            }
+        }
+    }
     if (!was_locked) {
         mod_muc_config_changed(r);
     }

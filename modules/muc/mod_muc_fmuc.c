@@ -1,0 +1,880 @@
+/*
+ * mod_muc_fmuc: Federated MUC (XEP-0289) across peer links.
+ *
+ * A room configured with a node to join (fmuc_node) is a joining node:
+ * its occupants' presence goes to the joined node at their nick
+ * (room@a/nick), each message of theirs once to the joined node's bare
+ * JID, all with an <fmuc from='real JID'/> payload.  The joined node
+ * answers the first with its occupants, history and subject (to the
+ * joining node's bare JID) and from then on sends it each message and
+ * presence of occupants not behind it, once.  So a groupchat message
+ * crosses each link once, whatever the number of occupants behind it,
+ * and a user joining a node that is in the set reads the history there.
+ *
+ * The peer link is durable and exactly-once: during a partition both
+ * nodes go on (primary-primary) and what each queued reaches the other
+ * when the link is back, in order, with a delay stamp when it was
+ * written while the link was down.  In primary-replica mode the joining
+ * node shows its users' messages only when the joined node echoes them,
+ * so every node sees one order.
+ *
+ * Nodes that are not neighbours never talk; a node relays to its other
+ * neighbours, never back to where a stanza came from.  A node restarted
+ * says so (an unavailable presence from its bare JID: its occupants go);
+ * a joined node that does not know the occupant a joining node speaks
+ * for (it restarted) answers <left/>, and the joining node joins again.
+ * Only rooms or MUC services listed in the Peer's peer_fmuc federate,
+ * and only over that peer's link.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mod_muc.h"
+
+/* ------------------------------------------------------------ trust --- */
+
+typedef struct {
+    const char *domain;
+    sw_link_t  *found;
+} mod_muc_find_t;
+
+static void
+mod_muc_find_link(sw_link_t *l, void *ud)
+{
+    mod_muc_find_t     *f = ud;
+    const char *const  *d;
+
+    for (d = sw_link_conf(l)->domains; d != NULL && *d != NULL; d++) {
+        if (strcmp(*d, f->domain) == 0) {
+            f->found = l;
+        }
+    }
+}
+
+/* The peer link serving node's domain, or NULL. */
+static sw_link_t *
+mod_muc_fmuc_link(const char *node)
+{
+    mod_muc_find_t f;
+    const char    *at = strchr(node, '@');
+
+    f.domain = at ? at + 1 : node;
+    f.found = NULL;
+    sw_link_each(mod_muc_find_link, &f);
+    return f.found;
+}
+
+bool
+mod_muc_fmuc_trusted(mod_muc_service_t *svc, const char *node)
+{
+    sw_link_t          *l = mod_muc_fmuc_link(node);
+    const char         *at = strchr(node, '@');
+    mod_muc_conf_t     *conf;
+    const char *const  *e;
+
+    if (l == NULL || at == NULL) {
+        return false;
+    }
+    conf = sw_module_conf(svc->mc, sw_link_name(l));
+    for (e = conf->fmuc; e != NULL && *e != NULL; e++) {
+        if (strcmp(*e, node) == 0 || strcmp(*e, at + 1) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* --------------------------------------------------------- neighbours --- */
+
+static bool
+mod_muc_is_parent(const mod_muc_room_t *r, const char *node)
+{
+    return r->conf.fmuc_node != NULL && strcmp(r->conf.fmuc_node, node) == 0;
+}
+
+static ssize_t
+mod_muc_child(const mod_muc_room_t *r, const char *node)
+{
+    size_t i;
+
+    for (i = 0; i < r->n_nodes; i++) {
+        if (strcmp(r->nodes[i], node) == 0) {
+            return (ssize_t) i;
+        }
+    }
+    return -1;
+}
+
+/* Calls fn for every neighbouring node but except. */
+static void
+mod_muc_each_node(mod_muc_room_t *r, const char *except,
+                  void (*fn)(mod_muc_room_t *r, const char *node, void *ud),
+                  void *ud)
+{
+    size_t i;
+
+    if (r->conf.fmuc_node != NULL && r->fmuc_joined
+        && (except == NULL || strcmp(except, r->conf.fmuc_node) != 0))
+    {
+        fn(r, r->conf.fmuc_node, ud);
+    }
+    for (i = 0; i < r->n_nodes; i++) {
+        if (except == NULL || strcmp(except, r->nodes[i]) != 0) {
+            fn(r, r->nodes[i], ud);
+        }
+    }
+}
+
+static void
+mod_muc_fmuc_payload(sw_xml_t *x, const char *from)
+{
+    sw_xml_t *f = sw_xml_add(x, MOD_MUC_NS_FMUC, "fmuc");
+
+    if (from != NULL) {
+        sw_xml_set_attr(f, "from", from);
+    }
+}
+
+/* A node-level notice (<left/>, <reject/>) from room r to node. */
+static void
+mod_muc_fmuc_notice(const char *room, const char *node, const char *what,
+                    const char *text)
+{
+    sw_pool_t *pool = sw_pool_new(512);
+    sw_xml_t  *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
+    sw_xml_t  *f, *e;
+
+    sw_xml_set_attr(p, "from", room);
+    sw_xml_set_attr(p, "to", node);
+    f = sw_xml_add(p, MOD_MUC_NS_FMUC, "fmuc");
+    e = sw_xml_add(f, NULL, what);
+    if (text != NULL) {
+        sw_xml_add_text(e, text, strlen(text));
+    }
+    mod_muc_send(pool, p);
+}
+
+/* ---------------------------------------------------------- presence --- */
+
+typedef struct {
+    const mod_muc_occ_t  *o;
+    const sw_xml_t       *src;
+    const mod_muc_pres_t *how;
+} mod_muc_fpres_t;
+
+/* What history a join to the joined node asks for: what came after the
+ * newest this node holds (the overlap of one second is told apart when
+ * it comes), or the room's usual history when it holds none. */
+static void
+mod_muc_fmuc_want(mod_muc_room_t *r, sw_xml_t *x)
+{
+    sw_storage_t       *st = r->svc->st;
+    sw_archive_query_t  q;
+    sw_archive_item_t  *items;
+    sw_pool_t          *tmp = sw_pool_new(2048);
+    size_t              n;
+    char                stamp[32];
+
+    memset(&q, 0, sizeof(q));
+    q.max = 1;
+    q.last = true;
+    if (st->archive_query(st, MOD_MUC_STORE_HIST, r->svc->domain, r->node,
+                          &q, tmp, &items, &n) == SW_OK && n == 1)
+    {
+        mod_muc_stamp(items[0].when, stamp, sizeof(stamp));
+        sw_xml_set_attr(sw_xml_add(x, NULL, "history"), "since", stamp);
+    }
+    sw_pool_free(tmp);
+}
+
+static void
+mod_muc_fmuc_presence_one(mod_muc_room_t *r, const char *node, void *ud)
+{
+    mod_muc_fpres_t *fp = ud;
+    const mod_muc_occ_t *o = fp->o;
+    const mod_muc_pres_t *how = fp->how;
+    sw_pool_t       *pool = sw_pool_new(1024);
+    sw_xml_t        *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
+    sw_xml_t        *x, *item, *c;
+    char             buf[1024], num[8];
+    size_t           i;
+    bool             parent = mod_muc_is_parent(r, node);
+
+    snprintf(buf, sizeof(buf), "%s/%s", r->jid, o->nick);
+    sw_xml_set_attr(p, "from", buf);
+    /* to the joined node at the nick (a join there), else its bare JID */
+    snprintf(buf, sizeof(buf), "%s/%s", node, o->nick);
+    sw_xml_set_attr(p, "to", parent ? buf : node);
+    if (how->unavailable) {
+        sw_xml_set_attr(p, "type", "unavailable");
+    }
+    for (c = fp->src ? fp->src->first : NULL; c != NULL; c = c->next) {
+        if (c->type != SW_XML_ELEM
+            || (c->ns != NULL && (strcmp(c->ns, MOD_MUC_NS) == 0
+                                  || strcmp(c->ns, MOD_MUC_NS_USER) == 0
+                                  || strcmp(c->ns, MOD_MUC_NS_FMUC) == 0
+                                  || strcmp(c->ns, MOD_MUC_NS_OID) == 0)))
+        {
+            continue;
+        }
+        if (how->unavailable && strcmp(c->name, "status") != 0) {
+            continue;
+        }
+        sw_xml_append(p, sw_xml_copy(pool, c));
+    }
+    if (parent && !how->unavailable) {
+        mod_muc_fmuc_want(r, sw_xml_add(p, MOD_MUC_NS, "x"));
+    }
+    x = sw_xml_add(p, MOD_MUC_NS_USER, "x");
+    item = sw_xml_add(x, NULL, "item");
+    sw_xml_set_attr(item, "affiliation",
+                    mod_muc_aff_name(mod_muc_aff(r, o->bare)));
+    sw_xml_set_attr(item, "role", how->unavailable && how->new_nick == NULL
+                                  ? "none" : mod_muc_role_name(o->role));
+    sw_xml_set_attr(item, "jid", o->jid);
+    if (how->new_nick != NULL) {
+        sw_xml_set_attr(item, "nick", how->new_nick);
+    }
+    if (how->actor != NULL) {
+        sw_xml_set_attr(sw_xml_add(item, NULL, "actor"), "nick", how->actor);
+    }
+    if (how->reason != NULL) {
+        sw_xml_add_text(sw_xml_add(item, NULL, "reason"), how->reason,
+                        strlen(how->reason));
+    }
+    for (i = 0; how->codes != NULL && how->codes[i] != 0; i++) {
+        if (how->codes[i] != 110 && how->codes[i] != 100
+            && how->codes[i] != 201)
+        {
+            snprintf(num, sizeof(num), "%d", how->codes[i]);
+            sw_xml_set_attr(sw_xml_add(x, NULL, "status"), "code", num);
+        }
+    }
+    mod_muc_fmuc_payload(p, o->jid);
+    if (parent && r->conf.fmuc_replica) {
+        sw_xml_set_attr(sw_xml_child(p, MOD_MUC_NS_FMUC, "fmuc"), "mode",
+                        "replica");
+    }
+    mod_muc_send(pool, p);
+}
+
+/* The first local occupant's join makes this node join its joined node:
+ * from then on presence goes there too. */
+static void
+mod_muc_fmuc_join(mod_muc_room_t *r)
+{
+    if (r->conf.fmuc_node == NULL || r->fmuc_joined) {
+        return;
+    }
+    if (!mod_muc_fmuc_trusted(r->svc, r->conf.fmuc_node)) {
+        sw_log_warn("muc: %s: not joining %s: no Peer's peer_fmuc names it",
+                    r->jid, r->conf.fmuc_node);
+        return;
+    }
+    r->fmuc_joined = true;
+    sw_log_info("muc: %s joins %s (XEP-0289)", r->jid, r->conf.fmuc_node);
+}
+
+void
+mod_muc_fmuc_presence(mod_muc_room_t *r, const mod_muc_occ_t *o,
+                      const sw_xml_t *src, const mod_muc_pres_t *how,
+                      const char *except)
+{
+    mod_muc_fpres_t fp = { o, src, how };
+
+    if (o->node == NULL && !how->unavailable) {
+        mod_muc_fmuc_join(r);
+    }
+    mod_muc_each_node(r, except, mod_muc_fmuc_presence_one, &fp);
+}
+
+/* ---------------------------------------------------------- messages --- */
+
+typedef struct {
+    const mod_muc_occ_t *o;
+    const sw_xml_t      *m;
+} mod_muc_fmsg_t;
+
+static void
+mod_muc_fmuc_message_one(mod_muc_room_t *r, const char *node, void *ud)
+{
+    mod_muc_fmsg_t *fm = ud;
+    sw_pool_t      *pool = sw_pool_new(1024);
+    sw_xml_t       *m = sw_xml_copy(pool, fm->m);
+    sw_link_t      *l = mod_muc_fmuc_link(node);
+    char            from[1024];
+
+    /* ids are each node's own */
+    mod_muc_strip(m, MOD_MUC_NS_SID, "stanza-id", NULL);
+    mod_muc_strip(m, MOD_MUC_NS_OID, "occupant-id", NULL);
+    mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
+    snprintf(from, sizeof(from), "%s/%s", r->jid, fm->o->nick);
+    sw_xml_set_attr(m, "from", from);
+    sw_xml_set_attr(m, "to", node);
+    sw_xml_set_attr(m, "type", "groupchat");
+    mod_muc_fmuc_payload(m, fm->o->jid);
+    if (l != NULL && !sw_link_is_up(l)
+        && sw_xml_child(m, MOD_MUC_NS_DELAY, "delay") == NULL)
+    {
+        /* it waits in the link's queue: say when it was said */
+        char      stamp[32];
+        sw_xml_t *d = sw_xml_add(m, MOD_MUC_NS_DELAY, "delay");
+
+        mod_muc_stamp((int64_t) time(NULL), stamp, sizeof(stamp));
+        sw_xml_set_attr(d, "from", r->jid);
+        sw_xml_set_attr(d, "stamp", stamp);
+    }
+    mod_muc_send(pool, m);
+}
+
+void
+mod_muc_fmuc_message(mod_muc_room_t *r, const mod_muc_occ_t *o,
+                     const sw_xml_t *m, const char *except)
+{
+    mod_muc_fmsg_t fm = { o, m };
+
+    mod_muc_each_node(r, except, mod_muc_fmuc_message_one, &fm);
+}
+
+void
+mod_muc_fmuc_message_to(mod_muc_room_t *r, const mod_muc_occ_t *o,
+                        const sw_xml_t *m, const char *node)
+{
+    mod_muc_fmsg_t fm = { o, m };
+
+    mod_muc_fmuc_message_one(r, node, &fm);
+}
+
+void
+mod_muc_fmuc_restarted(mod_muc_room_t *r)
+{
+    sw_pool_t *pool;
+    sw_xml_t  *p;
+
+    if (r->conf.fmuc_node == NULL) {
+        return;
+    }
+    pool = sw_pool_new(256);
+    p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
+    sw_xml_set_attr(p, "from", r->jid);
+    sw_xml_set_attr(p, "to", r->conf.fmuc_node);
+    sw_xml_set_attr(p, "type", "unavailable");
+    mod_muc_fmuc_payload(p, NULL);
+    mod_muc_send(pool, p);
+}
+
+void
+mod_muc_fmuc_private(mod_muc_room_t *r, const mod_muc_occ_t *from,
+                     const mod_muc_occ_t *to, const sw_xml_t *m)
+{
+    sw_pool_t *pool = sw_pool_new(1024);
+    sw_xml_t  *c = sw_xml_copy(pool, m);
+    char       buf[1024];
+
+    mod_muc_strip(c, MOD_MUC_NS_FMUC, "fmuc", NULL);
+    snprintf(buf, sizeof(buf), "%s/%s", r->jid, from->nick);
+    sw_xml_set_attr(c, "from", buf);
+    snprintf(buf, sizeof(buf), "%s/%s", to->node, to->nick);
+    sw_xml_set_attr(c, "to", buf);
+    mod_muc_fmuc_payload(c, from->jid);
+    mod_muc_send(pool, c);
+}
+
+/* ------------------------------------------------------ node changes --- */
+
+/* Every occupant behind node leaves (that node left or restarted). */
+static void
+mod_muc_fmuc_drop_node(mod_muc_room_t *r, const char *node)
+{
+    static const int gone[] = { 0 };
+    mod_muc_occ_t   *o, *next;
+    mod_muc_pres_t   how;
+    char            *n = sw_strdup(node);
+    ssize_t          i;
+
+    if ((i = mod_muc_child(r, n)) >= 0) {
+        free(r->nodes[i]);
+        r->nodes[i] = r->nodes[--r->n_nodes];
+    }
+    if (mod_muc_is_parent(r, n)) {
+        r->fmuc_joined = false;
+    }
+    for (o = r->occs; o != NULL; o = next) {
+        next = o->next;
+        if (o->node != NULL && strcmp(o->node, n) == 0) {
+            memset(&how, 0, sizeof(how));
+            how.codes = gone;
+            how.from_node = n;
+            how.unavailable = true;
+            mod_muc_presence_all(r, o, NULL, &how);
+            mod_muc_occ_unlink(r, o);
+            mod_muc_occ_free(o);
+        }
+    }
+    free(n);
+}
+
+/* This node leaves the set: its last local occupant went.  The occupants
+ * behind the joined node are forgotten, without a word to anyone (there
+ * is nobody here to tell); the joined node saw the last leave. */
+void
+mod_muc_fmuc_forget(mod_muc_room_t *r)
+{
+    mod_muc_occ_t *o, *next;
+
+    for (o = r->occs; o != NULL; o = next) {
+        next = o->next;
+        if (o->node != NULL && mod_muc_is_parent(r, o->node)) {
+            mod_muc_occ_unlink(r, o);
+            mod_muc_occ_free(o);
+        }
+    }
+    r->fmuc_joined = false;
+}
+
+/* A joining node is new here: it gets the room as a joining user does,
+ * every occupant not behind it, the history its join asked for, the
+ * subject (XEP-0289 §"Joining"). */
+static void
+mod_muc_fmuc_welcome(mod_muc_room_t *r, const char *node,
+                     const sw_xml_t *want)
+{
+    static const int none[] = { 0 };
+    mod_muc_occ_t   *o;
+    mod_muc_pres_t   how;
+    mod_muc_fpres_t  fp;
+    sw_pool_t       *pool;
+    sw_xml_t        *m, *s;
+    char             from[1024];
+
+    memset(&how, 0, sizeof(how));
+    how.codes = none;
+    for (o = r->occs; o != NULL; o = o->next) {
+        if (o->node == NULL || strcmp(o->node, node) != 0) {
+            fp.o = o;
+            fp.src = o->pres;
+            fp.how = &how;
+            mod_muc_fmuc_presence_one(r, node, &fp);
+        }
+    }
+    mod_muc_history(r, node, want, true);
+    pool = sw_pool_new(512);
+    m = sw_xml_new(pool, SW_NS_CLIENT, "message");
+    if (r->subject_by != NULL && r->subject_by[0] != '\0') {
+        snprintf(from, sizeof(from), "%s/%s", r->jid, r->subject_by);
+        sw_xml_set_attr(m, "from", from);
+    } else {
+        sw_xml_set_attr(m, "from", r->jid);
+    }
+    sw_xml_set_attr(m, "to", node);
+    sw_xml_set_attr(m, "type", "groupchat");
+    s = sw_xml_add(m, NULL, "subject");
+    if (r->subject != NULL && r->subject[0] != '\0') {
+        sw_xml_add_text(s, r->subject, strlen(r->subject));
+    }
+    mod_muc_fmuc_payload(m, NULL);
+    mod_muc_send(pool, m);
+}
+
+/* The status codes of a removal another node made (kick, ban...); with
+ * 110 when the occupant is this node's own. */
+static size_t
+mod_muc_fmuc_codes(const sw_xml_t *x, int *codes, size_t max, bool self)
+{
+    const sw_xml_t *s;
+    size_t          n = 0;
+
+    if (self) {
+        codes[n++] = 110;
+    }
+    for (s = x ? sw_xml_child(x, NULL, "status") : NULL;
+         s != NULL && n + 1 < max; s = sw_xml_next_match(s, NULL, "status"))
+    {
+        int c = atoi(sw_xml_attr(s, "code") ? sw_xml_attr(s, "code") : "0");
+
+        if (c == 301 || c == 307 || c == 321 || c == 333) {
+            codes[n++] = c;
+        }
+    }
+    codes[n] = 0;
+    return n;
+}
+
+static int
+mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
+                         const char *node, const char *real)
+{
+    const char     *nick = st->from->resource;
+    const sw_xml_t *ux = sw_xml_child(st->xml, MOD_MUC_NS_USER, "x");
+    const sw_xml_t *item = ux ? sw_xml_child(ux, NULL, "item") : NULL;
+    bool            unavailable = st->type != NULL
+                                  && strcmp(st->type, "unavailable") == 0;
+    mod_muc_occ_t  *o = mod_muc_occ_by_nick(r, nick);
+    mod_muc_pres_t  how;
+    int             codes[8];
+    sw_jid_t       *rj;
+
+    memset(&how, 0, sizeof(how));
+    how.from_node = node;
+    if (item != NULL) {
+        const sw_xml_t *a = sw_xml_child(item, NULL, "actor");
+
+        how.actor = a ? sw_xml_attr(a, "nick") : NULL;
+        how.reason = sw_xml_child_text(item, NULL, "reason");
+        how.new_nick = unavailable ? sw_xml_attr(item, "nick") : NULL;
+    }
+    if (o != NULL && o->node == NULL) {
+        /* one of ours: removed over there (a kick at another node
+         * applies here, XEP-0289 §"Administration"), or a role shown
+         * there (cosmetic), or our own presence come back: not again */
+        if (unavailable && how.new_nick == NULL) {
+            mod_muc_fmuc_codes(ux, codes, 8, true);
+            how.codes = codes;
+            mod_muc_leave_how(r, o, NULL, &how);
+        }
+        return SW_OK;
+    }
+    if (o != NULL && strcmp(o->node, node) != 0) {
+        if (!unavailable) {
+            /* the same nick behind two nodes: the later is refused, as
+             * XEP-0289 §"Open issues" proposes; its node tells its user */
+            sw_pool_t *pool = sw_pool_new(512);
+            sw_xml_t  *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
+            sw_xml_t  *e;
+            char       buf[1024];
+
+            snprintf(buf, sizeof(buf), "%s/%s", r->jid, nick);
+            sw_xml_set_attr(p, "from", buf);
+            snprintf(buf, sizeof(buf), "%s/%s", node, nick);
+            sw_xml_set_attr(p, "to", buf);
+            sw_xml_set_attr(p, "type", "error");
+            mod_muc_fmuc_payload(p, NULL);
+            e = sw_xml_add(p, NULL, "error");
+            sw_xml_set_attr(e, "type", "cancel");
+            sw_xml_add(e, "urn:ietf:params:xml:ns:xmpp-stanzas", "conflict");
+            mod_muc_send(pool, p);
+        }
+        return SW_OK;
+    }
+    if (unavailable) {
+        if (o != NULL) {
+            bool  last = r->n_occs == 1 && !r->conf.persistent;
+            char *room = sw_strdup(r->jid);
+
+            if (how.new_nick != NULL) {
+                free(room);
+                mod_muc_presence_all(r, o, NULL, &how);     /* §7.6 */
+                free(o->nick);
+                o->nick = sw_strdup(how.new_nick);
+                return SW_OK;
+            }
+            how.codes = codes;
+            mod_muc_fmuc_codes(ux, codes, 8, false);
+            mod_muc_leave_how(r, o, NULL, &how);
+            if (last) {
+                /* the room went with its last occupant */
+                mod_muc_fmuc_notice(room, node, "left", NULL);
+                free(room);
+                return SW_OK;
+            }
+            free(room);
+        }
+        if (mod_muc_child(r, node) >= 0) {
+            for (o = r->occs; o != NULL; o = o->next) {
+                if (o->node != NULL && strcmp(o->node, node) == 0) {
+                    return SW_OK;
+                }
+            }
+            /* nobody behind it any more: it left the set */
+            mod_muc_fmuc_drop_node(r, node);
+            mod_muc_fmuc_notice(r->jid, node, "left", NULL);
+        }
+        return SW_OK;
+    }
+    if (o == NULL) {
+        rj = sw_jid_new(st->pool, real);
+        if (rj == NULL || rj->resource == NULL) {
+            return SW_OK;
+        }
+        o = sw_calloc(1, sizeof(*o));
+        o->nick = sw_strdup(nick);
+        o->jid = sw_strdup(rj->full);
+        o->bare = sw_strdup(rj->bare);
+        o->node = sw_strdup(node);
+        mod_muc_occ_id(r, o->bare, o->id);
+        o->role = mod_muc_role_for(r, mod_muc_aff(r, o->bare));
+        mod_muc_occ_link(r, o);
+    }
+    mod_muc_occ_set_presence(o, st->xml);
+    mod_muc_presence_all(r, o, o->pres, &how);
+    return SW_OK;
+}
+
+/* Whether this node holds a message of nick's with that body at that
+ * second: history from the joined node is kept and shown only when not
+ * (it wrote it, or a join before brought it). */
+static bool
+mod_muc_fmuc_have(mod_muc_room_t *r, int64_t when, const char *nick,
+                  const char *body)
+{
+    sw_storage_t       *st = r->svc->st;
+    sw_archive_query_t  q;
+    sw_archive_item_t  *items;
+    sw_pool_t          *tmp = sw_pool_new(4096);
+    size_t              n, i;
+    bool                have = false;
+    char                from[1024];
+
+    memset(&q, 0, sizeof(q));
+    q.start = when;
+    q.end = when;
+    snprintf(from, sizeof(from), "%s/%s", r->jid, nick);
+    if (st->archive_query(st, MOD_MUC_STORE_HIST, r->svc->domain, r->node,
+                          &q, tmp, &items, &n) == SW_OK)
+    {
+        for (i = 0; i < n && !have; i++) {
+            sw_xml_t *m = sw_xml_parse(tmp, items[i].data, items[i].len,
+                                       NULL);
+
+            have = m != NULL && sw_xml_attr(m, "from") != NULL
+                   && strcmp(sw_xml_attr(m, "from"), from) == 0
+                   && strcmp(sw_xml_child_text(m, NULL, "body")
+                             ? sw_xml_child_text(m, NULL, "body") : "",
+                             body) == 0;
+        }
+    }
+    sw_pool_free(tmp);
+    return have;
+}
+
+static int
+mod_muc_fmuc_message_in(mod_muc_room_t *r, sw_stanza_t *st,
+                        const char *node, const char *real)
+{
+    const char     *nick = st->from->resource;
+    mod_muc_occ_t  *o = nick ? mod_muc_occ_by_nick(r, nick) : NULL;
+    const sw_xml_t *delay = sw_xml_child(st->xml, MOD_MUC_NS_DELAY, "delay");
+    int64_t         when = (int64_t) time(NULL);
+    mod_muc_occ_t   tmp;
+    ssize_t         child = mod_muc_child(r, node);
+    sw_pool_t      *pool;
+    sw_xml_t       *m;
+
+    if (st->type == NULL || strcmp(st->type, "groupchat") != 0) {
+        /* a private message through the set (XEP-0289 §"Private") */
+        mod_muc_occ_t *to = st->to->resource
+                            ? mod_muc_occ_by_nick(r, st->to->resource)
+                            : NULL;
+
+        if (o == NULL || o->node == NULL || strcmp(o->node, node) != 0
+            || to == NULL)
+        {
+            return SW_OK;
+        }
+        if (to->node != NULL) {
+            mod_muc_fmuc_private(r, o, to, st->xml);
+        } else {
+            char buf[1024];
+
+            pool = sw_pool_new(sw_pool_used(st->pool) + 256);
+            m = sw_xml_copy(pool, st->xml);
+            mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
+            snprintf(buf, sizeof(buf), "%s/%s", r->jid, o->nick);
+            sw_xml_set_attr(m, "from", buf);
+            sw_xml_set_attr(m, "to", to->jid);
+            mod_muc_send(pool, m);
+        }
+        return SW_OK;
+    }
+    if (delay != NULL && sw_xml_attr(delay, "stamp") != NULL) {
+        int64_t t = mod_muc_parse_stamp(sw_xml_attr(delay, "stamp"));
+
+        when = t > 0 ? t : when;
+    }
+    if (o != NULL && o->node == NULL) {
+        /* our own occupant's message: as the primary's echo, a replica
+         * shows it now; otherwise it came back and is not shown again */
+        if (!(mod_muc_is_parent(r, node) && r->conf.fmuc_replica)) {
+            return SW_OK;
+        }
+    } else if (o != NULL && strcmp(o->node, node) != 0) {
+        return SW_OK;           /* not that node's to speak for */
+    } else if (o == NULL) {
+        /* history, or the subject, from before we joined: its author
+         * need not be here */
+        const char *body = sw_xml_child_text(st->xml, NULL, "body");
+        sw_jid_t   *rj = real ? sw_jid_new(st->pool, real) : NULL;
+
+        if (!mod_muc_is_parent(r, node) && child < 0) {
+            return SW_OK;
+        }
+        if (nick == NULL) {
+            const char *s = sw_xml_child_text(st->xml, NULL, "subject");
+
+            if (s != NULL && body == NULL) {
+                free(r->subject);
+                free(r->subject_by);
+                r->subject = sw_strdup(s);
+                r->subject_by = sw_strdup("");
+                mod_muc_room_save(r);
+            }
+            return SW_OK;
+        }
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.nick = (char *) nick;
+        tmp.jid = (char *) (rj ? rj->full : "");
+        tmp.bare = (char *) (rj ? rj->bare : "");
+        tmp.node = (char *) node;
+        mod_muc_occ_id(r, tmp.bare, tmp.id);
+        o = &tmp;
+    }
+    if (delay != NULL && nick != NULL
+        && sw_xml_child_text(st->xml, NULL, "body") != NULL
+        && mod_muc_fmuc_have(r, when, nick,
+                             sw_xml_child_text(st->xml, NULL, "body")))
+    {
+        /* history this node has already (the second a join asked from
+         * overlaps what it holds) */
+        return SW_OK;
+    }
+    pool = sw_pool_new(sw_pool_used(st->pool) + 512);
+    m = sw_xml_copy(pool, st->xml);
+    mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
+    mod_muc_strip(m, MOD_MUC_NS_SID, "stanza-id", NULL);
+    mod_muc_strip(m, MOD_MUC_NS_OID, "occupant-id", NULL);
+    mod_muc_deliver(r, o, m, node,
+                    child >= 0 && r->nodes_replica[child], when);
+    sw_pool_free(pool);
+    return SW_OK;
+}
+
+int
+mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
+                const sw_origin_t *origin)
+{
+    const sw_xml_t *fm = sw_xml_child(st->xml, MOD_MUC_NS_FMUC, "fmuc");
+    const char     *node, *real;
+    sw_link_t      *l;
+
+    if (fm == NULL || origin->kind != SW_ORIGIN_LINK || st->from == NULL
+        || st->from->node == NULL)
+    {
+        return SW_DECLINED;
+    }
+    node = st->from->bare;
+    real = sw_xml_attr(fm, "from");
+    l = mod_muc_fmuc_link(node);
+    if (l != origin->link || !mod_muc_fmuc_trusted(svc, node)) {
+        sw_log_warn("muc: %s: federation refused to %s (not in the Peer's "
+                    "peer_fmuc)", st->to->bare, node);
+        if (st->kind == SW_STANZA_PRESENCE && st->type == NULL) {
+            mod_muc_fmuc_notice(st->to->bare, node, "reject",
+                                "Not federated with this room");
+        }
+        return SW_OK;
+    }
+    if (st->kind == SW_STANZA_PRESENCE && st->from->resource == NULL) {
+        const sw_xml_t *rej = sw_xml_child(fm, NULL, "reject");
+
+        if (r == NULL) {
+            return SW_OK;
+        }
+        if (rej != NULL) {
+            sw_log_warn("muc: %s: %s refused federation: %s", r->jid, node,
+                        sw_xml_text(rej));
+            mod_muc_fmuc_drop_node(r, node);
+        } else if (sw_xml_child(fm, NULL, "left") != NULL) {
+            /* the joined node has no occupant of ours (it restarted, or
+             * we had left): with occupants here, join again */
+            if (mod_muc_is_parent(r, node) && r->fmuc_joined
+                && r->n_local > 0)
+            {
+                static const int none[] = { 0 };
+                mod_muc_occ_t   *o;
+                mod_muc_pres_t   how;
+
+                mod_muc_fmuc_drop_node(r, node);
+                memset(&how, 0, sizeof(how));
+                how.codes = none;
+                for (o = r->occs; o != NULL; o = o->next) {
+                    if (o->node == NULL) {
+                        mod_muc_fmuc_presence(r, o, o->pres, &how, NULL);
+                    }
+                }
+            }
+        } else if (st->type != NULL && strcmp(st->type, "unavailable") == 0)
+        {
+            mod_muc_fmuc_drop_node(r, node);    /* it restarted */
+        }
+        return SW_OK;
+    }
+    if (r == NULL) {
+        if (st->kind == SW_STANZA_PRESENCE && st->type == NULL) {
+            mod_muc_fmuc_notice(st->to->bare, node, "reject",
+                                "No such room");
+        }
+        return SW_OK;
+    }
+    if (st->kind == SW_STANZA_PRESENCE) {
+        if (st->type != NULL && strcmp(st->type, "error") == 0) {
+            /* our join refused over there: a nick collision */
+            mod_muc_occ_t *o = st->to->resource
+                               ? mod_muc_occ_by_nick(r, st->to->resource)
+                               : NULL;
+
+            if (o != NULL && o->node == NULL) {
+                static const int self[] = { 110, 0 };
+                sw_route(sw_stanza_error_reply(st, NULL, "conflict", NULL));
+                mod_muc_leave(r, o, NULL, self, NULL);
+            }
+            return SW_OK;
+        }
+        if (st->type == NULL && !mod_muc_is_parent(r, node)
+            && mod_muc_child(r, node) < 0)
+        {
+            const sw_xml_t *mx = sw_xml_child(st->xml, MOD_MUC_NS, "x");
+            const char     *mode = sw_xml_attr(fm, "mode");
+
+            if (r->locked || r->conf.fmuc_node != NULL) {
+                mod_muc_fmuc_notice(r->jid, node, "reject", r->locked
+                                    ? "The room is locked"
+                                    : "This node joins another");
+                return SW_OK;
+            }
+            r->nodes = sw_realloc(r->nodes, (r->n_nodes + 1)
+                                            * sizeof(*r->nodes));
+            r->nodes_replica = sw_realloc(r->nodes_replica,
+                                          (r->n_nodes + 1)
+                                          * sizeof(*r->nodes_replica));
+            r->nodes_replica[r->n_nodes] = mode != NULL
+                                           && strcmp(mode, "replica") == 0;
+            r->nodes[r->n_nodes++] = sw_strdup(node);
+            sw_log_info("muc: %s: %s joined (XEP-0289%s)", r->jid, node,
+                        r->nodes_replica[r->n_nodes - 1] ? ", a replica"
+                                                         : "");
+            mod_muc_fmuc_welcome(r, node, mx ? sw_xml_child(mx, NULL,
+                                                            "history")
+                                             : NULL);
+        } else if (!mod_muc_is_parent(r, node) && mod_muc_child(r, node) < 0)
+        {
+            return SW_OK;
+        }
+        return mod_muc_fmuc_presence_in(r, st, node, real);
+    }
+    if (!mod_muc_is_parent(r, node) && mod_muc_child(r, node) < 0) {
+        /* a joining node we do not know (we restarted): join again */
+        if (st->from->resource != NULL) {
+            mod_muc_fmuc_notice(r->jid, node, "left", NULL);
+        }
+        return SW_OK;
+    }
+    if (st->kind == SW_STANZA_MESSAGE) {
+        return mod_muc_fmuc_message_in(r, st, node, real);
+    }
+    return SW_OK;
+}

@@ -1,0 +1,258 @@
+"""Federated MUC (XEP-0289) between two skywaved joined by a peer link:
+room@conference.b.example is a node of room@conference.a.example.  Joins
+propagate (the joining node gets occupants, history and subject), each
+groupchat message and each presence crosses the link once whatever the
+number of occupants behind it, a user joining the node that is already
+in the set reads the history there with nothing crossing for it, private
+messages route through the nodes, a kick at the joined node applies at
+the joining node, only agreed rooms federate, and after a restart of the
+joining node its users get what they missed, once, in order."""
+import json
+import os
+import re
+import time
+
+import pytest
+
+from conftest import Server, free_port
+from swnet import peer_section
+from test_c2s import Raw
+from test_peer_link import wait_log
+
+MUC = "http://jabber.org/protocol/muc"
+RA = "room@conference.a.example"
+RB = "room@conference.b.example"
+
+
+def link_config(my_port, peer_port, name, domains, fmuc):
+    opts = [("link_tcp_address", "127.0.0.1"),
+            ("link_tcp_peer_port", peer_port),
+            ("peer_reconnect_min", "200ms"),
+            ("peer_reconnect_max", "1s")]
+    extra = ("    peer_fmuc = { %s },\n" % ", ".join('"%s"' % f for f in fmuc)
+             if fmuc else "")
+    return ('link_tcp_interfaces = { "127.0.0.1" }\n'
+            'link_tcp_port = %d\n' % my_port
+            + peer_section(name, domains, opts, extra))
+
+
+def make_pair(tmp_path, a_trusts=("conference.b.example",),
+              b_trusts=("conference.a.example",)):
+    pa, pb = free_port(), free_port()
+    mods = ("c2s", "im", "server", "link_tcp")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Server(tmp_path / "a", hosts=("a.example",), modules=mods,
+               extra=link_config(pa, pb, "b", ["b.example",
+                                               "conference.b.example"],
+                                 a_trusts)
+               + 'Component "conference.a.example" "muc"\n')
+    b = Server(tmp_path / "b", hosts=("b.example",), modules=mods,
+               extra=link_config(pb, pa, "a", ["a.example",
+                                               "conference.a.example"],
+                                 b_trusts)
+               + 'Component "conference.b.example" "muc"\n')
+    a.adduser("alice@a.example", "pw-alice")
+    a.adduser("dave@a.example", "pw-dave")
+    b.adduser("bob@b.example", "pw-bob")
+    b.adduser("carol@b.example", "pw-carol")
+    return a, b
+
+
+@pytest.fixture
+def fed(tmp_path):
+    a, b = make_pair(tmp_path)
+    a.start()
+    b.start()
+    yield a, b
+    for s in (a, b):
+        assert s.stop() in (0, None)
+
+
+def online(server, user, host, resource="r"):
+    c = Raw(server.port, host)
+    c.login(user, "pw-" + user, resource)
+    c.send("<presence/>")
+    c.read_until(r"<presence[^>]*/>|</presence>")
+    return c
+
+
+def join(c, room, nick, extra=""):
+    c.send("<presence to='%s/%s'><x xmlns='%s'>%s</x></presence>"
+           % (room, nick, MUC, extra))
+    return c.read_until(r"<subject[^>]*?(/>|>[^<]*</subject>)", 20)
+
+
+def configure(c, room, fields):
+    body = "".join("<field var='%s'><value>%s</value></field>" % kv
+                   for kv in fields)
+    c.send("<iq type='set' id='cfg' to='%s'><query xmlns='%s#owner'>"
+           "<x xmlns='jabber:x:data' type='submit'>%s</x></query></iq>"
+           % (room, MUC, body))
+    return c.read_until(r"<iq[^>]*id='cfg'[^>]*(/>|>.*?</iq>)")
+
+
+def groupchat(c, room, body):
+    c.send("<message to='%s' type='groupchat'><body>%s</body></message>"
+           % (room, body))
+
+
+def counters(server):
+    """Stanzas out and in on the server's one peer link (links.json is
+    rewritten every 5 s)."""
+    st = json.load(open(os.path.join(str(server.dir), "state",
+                                     "links.json")))["links"][0]
+    return st["stanzas_out"], st["stanzas_in"]
+
+
+def settled(server):
+    time.sleep(5.5)
+    return counters(server)
+
+
+def federate(a, b):
+    """alice's room at A (persistent), bob's at B federated with it."""
+    alice = online(a, "alice", "a.example")
+    join(alice, RA, "Alice")
+    configure(alice, RA, [("muc#roomconfig_persistentroom", "1")])
+    groupchat(alice, RA, "history one")
+    alice.read_until("history one")
+    bob = online(b, "bob", "b.example")
+    join(bob, RB, "Bob")
+    assert "type='result'" in configure(
+        bob, RB, [("muc#roomconfig_persistentroom", "1"),
+                  ("fmuc_node", RA)])
+    # the joined node's state comes back: alice, her history
+    got = bob.read_until(r"history one.*?</message>", 20)
+    assert "from='%s/Alice'" % RB in got
+    alice.read_until(r"from='%s/Bob'" % RA, 20)
+    return alice, bob
+
+
+def test_join_messages_both_ways_and_once_per_link(fed):
+    a, b = fed
+    alice, bob = federate(a, b)
+    wait_log(a, "muc: room@conference.a.example: room@conference.b.example "
+             "joined")
+
+    groupchat(alice, RA, "to the ship")
+    m = bob.read_until(r"to the ship.*?</message>", 20)
+    assert "from='%s/Alice'" % RB in m
+    assert re.search(r"<stanza-id xmlns='urn:xmpp:sid:0' id='[^']+' "
+                     r"by='%s'/>" % RB, m), m
+    groupchat(bob, RB, "from the ship")
+    m = alice.read_until(r"from the ship.*?</message>", 20)
+    assert "from='%s/Bob'" % RA in m
+    assert "isode.com" not in m          # no fmuc payload to a client
+    bob.read_until(r"from the ship")     # and bob's own, at once
+
+    # carol joins B's node: history and occupants from there, and only
+    # her own presence crosses the link
+    out0, in0 = settled(b)
+    carol = online(b, "carol", "b.example")
+    text = join(carol, RB, "Carol")
+    for want in ("from='%s/Alice'" % RB, "from='%s/Bob'" % RB,
+                 "history one", "to the ship", "from the ship"):
+        assert want in text, (want, text)
+    alice.read_until(r"from='%s/Carol'" % RA, 20)
+    out1, in1 = settled(b)
+    assert (out1 - out0, in1 - in0) == (1, 0)
+
+    # a message to two occupants behind B crosses once
+    groupchat(alice, RA, "to both")
+    bob.read_until("to both", 20)
+    carol.read_until("to both", 20)
+    out2, in2 = settled(b)
+    assert (out2 - out1, in2 - in1) == (0, 1)
+
+    # a private message from carol (B) to alice (A), through the nodes
+    carol.send("<message to='%s/Alice' type='chat'><body>psst</body>"
+               "</message>" % RB)
+    pm = alice.read_until(r"psst.*?</message>", 20)
+    assert "from='%s/Carol'" % RA in pm and "isode.com" not in pm
+
+    # the last at B leaves: B's node leaves the set
+    for c, nick in ((bob, "Bob"), (carol, "Carol")):
+        c.send("<presence to='%s/%s' type='unavailable'/>" % (RB, nick))
+        alice.read_until(r"from='%s/%s'[^>]*type='unavailable'" % (RA, nick),
+                         20)
+
+
+def test_kick_at_the_joined_node_applies_at_the_joining_node(fed):
+    a, b = fed
+    alice, bob = federate(a, b)
+    alice.send("<iq type='set' id='k' to='%s'><query xmlns='%s#admin'>"
+               "<item nick='Bob' role='none'><reason>enough</reason></item>"
+               "</query></iq>" % (RA, MUC))
+    alice.read_until(r"id='k'")
+    kicked = bob.read_until(r"from='%s/Bob'[^>]*type='unavailable'"
+                            r".*?</presence>" % RB, 20)
+    assert "<status code='307'/>" in kicked
+    assert "<status code='110'/>" in kicked
+    assert "enough" in kicked
+
+
+def test_untrusted_room_is_refused(tmp_path):
+    a, b = make_pair(tmp_path, a_trusts=())
+    a.start()
+    b.start()
+    try:
+        alice = online(a, "alice", "a.example")
+        join(alice, RA, "Alice")
+        configure(alice, RA, [])
+        bob = online(b, "bob", "b.example")
+        join(bob, RB, "Bob")
+        configure(bob, RB, [("fmuc_node", RA)])
+        wait_log(a, "federation refused to room@conference.b.example")
+        wait_log(b, "refused federation: Not federated")
+        groupchat(bob, RB, "nobody there")
+        bob.read_until("nobody there")
+        with pytest.raises(AssertionError):
+            alice.read_until("nobody there", 3)
+    finally:
+        for s in (a, b):
+            assert s.stop() in (0, None)
+
+
+def test_fmuc_node_must_be_agreed(tmp_path):
+    """The form refuses a node the Peer's peer_fmuc does not name."""
+    a, b = make_pair(tmp_path, b_trusts=())
+    b.start()
+    try:
+        bob = online(b, "bob", "b.example")
+        join(bob, RB, "Bob")
+        r = configure(bob, RB, [("fmuc_node", RA)])
+        assert "not-acceptable" in r
+    finally:
+        assert b.stop() in (0, None)
+
+
+def test_restart_of_the_joining_node_resyncs_once_in_order(fed):
+    a, b = fed
+    alice, bob = federate(a, b)
+    groupchat(bob, RB, "before")
+    alice.read_until("before", 20)
+    bob.sock.close()
+    assert b.stop() == 0
+    for i in range(3):
+        groupchat(alice, RA, "missed %d" % i)
+        alice.read_until("missed %d" % i)
+    b.start()
+    bob = online(b, "bob", "b.example", "again")
+    text = join(bob, RB, "Bob")
+    # what B missed reached it while it started (the link's queue) or
+    # comes with its join to A: either way once, in order
+    got = text if "missed 2" in text else \
+        text + bob.read_until(r"missed 2.*?</message>", 20)
+    order = [m for m in re.findall(r"<body>([^<]*)</body>", got)]
+    assert order.count("before") == 1 and order.count("history one") == 1, got
+    assert [m for m in order if m.startswith("missed")] == \
+        ["missed 0", "missed 1", "missed 2"], order
+    # nothing comes twice later on
+    time.sleep(2)
+    bob.send("<iq type='get' id='ping' to='b.example'><ping "
+             "xmlns='urn:xmpp:ping'/></iq>")
+    rest = bob.read_until(r"id='ping'")
+    assert "missed" not in rest
+    groupchat(alice, RA, "after")
+    assert "after" in bob.read_until(r"after.*?</message>", 20)
