@@ -157,6 +157,7 @@ mod_muc_room_destroy(mod_muc_room_t *r)
     st->map_clear(st, MOD_MUC_STORE_AFFS, r->svc->domain, r->node);
     st->archive_delete(st, MOD_MUC_STORE_HIST, r->svc->domain, r->node, 0, 0,
                        NULL);
+    mod_muc_fmuc_clear(r);
     sw_hash_set(r->svc->rooms, r->node, NULL);
     mod_muc_room_free(r);
 }
@@ -295,6 +296,7 @@ mod_muc_load_room(const char *field, const char *data, size_t len, void *ud)
     }
     svc->st->map_each(svc->st, MOD_MUC_STORE_AFFS, svc->domain, field,
                       mod_muc_load_aff, r);
+    mod_muc_fmuc_load(r);
     sw_pool_free(pool);
     return SW_OK;
 }

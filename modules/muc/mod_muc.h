@@ -202,14 +202,23 @@ void mod_muc_fmuc_message(mod_muc_room_t *r, const mod_muc_occ_t *o,
 /* The same for one node. */
 void mod_muc_fmuc_message_to(mod_muc_room_t *r, const mod_muc_occ_t *o,
                              const sw_xml_t *m, const char *node);
-/* At start: a joining node tells its joined node it restarted. */
+/* At start: a node tells its neighbours it restarted. */
 void mod_muc_fmuc_restarted(mod_muc_room_t *r);
+/* The occupants of this server's join the joined node (again). */
+void mod_muc_fmuc_rejoin(mod_muc_room_t *r);
 /* A private message to o, who is behind another node. */
 void mod_muc_fmuc_private(mod_muc_room_t *r, const mod_muc_occ_t *from,
                           const mod_muc_occ_t *to, const sw_xml_t *m);
 /* Whether node (a room's JID) may federate with rooms of this service. */
 bool mod_muc_fmuc_trusted(mod_muc_service_t *svc, const char *node);
 void mod_muc_fmuc_forget(mod_muc_room_t *r);
+/* Federation state kept at a joined node: an occupant behind a node that
+ * joined it came or changed (present) or went; all of a room's loaded
+ * (at start) or removed (the room goes). */
+void mod_muc_fmuc_keep(mod_muc_room_t *r, const mod_muc_occ_t *o,
+                       bool present);
+void mod_muc_fmuc_load(mod_muc_room_t *r);
+void mod_muc_fmuc_clear(mod_muc_room_t *r);
 
 /* mod_muc_admin.c */
 int mod_muc_admin_iq(mod_muc_room_t *r, sw_stanza_t *st);

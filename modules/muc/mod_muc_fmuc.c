@@ -91,6 +91,9 @@ mod_muc_fmuc_trusted(mod_muc_service_t *svc, const char *node)
 
 /* --------------------------------------------------------- neighbours --- */
 
+#define MOD_MUC_STORE_FNODES "muc_fmuc_nodes"
+#define MOD_MUC_STORE_FOCCS  "muc_fmuc_occupants"
+
 static bool
 mod_muc_is_parent(const mod_muc_room_t *r, const char *node)
 {
@@ -350,22 +353,50 @@ mod_muc_fmuc_message_to(mod_muc_room_t *r, const mod_muc_occ_t *o,
     mod_muc_fmuc_message_one(r, node, &fm);
 }
 
-void
-mod_muc_fmuc_restarted(mod_muc_room_t *r)
+static void
+mod_muc_fmuc_reset_one(mod_muc_room_t *r, const char *node, void *ud)
 {
-    sw_pool_t *pool;
-    sw_xml_t  *p;
+    sw_pool_t *pool = sw_pool_new(256);
+    sw_xml_t  *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
 
-    if (r->conf.fmuc_node == NULL) {
-        return;
-    }
-    pool = sw_pool_new(256);
-    p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
+    (void) ud;
     sw_xml_set_attr(p, "from", r->jid);
-    sw_xml_set_attr(p, "to", r->conf.fmuc_node);
+    sw_xml_set_attr(p, "to", node);
     sw_xml_set_attr(p, "type", "unavailable");
     mod_muc_fmuc_payload(p, NULL);
     mod_muc_send(pool, p);
+}
+
+/* After a restart the occupants this server had are gone: every
+ * neighbour hears it (the joined node, and nodes that had joined). */
+void
+mod_muc_fmuc_restarted(mod_muc_room_t *r)
+{
+    size_t i;
+
+    if (r->conf.fmuc_node != NULL) {
+        mod_muc_fmuc_reset_one(r, r->conf.fmuc_node, NULL);
+    }
+    for (i = 0; i < r->n_nodes; i++) {
+        mod_muc_fmuc_reset_one(r, r->nodes[i], NULL);
+    }
+}
+
+/* The occupants here join the joined node (again). */
+void
+mod_muc_fmuc_rejoin(mod_muc_room_t *r)
+{
+    static const int none[] = { 0 };
+    mod_muc_occ_t   *o;
+    mod_muc_pres_t   how;
+
+    memset(&how, 0, sizeof(how));
+    how.codes = none;
+    for (o = r->occs; o != NULL; o = o->next) {
+        if (o->node == NULL) {
+            mod_muc_fmuc_presence(r, o, o->pres, &how, NULL);
+        }
+    }
 }
 
 void
@@ -385,6 +416,124 @@ mod_muc_fmuc_private(mod_muc_room_t *r, const mod_muc_occ_t *from,
     mod_muc_send(pool, c);
 }
 
+/* ------------------------------------------------------------ state --- */
+
+/*
+ * A joined node keeps which nodes joined it and who is behind them, so
+ * that after its restart what they send still has somewhere to go
+ * (what a joining node keeps it learns again by joining).
+ */
+void
+mod_muc_fmuc_keep(mod_muc_room_t *r, const mod_muc_occ_t *o, bool present)
+{
+    sw_storage_t *st = r->svc->st;
+    sw_pool_t    *pool;
+    sw_xml_t     *x;
+    char         *text;
+
+    if (o->node == NULL || mod_muc_is_parent(r, o->node)) {
+        return;
+    }
+    if (!present) {
+        st->map_set(st, MOD_MUC_STORE_FOCCS, r->svc->domain, r->node,
+                    o->nick, NULL, 0);
+        return;
+    }
+    pool = sw_pool_new(1024);
+    x = sw_xml_new(pool, NULL, "occupant");
+    sw_xml_set_attr(x, "jid", o->jid);
+    sw_xml_set_attr(x, "node", o->node);
+    if (o->pres != NULL) {
+        sw_xml_append(x, sw_xml_copy(pool, o->pres));
+    }
+    text = sw_xml_to_string(x, NULL);
+    st->map_set(st, MOD_MUC_STORE_FOCCS, r->svc->domain, r->node, o->nick,
+                text, strlen(text));
+    free(text);
+    sw_pool_free(pool);
+}
+
+static void
+mod_muc_fmuc_keep_node(mod_muc_room_t *r, const char *node, int replica)
+{
+    sw_storage_t *st = r->svc->st;
+
+    st->map_set(st, MOD_MUC_STORE_FNODES, r->svc->domain, r->node, node,
+                replica < 0 ? NULL : replica ? "replica" : "primary",
+                replica ? strlen("replica") : strlen("primary"));
+}
+
+static void
+mod_muc_fmuc_add_node(mod_muc_room_t *r, const char *node, bool replica)
+{
+    r->nodes = sw_realloc(r->nodes, (r->n_nodes + 1) * sizeof(*r->nodes));
+    r->nodes_replica = sw_realloc(r->nodes_replica, (r->n_nodes + 1)
+                                  * sizeof(*r->nodes_replica));
+    r->nodes_replica[r->n_nodes] = replica;
+    r->nodes[r->n_nodes++] = sw_strdup(node);
+}
+
+static int
+mod_muc_fmuc_load_node(const char *field, const char *data, size_t len,
+                       void *ud)
+{
+    (void) len;
+    mod_muc_fmuc_add_node(ud, field, strcmp(data, "replica") == 0);
+    return SW_OK;
+}
+
+static int
+mod_muc_fmuc_load_occ(const char *field, const char *data, size_t len,
+                      void *ud)
+{
+    mod_muc_room_t *r = ud;
+    sw_pool_t      *pool = sw_pool_new(len + 256);
+    sw_xml_t       *x = sw_xml_parse(pool, data, len, NULL);
+    sw_jid_t       *j;
+    mod_muc_occ_t  *o;
+    const char     *node = x ? sw_xml_attr(x, "node") : NULL;
+
+    if (x == NULL || node == NULL || sw_xml_attr(x, "jid") == NULL
+        || (j = sw_jid_new(pool, sw_xml_attr(x, "jid"))) == NULL
+        || mod_muc_child(r, node) < 0 || mod_muc_occ_by_nick(r, field))
+    {
+        sw_pool_free(pool);
+        return SW_OK;
+    }
+    o = sw_calloc(1, sizeof(*o));
+    o->nick = sw_strdup(field);
+    o->jid = sw_strdup(j->full);
+    o->bare = sw_strdup(j->bare);
+    o->node = sw_strdup(node);
+    mod_muc_occ_id(r, o->bare, o->id);
+    o->role = mod_muc_role_for(r, mod_muc_aff(r, o->bare));
+    mod_muc_occ_set_presence(o, sw_xml_child(x, NULL, "presence")
+                                ? sw_xml_child(x, NULL, "presence") : x);
+    mod_muc_occ_link(r, o);
+    sw_pool_free(pool);
+    return SW_OK;
+}
+
+void
+mod_muc_fmuc_load(mod_muc_room_t *r)
+{
+    sw_storage_t *st = r->svc->st;
+
+    st->map_each(st, MOD_MUC_STORE_FNODES, r->svc->domain, r->node,
+                 mod_muc_fmuc_load_node, r);
+    st->map_each(st, MOD_MUC_STORE_FOCCS, r->svc->domain, r->node,
+                 mod_muc_fmuc_load_occ, r);
+}
+
+void
+mod_muc_fmuc_clear(mod_muc_room_t *r)
+{
+    sw_storage_t *st = r->svc->st;
+
+    st->map_clear(st, MOD_MUC_STORE_FNODES, r->svc->domain, r->node);
+    st->map_clear(st, MOD_MUC_STORE_FOCCS, r->svc->domain, r->node);
+}
+
 /* ------------------------------------------------------ node changes --- */
 
 /* Every occupant behind node leaves (that node left or restarted). */
@@ -399,7 +548,10 @@ mod_muc_fmuc_drop_node(mod_muc_room_t *r, const char *node)
 
     if ((i = mod_muc_child(r, n)) >= 0) {
         free(r->nodes[i]);
-        r->nodes[i] = r->nodes[--r->n_nodes];
+        r->n_nodes--;
+        r->nodes[i] = r->nodes[r->n_nodes];
+        r->nodes_replica[i] = r->nodes_replica[r->n_nodes];
+        mod_muc_fmuc_keep_node(r, n, -1);
     }
     if (mod_muc_is_parent(r, n)) {
         r->fmuc_joined = false;
@@ -412,6 +564,7 @@ mod_muc_fmuc_drop_node(mod_muc_room_t *r, const char *node)
             how.from_node = n;
             how.unavailable = true;
             mod_muc_presence_all(r, o, NULL, &how);
+            mod_muc_fmuc_keep(r, o, false);
             mod_muc_occ_unlink(r, o);
             mod_muc_occ_free(o);
         }
@@ -569,8 +722,10 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
             if (how.new_nick != NULL) {
                 free(room);
                 mod_muc_presence_all(r, o, NULL, &how);     /* §7.6 */
+                mod_muc_fmuc_keep(r, o, false);
                 free(o->nick);
                 o->nick = sw_strdup(how.new_nick);
+                mod_muc_fmuc_keep(r, o, true);
                 return SW_OK;
             }
             how.codes = codes;
@@ -611,6 +766,7 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
         mod_muc_occ_link(r, o);
     }
     mod_muc_occ_set_presence(o, st->xml);
+    mod_muc_fmuc_keep(r, o, true);
     mod_muc_presence_all(r, o, o->pres, &how);
     return SW_OK;
 }
@@ -788,28 +944,22 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
             sw_log_warn("muc: %s: %s refused federation: %s", r->jid, node,
                         sw_xml_text(rej));
             mod_muc_fmuc_drop_node(r, node);
-        } else if (sw_xml_child(fm, NULL, "left") != NULL) {
-            /* the joined node has no occupant of ours (it restarted, or
-             * we had left): with occupants here, join again */
-            if (mod_muc_is_parent(r, node) && r->fmuc_joined
-                && r->n_local > 0)
-            {
-                static const int none[] = { 0 };
-                mod_muc_occ_t   *o;
-                mod_muc_pres_t   how;
-
-                mod_muc_fmuc_drop_node(r, node);
-                memset(&how, 0, sizeof(how));
-                how.codes = none;
-                for (o = r->occs; o != NULL; o = o->next) {
-                    if (o->node == NULL) {
-                        mod_muc_fmuc_presence(r, o, o->pres, &how, NULL);
-                    }
-                }
-            }
-        } else if (st->type != NULL && strcmp(st->type, "unavailable") == 0)
+        } else if (sw_xml_child(fm, NULL, "left") != NULL
+                   || (st->type != NULL
+                       && strcmp(st->type, "unavailable") == 0))
         {
-            mod_muc_fmuc_drop_node(r, node);    /* it restarted */
+            /* <left/>: the joined node has no occupant of ours (it
+             * restarted, or we had left); unavailable: that node
+             * restarted, and who was behind it is gone.  A joining node
+             * with occupants joins again. */
+            bool rejoin = mod_muc_is_parent(r, node) && r->n_local > 0
+                          && (r->fmuc_joined
+                              || sw_xml_child(fm, NULL, "left") == NULL);
+
+            mod_muc_fmuc_drop_node(r, node);
+            if (rejoin) {
+                mod_muc_fmuc_rejoin(r);
+            }
         }
         return SW_OK;
     }
@@ -846,14 +996,10 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
                                     : "This node joins another");
                 return SW_OK;
             }
-            r->nodes = sw_realloc(r->nodes, (r->n_nodes + 1)
-                                            * sizeof(*r->nodes));
-            r->nodes_replica = sw_realloc(r->nodes_replica,
-                                          (r->n_nodes + 1)
-                                          * sizeof(*r->nodes_replica));
-            r->nodes_replica[r->n_nodes] = mode != NULL
-                                           && strcmp(mode, "replica") == 0;
-            r->nodes[r->n_nodes++] = sw_strdup(node);
+            mod_muc_fmuc_add_node(r, node, mode != NULL
+                                           && strcmp(mode, "replica") == 0);
+            mod_muc_fmuc_keep_node(r, node,
+                                   r->nodes_replica[r->n_nodes - 1]);
             sw_log_info("muc: %s: %s joined (XEP-0289%s)", r->jid, node,
                         r->nodes_replica[r->n_nodes - 1] ? ", a replica"
                                                          : "");

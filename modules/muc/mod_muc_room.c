@@ -533,6 +533,7 @@ mod_muc_leave_how(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
 {
     how->unavailable = true;
     mod_muc_presence_all(r, o, src, how);
+    mod_muc_fmuc_keep(r, o, false);
     mod_muc_occ_unlink(r, o);
     mod_muc_occ_free(o);
     if (r->n_local == 0 && r->fmuc_joined) {
@@ -1194,18 +1195,7 @@ mod_muc_owner_iq(mod_muc_room_t *r, sw_stanza_t *st)
     mod_muc_room_save(r);
     sw_iq_reply(sw_stanza_iq_result(st));
     if (r->conf.fmuc_node != NULL && !r->fmuc_joined) {
-        /* XEP-0289: the occupants here join the node now */
-        static const int none[] = { 0 };
-        mod_muc_pres_t   how;
-        mod_muc_occ_t   *o;
-
-        memset(&how, 0, sizeof(how));
-        how.codes = none;
-        for (o = r->occs; o != NULL; o = o->next) {
-            if (o->node == NULL) {
-                mod_muc_fmuc_presence(r, o, o->pres, &how, NULL);
-            }
-        }
+        mod_muc_fmuc_rejoin(r);     /* XEP-0289: the node joins now */
     }
     if (!was_locked) {
         mod_muc_config_changed(r);

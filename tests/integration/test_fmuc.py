@@ -256,3 +256,54 @@ def test_restart_of_the_joining_node_resyncs_once_in_order(fed):
     assert "missed" not in rest
     groupchat(alice, RA, "after")
     assert "after" in bob.read_until(r"after.*?</message>", 20)
+
+
+def test_restart_of_the_joined_node_loses_nothing(fed):
+    """Federation state is kept at the joined node: what the joining node
+    said while it was down reaches it when it is back, once."""
+    a, b = fed
+    alice, bob = federate(a, b)
+    alice.sock.close()
+    bob.read_until(r"from='%s/Alice'[^>]*type='unavailable'" % RB, 20)
+    assert a.stop() == 0
+    groupchat(bob, RB, "while you were out")
+    bob.read_until("while you were out")        # primary-primary: at once
+    a.start()
+    wait_log(a, "link b: up")
+    alice = online(a, "alice", "a.example", "again")
+    text = join(alice, RA, "Alice")
+    if "while you were out" not in text:
+        text += alice.read_until(r"while you were out.*?</message>", 20)
+    assert text.count("while you were out") == 1, text
+    assert "from='%s/Bob'" % RA in text          # bob is still in the room
+    groupchat(alice, RA, "back")
+    assert "back" in bob.read_until(r"back.*?</message>", 20)
+
+
+def test_replica_shows_what_the_primary_echoes(fed):
+    a, b = fed
+    alice = online(a, "alice", "a.example")
+    join(alice, RA, "Alice")
+    configure(alice, RA, [("muc#roomconfig_persistentroom", "1")])
+    bob = online(b, "bob", "b.example")
+    join(bob, RB, "Bob")
+    configure(bob, RB, [("muc#roomconfig_persistentroom", "1"),
+                        ("fmuc_node", RA), ("fmuc_mode", "primary-replica")])
+    alice.read_until(r"from='%s/Bob'" % RA, 20)
+    groupchat(bob, RB, "echoed")
+    m = bob.read_until(r"echoed.*?</message>", 20)
+    assert "from='%s/Bob'" % RB in m
+    alice.read_until("echoed", 20)
+    # the primary away: nothing shows at the replica until it is back
+    alice.sock.close()
+    bob.read_until(r"from='%s/Alice'[^>]*type='unavailable'" % RB, 20)
+    assert a.stop() == 0
+    groupchat(bob, RB, "held")
+    with pytest.raises(AssertionError):
+        bob.read_until("held", 2)
+    a.start()
+    m = bob.read_until(r"held.*?</message>", 30)
+    assert "from='%s/Bob'" % RB in m
+    alice = online(a, "alice", "a.example", "again")
+    text = join(alice, RA, "Alice")
+    assert text.count("held") == 1 and text.count("echoed") == 1, text
