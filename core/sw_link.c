@@ -1753,7 +1753,9 @@ sw_link_write_stats(void)
     }
 }
 
-double
+/* How long an ack may take before we suspect the connection: three
+ * path round trips (at least 2 s), at most peer_ack_timeout. */
+static double
 sw_link_ack_timeout(const sw_link_t *l)
 {
     double t = 3 * l->rtt_min;

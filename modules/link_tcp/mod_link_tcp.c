@@ -300,17 +300,13 @@ mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
         return -1;
     }
     /*
-     * tcpi_retransmits: timeouts since the last ACK that moved on.  After
-     * an outage that comes only at TCP's backed-off RTO (14 s measured on
-     * Iridium, after a queue had inflated the RTT); no ACK at all for as
-     * long as the link lets an ack take says the same sooner.  A slow
-     * path that still delivers (HF with a long queue) keeps ACKs coming
-     * within that time, its turnarounds counted in the round trip.
+     * tcpi_retransmits: timeouts since the last ACK that moved on.  Not
+     * sooner, e.g. "no ACK for the link's ack timeout": on half-duplex
+     * HF a working link goes longer than that without an ACK while the
+     * other side waits for its turn (tested), and a probe there takes
+     * the channel from the traffic.  TCP's own timeout is the judge.
      */
-    return ti.tcpi_unacked > 0
-           && (ti.tcpi_retransmits > 0
-               || ti.tcpi_last_ack_recv
-                  >= (uint32_t) (1000 * sw_link_ack_timeout(link)));
+    return ti.tcpi_unacked > 0 && ti.tcpi_retransmits > 0;
 #else
     return -1;
 #endif

@@ -92,6 +92,7 @@ mod_muc_fmuc_trusted(mod_muc_service_t *svc, const char *node)
 /* --------------------------------------------------------- neighbours --- */
 
 #define MOD_MUC_STORE_FNODES "muc_fmuc_nodes"
+#define MOD_MUC_FMUC_MAX_NODES 64     /* nodes that may join one room */
 #define MOD_MUC_STORE_FOCCS  "muc_fmuc_occupants"
 
 static bool
@@ -752,8 +753,13 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
         return SW_OK;
     }
     if (o == NULL) {
-        rj = sw_jid_new(st->pool, real);
+        rj = real != NULL ? sw_jid_new(st->pool, real) : NULL;
         if (rj == NULL || rj->resource == NULL) {
+            return SW_OK;
+        }
+        if ((int64_t) r->n_occs >= r->svc->conf->max_occupants) {
+            sw_log_warn("muc: %s: full; %s from %s not let in", r->jid,
+                        nick, node);
             return SW_OK;
         }
         o = sw_calloc(1, sizeof(*o));
@@ -990,10 +996,14 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
             const sw_xml_t *mx = sw_xml_child(st->xml, MOD_MUC_NS, "x");
             const char     *mode = sw_xml_attr(fm, "mode");
 
-            if (r->locked || r->conf.fmuc_node != NULL) {
+            if (r->locked || r->conf.fmuc_node != NULL
+                || r->n_nodes >= MOD_MUC_FMUC_MAX_NODES)
+            {
                 mod_muc_fmuc_notice(r->jid, node, "reject", r->locked
                                     ? "The room is locked"
-                                    : "This node joins another");
+                                    : r->conf.fmuc_node != NULL
+                                    ? "This node joins another"
+                                    : "Too many nodes");
                 return SW_OK;
             }
             mod_muc_fmuc_add_node(r, node, mode != NULL

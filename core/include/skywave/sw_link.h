@@ -266,13 +266,6 @@ void sw_link_path_up(sw_link_t *l);
  * transport's own default applies).
  */
 double sw_link_connect_deadline(const sw_link_t *l);
-/*
- * How long an acknowledgement may take before the link suspects its
- * connection, in seconds: three measured round trips (at least 2 s), at
- * most peer_ack_timeout.  A transport's `stalled` may hold its own
- * signs of progress to the same bound.
- */
-double sw_link_ack_timeout(const sw_link_t *l);
 
 typedef struct sw_link_stats_s {
     bool     up;
