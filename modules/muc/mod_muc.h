@@ -220,6 +220,9 @@ void mod_muc_fmuc_keep(mod_muc_room_t *r, const mod_muc_occ_t *o,
 void mod_muc_fmuc_load(mod_muc_room_t *r);
 void mod_muc_fmuc_clear(mod_muc_room_t *r);
 
+/* mod_muc_mam.c: XEP-0313 queries on the room's archive */
+int mod_muc_mam_iq(mod_muc_room_t *r, sw_stanza_t *st);
+
 /* mod_muc_admin.c */
 int mod_muc_admin_iq(mod_muc_room_t *r, sw_stanza_t *st);
 int mod_muc_invite(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st);

@@ -659,6 +659,38 @@ mod_muc_fmuc_codes(const sw_xml_t *x, int *codes, size_t max, bool self)
     return n;
 }
 
+/*
+ * A nick taken here and behind the joined node while the two were apart:
+ * the joined node's occupant stays (XEP-0289 §"Open issues": the node
+ * with the local user tells it and removes it).  The user hears it as a
+ * refused join (XEP-0045 §7.2.8), the occupants here see it leave.
+ * Returns false when the room went with it.
+ */
+static bool
+mod_muc_fmuc_collide(mod_muc_room_t *r, mod_muc_occ_t *o, const char *node)
+{
+    static const int self[] = { 110, 0 };
+    bool             last = r->n_occs == 1 && !r->conf.persistent;
+    sw_pool_t       *pool = sw_pool_new(512);
+    sw_xml_t        *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
+    sw_xml_t        *e;
+    char             buf[1024];
+
+    snprintf(buf, sizeof(buf), "%s/%s", r->jid, o->nick);
+    sw_xml_set_attr(p, "from", buf);
+    sw_xml_set_attr(p, "to", o->jid);
+    sw_xml_set_attr(p, "type", "error");
+    sw_xml_add(p, MOD_MUC_NS, "x");
+    e = sw_xml_add(p, NULL, "error");
+    sw_xml_set_attr(e, "type", "cancel");
+    sw_xml_add(e, "urn:ietf:params:xml:ns:xmpp-stanzas", "conflict");
+    mod_muc_send(pool, p);
+    sw_log_info("muc: %s: nick %s is taken at %s; %s is out", r->jid,
+                o->nick, node, o->jid);
+    mod_muc_leave(r, o, NULL, self, NULL);
+    return !last;
+}
+
 static int
 mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
                          const char *node, const char *real)
@@ -682,7 +714,9 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
         how.reason = sw_xml_child_text(item, NULL, "reason");
         how.new_nick = unavailable ? sw_xml_attr(item, "nick") : NULL;
     }
-    if (o != NULL && o->node == NULL) {
+    if (o != NULL && o->node == NULL && real != NULL
+        && strcmp(real, o->jid) == 0)
+    {
         /* one of ours: removed over there (a kick at another node
          * applies here, XEP-0289 §"Administration"), or a role shown
          * there (cosmetic), or our own presence come back: not again */
@@ -693,10 +727,19 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
         }
         return SW_OK;
     }
-    if (o != NULL && strcmp(o->node, node) != 0) {
+    if (o != NULL && o->node == NULL && mod_muc_is_parent(r, node)
+        && !unavailable)
+    {
+        /* the joined node's occupant came first */
+        if (!mod_muc_fmuc_collide(r, o, node) || !r->fmuc_joined) {
+            return SW_OK;               /* the room, or the set, is left */
+        }
+        o = NULL;
+    }
+    if (o != NULL && (o->node == NULL || strcmp(o->node, node) != 0)) {
         if (!unavailable) {
-            /* the same nick behind two nodes: the later is refused, as
-             * XEP-0289 §"Open issues" proposes; its node tells its user */
+            /* the same nick behind two nodes: the joining node's is
+             * refused, and that node tells its user */
             sw_pool_t *pool = sw_pool_new(512);
             sw_xml_t  *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
             sw_xml_t  *e;
@@ -976,6 +1019,9 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
         }
         return SW_OK;
     }
+    if (mod_muc_is_parent(r, node) && !r->fmuc_joined) {
+        return SW_OK;           /* we left the set: nothing of it is ours */
+    }
     if (st->kind == SW_STANZA_PRESENCE) {
         if (st->type != NULL && strcmp(st->type, "error") == 0) {
             /* our join refused over there: a nick collision */
@@ -983,10 +1029,9 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
                                ? mod_muc_occ_by_nick(r, st->to->resource)
                                : NULL;
 
-            if (o != NULL && o->node == NULL) {
-                static const int self[] = { 110, 0 };
-                sw_route(sw_stanza_error_reply(st, NULL, "conflict", NULL));
-                mod_muc_leave(r, o, NULL, self, NULL);
+            if (o != NULL && o->node == NULL && mod_muc_is_parent(r, node))
+            {
+                mod_muc_fmuc_collide(r, o, node);
             }
             return SW_OK;
         }

@@ -1242,6 +1242,7 @@ mod_muc_room_info(const mod_muc_room_t *r, sw_stanza_t *st)
     mod_muc_feature(q, MOD_MUC_NS_SID);
     mod_muc_feature(q, MOD_MUC_NS_OID);
     mod_muc_feature(q, MOD_MUC_NS_PING);
+    mod_muc_feature(q, "urn:xmpp:mam:2");
     x = sw_xml_add(q, MOD_MUC_NS_DATA, "x");
     sw_xml_set_attr(x, "type", "result");
     mod_muc_field(x, "FORM_TYPE", "hidden", NULL,
@@ -1307,6 +1308,8 @@ mod_muc_room_iq(mod_muc_room_t *r, sw_stanza_t *st)
         sw_iq_reply(sw_stanza_iq_result(st));
     } else if (strcmp(ns, MOD_MUC_NS_ADMIN) == 0) {
         return mod_muc_admin_iq(r, st);
+    } else if (strcmp(ns, "urn:xmpp:mam:2") == 0) {
+        return mod_muc_mam_iq(r, st);
     } else {
         mod_muc_error(st, "service-unavailable");
     }

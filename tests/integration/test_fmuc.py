@@ -307,3 +307,25 @@ def test_replica_shows_what_the_primary_echoes(fed):
     alice = online(a, "alice", "a.example", "again")
     text = join(alice, RA, "Alice")
     assert text.count("held") == 1 and text.count("echoed") == 1, text
+
+
+def test_nick_taken_on_both_sides_while_apart(fed):
+    """A nick taken at A while B was away, and then at B: when B's node
+    joins again, A refuses the later one (XEP-0289 §"Open issues": the
+    node with the local user sends the error and removes it)."""
+    a, b = fed
+    alice, bob = federate(a, b)
+    bob.sock.close()
+    assert b.stop() == 0
+    dave = online(a, "dave", "a.example")
+    join(dave, RA, "Dup")
+    b.start()
+    carol = online(b, "carol", "b.example")
+    join(carol, RB, "Dup")          # B does not know A's Dup yet
+    err = carol.read_until(r"<presence[^>]*type='error'.*?</presence>", 20)
+    assert "<conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in err
+    wait_log(b, "nick Dup is taken at room@conference.a.example")
+    # dave is still Dup at A, with nobody from B under that name
+    dave.send("<message to='%s' type='groupchat'><body>still me</body>"
+              "</message>" % RA)
+    dave.read_until("still me")

@@ -1,0 +1,148 @@
+"""XEP-0313 queries on a room's archive: every message with its stanza id
+(the same as the live copy), XEP-0059 paging both ways, time bounds, the
+form, and who may read it."""
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import Server
+from test_c2s import Raw
+
+MUC = "http://jabber.org/protocol/muc"
+MAM = "urn:xmpp:mam:2"
+ROOM = "room@conference.example.net"
+
+
+@pytest.fixture
+def muc_server(tmp_path):
+    s = Server(tmp_path, modules=("c2s", "im", "server"),
+               extra='Component "conference.example.net" "muc"\n')
+    for u in ("alice", "bob", "eve"):
+        s.adduser("%s@example.net" % u, "pw-" + u)
+    s.start()
+    yield s
+    assert s.stop() == 0
+
+
+def online(server, user):
+    c = Raw(server.port)
+    c.login(user, "pw-" + user, "r")
+    c.send("<presence/>")
+    c.read_until(r"<presence[^>]*/>|</presence>")
+    return c
+
+
+def query(c, qid, form="", rsm=""):
+    c.send("<iq type='set' id='%s' to='%s'><query xmlns='%s' queryid='%s'>"
+           "%s%s</query></iq>" % (qid, ROOM, MAM, qid, form, rsm))
+    text = c.read_until(r"<iq[^>]*id='%s'[^>]*(/>|>.*?</iq>)" % qid)
+    bodies = re.findall(r"<result xmlns='%s' queryid='%s' id='(\d+)'>.*?"
+                        r"<body>([^<]*)</body>" % (MAM, qid), text)
+    return text, bodies
+
+
+def test_room_archive_query_and_paging(muc_server):
+    alice = online(muc_server, "alice")
+    alice.send("<presence to='%s/Alice'><x xmlns='%s'/></presence>"
+               % (ROOM, MUC))
+    alice.read_until(r"<subject")
+    alice.send("<iq type='set' id='cfg' to='%s'><query xmlns='%s#owner'>"
+               "<x xmlns='jabber:x:data' type='submit'/></query></iq>"
+               % (ROOM, MUC))
+    alice.read_until(r"id='cfg'")
+    live = {}
+    for i in range(7):
+        alice.send("<message to='%s' type='groupchat'><body>m%d</body>"
+                   "</message>" % (ROOM, i))
+        m = alice.read_until(r"<body>m%d</body>.*?</message>" % i)
+        live["m%d" % i] = re.search(r"<stanza-id xmlns='urn:xmpp:sid:0' "
+                                    r"id='(\d+)'", m).group(1)
+
+    text, got = query(alice, "q1")
+    assert [b for _, b in got] == ["m%d" % i for i in range(7)]
+    assert all(live[b] == i for i, b in got)      # ids are the stanza ids
+    assert "complete='true'" in text
+    assert "urn:xmpp:forward:0" in text and "urn:xmpp:delay" in text
+
+    # the last page of 3, then the page before it (XEP-0059 §2.5)
+    rsm = "<set xmlns='http://jabber.org/protocol/rsm'><max>3</max>%s</set>"
+    text, got = query(alice, "q2", rsm=rsm % "<before/>")
+    assert [b for _, b in got] == ["m4", "m5", "m6"]
+    assert "complete='true'" not in text
+    first = re.search(r"<first>(\d+)</first>", text).group(1)
+    text, got = query(alice, "q3", rsm=rsm % ("<before>%s</before>" % first))
+    assert [b for _, b in got] == ["m1", "m2", "m3"]
+    # forwards from an id
+    text, got = query(alice, "q4", rsm=rsm % ("<after>%s</after>"
+                                              % live["m4"]))
+    assert [b for _, b in got] == ["m5", "m6"]
+    assert "complete='true'" in text
+    # after-id in the form
+    form = ("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'>"
+            "<value>%s</value></field><field var='after-id'><value>%s"
+            "</value></field></x>" % (MAM, live["m5"]))
+    _, got = query(alice, "q5", form=form)
+    assert [b for _, b in got] == ["m6"]
+    # a time window that holds nothing
+    form = ("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'>"
+            "<value>%s</value></field><field var='end'><value>"
+            "2001-01-01T00:00:00Z</value></field></x>" % MAM)
+    text, got = query(alice, "q6", form=form)
+    assert got == [] and "complete='true'" in text
+    # an id that is not one
+    text, _ = query(alice, "q7", rsm=rsm % "<after>nope</after>")
+    assert "item-not-found" in text
+
+
+def test_room_archive_is_closed_to_outcasts_and_nonmembers(muc_server):
+    alice = online(muc_server, "alice")
+    alice.send("<presence to='%s/Alice'><x xmlns='%s'/></presence>"
+               % (ROOM, MUC))
+    alice.read_until(r"<subject")
+    alice.send("<iq type='set' id='cfg' to='%s'><query xmlns='%s#owner'>"
+               "<x xmlns='jabber:x:data' type='submit'><field var='muc#"
+               "roomconfig_membersonly'><value>1</value></field></x>"
+               "</query></iq>" % (ROOM, MUC))
+    alice.read_until(r"id='cfg'")
+    alice.send("<message to='%s' type='groupchat'><body>secret</body>"
+               "</message>" % ROOM)
+    alice.read_until("secret")
+    eve = online(muc_server, "eve")
+    text, got = query(eve, "e1")
+    assert "forbidden" in text and got == []
+    # a member may read it
+    alice.send("<iq type='set' id='mem' to='%s'><query xmlns='%s#admin'>"
+               "<item jid='bob@example.net' affiliation='member'/></query>"
+               "</iq>" % (ROOM, MUC))
+    alice.read_until(r"id='mem'")
+    bob = online(muc_server, "bob")
+    _, got = query(bob, "b1")
+    assert [b for _, b in got] == ["secret"]
+
+
+@pytest.mark.skipif(shutil.which("go-sendxmpp") is None,
+                    reason="go-sendxmpp is not installed")
+def test_second_client_stack_in_a_room(muc_server):
+    """go-sendxmpp (Go's XMPP library) joins the room, speaks, leaves; the
+    room's archive has it."""
+    alice = online(muc_server, "alice")
+    alice.send("<presence to='%s/Alice'><x xmlns='%s'/></presence>"
+               % (ROOM, MUC))
+    alice.read_until(r"<subject")
+    alice.send("<iq type='set' id='cfg' to='%s'><query xmlns='%s#owner'>"
+               "<x xmlns='jabber:x:data' type='submit'/></query></iq>"
+               % (ROOM, MUC))
+    alice.read_until(r"id='cfg'")
+    r = subprocess.run(["go-sendxmpp", "-n", "-u", "bob@example.net", "-p",
+                        "pw-bob", "-j", "127.0.0.1:%d" % muc_server.port,
+                        "-c", "-a", "Gopher", ROOM],
+                       input="hello from go\n", capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    text = alice.read_until(r"hello from go.*?</message>", 20)
+    assert "from='%s/Gopher'" % ROOM in text
+    alice.read_until(r"from='%s/Gopher'[^>]*type='unavailable'" % ROOM, 20)
+    _, got = query(alice, "g1")
+    assert [b for _, b in got] == ["hello from go"]
