@@ -416,6 +416,56 @@ sw_link_confirm(sw_link_t *l)
  * sw_link_on_drained goes on from there.  Paged-out stanzas are read
  * back a page at a time.
  */
+
+/*
+ * A stanza out.  A message that waited (the link was down, or it goes
+ * again after a reconnect) longer than SW_LINK_LATE_S carries the time
+ * it was queued (XEP-0203), so that its recipient shows when it was
+ * said, unless it has a delay of its own.  Skywave's link only: a plain
+ * peer gets the stanza as it came.
+ */
+#define SW_LINK_LATE_S 10
+
+static void
+sw_link_write_item(sw_link_t *l, const sw_link_qitem_t *it)
+{
+    static const char end[] = "</message>";
+    const size_t      n = sizeof(end) - 1;
+    char              d[400], stamp[32], dom[256];
+    time_t            t = (time_t) it->queued;
+    struct tm         tm;
+    const char       *from = it->addr ? it->addr : "";
+    const char       *at = strchr(from, '@');
+    size_t            k;
+
+    /* from: the sender's domain, the server that held it */
+    from = at != NULL ? at + 1 : from;
+    k = strcspn(from, "/");
+    if (k >= sizeof(dom)) {
+        k = 0;
+    }
+    memcpy(dom, from, k);
+    dom[k] = '\0';
+    if (k == 0 || strpbrk(dom, "'<&\"") != NULL
+        || it->kind != SW_STANZA_MESSAGE || sw_link_plain(l)
+        || it->queued <= 0
+        || (int64_t) time(NULL) - it->queued <= SW_LINK_LATE_S
+        || it->len < n || memcmp(it->xml + it->len - n, end, n) != 0
+        || memmem(it->xml, it->len, "urn:xmpp:delay", 14) != NULL
+        || memmem(it->xml, it->len, "type='error'", 12) != NULL)
+    {
+        sw_link_write(l, it->xml, it->len);
+        return;
+    }
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(d, sizeof(d), "<delay xmlns='urn:xmpp:delay' from='%s' "
+             "stamp='%s'/>", dom, stamp);
+    sw_link_write(l, it->xml, it->len - n);
+    sw_link_write(l, d, strlen(d));
+    sw_link_write(l, end, n);
+}
+
 static void
 sw_link_output(sw_link_t *l)
 {
@@ -481,7 +531,7 @@ sw_link_output(sw_link_t *l)
         if (l->in_durable != l->in_acked) {
             sw_link_write_ack(l);       /* rides with the stanzas */
         }
-        sw_link_write(l, it->xml, it->len);
+        sw_link_write_item(l, it);
         chunk += it->len;
         if (it->evict) {
             sw_link_q_unload(l, it);

@@ -228,6 +228,7 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     it->xml = xml;
     it->len = len;
     it->sent_at = 0;
+    it->queued = (int64_t) time(NULL);
     it->kind = sw_link_kind_of(xml);
     it->batch = sw_link_batch_gen;
     it->sender = sw_link_sender_of(st);
@@ -907,6 +908,7 @@ sw_link_load(sw_link_t *l)
             }
             /* durable already: no batch of this run may bounce it */
             it->batch = 0;
+            it->queued = items[i].stamp;
             if (it->evict) {
                 sw_link_q_unload(l, it);
             }

@@ -13,8 +13,8 @@
  *
  * The peer link is durable and exactly-once: during a partition both
  * nodes go on (primary-primary) and what each queued reaches the other
- * when the link is back, in order, with a delay stamp when it was
- * written while the link was down.  In primary-replica mode the joining
+ * when the link is back, in order, with the delay stamp the link puts on
+ * a message that waited.  In primary-replica mode the joining
  * node shows its users' messages only when the joined node echoes them,
  * so every node sees one order.
  *
@@ -310,7 +310,6 @@ mod_muc_fmuc_message_one(mod_muc_room_t *r, const char *node, void *ud)
     mod_muc_fmsg_t *fm = ud;
     sw_pool_t      *pool = sw_pool_new(1024);
     sw_xml_t       *m = sw_xml_copy(pool, fm->m);
-    sw_link_t      *l = mod_muc_fmuc_link(node);
     char            from[1024];
 
     /* ids are each node's own */
@@ -322,17 +321,6 @@ mod_muc_fmuc_message_one(mod_muc_room_t *r, const char *node, void *ud)
     sw_xml_set_attr(m, "to", node);
     sw_xml_set_attr(m, "type", "groupchat");
     mod_muc_fmuc_payload(m, fm->o->jid);
-    if (l != NULL && !sw_link_is_up(l)
-        && sw_xml_child(m, MOD_MUC_NS_DELAY, "delay") == NULL)
-    {
-        /* it waits in the link's queue: say when it was said */
-        char      stamp[32];
-        sw_xml_t *d = sw_xml_add(m, MOD_MUC_NS_DELAY, "delay");
-
-        mod_muc_stamp((int64_t) time(NULL), stamp, sizeof(stamp));
-        sw_xml_set_attr(d, "from", r->jid);
-        sw_xml_set_attr(d, "stamp", stamp);
-    }
     mod_muc_send(pool, m);
 }
 

@@ -3,6 +3,7 @@ on loopback: messages, presence subscriptions and IQs across; the
 durable queue across a kill -9 of the sending server; and the agreement
 enforced on what the peer may send."""
 import asyncio
+import calendar
 import json
 import os
 import re
@@ -575,3 +576,30 @@ def test_zstd_dictionary_mismatch_is_named(tmp_path):
     finally:
         assert p.a.stop() == 0
         assert p.b.stop() == 0
+
+
+def test_a_message_that_waited_carries_its_time(pair):
+    """XEP-0203: a message held in the link's queue longer than 10 s (the
+    peer was down) arrives with the time it was queued; one that did not
+    wait has no delay."""
+    wait_log(pair.a, "link b: up")
+    alice = online(pair.a, "alice@a.example", "pw-alice", "home")
+    bob = online(pair.b, "bob@b.example", "pw-bob", "ship")
+    alice.send("<message to='bob@b.example' type='chat' id='now'>"
+               "<body>at once</body></message>")
+    m = bob.read_until(r"at once.*?</message>", 15)
+    assert "urn:xmpp:delay" not in m
+    bob.sock.close()
+    assert pair.b.stop() == 0
+    t0 = time.time()
+    alice.send("<message to='bob@b.example' type='chat' id='late'>"
+               "<body>held</body></message>")
+    time.sleep(11)
+    pair.b.start()
+    bob = online(pair.b, "bob@b.example", "pw-bob", "ship")
+    m = bob.read_until(r"held.*?</message>", 30)
+    d = re.search(r"<delay xmlns='urn:xmpp:delay' from='a.example' "
+                  r"stamp='([^']+)'/>", m)
+    assert d, m
+    stamp = calendar.timegm(time.strptime(d.group(1), "%Y-%m-%dT%H:%M:%SZ"))
+    assert abs(stamp - t0) < 3, (d.group(1), t0)
