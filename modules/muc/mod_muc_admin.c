@@ -16,6 +16,8 @@
 
 #include "mod_muc.h"
 
+#define MOD_MUC_MAX_AFFS 10000          /* affiliations per room */
+
 typedef struct {
     mod_muc_occ_t *target;      /* a role change: the occupant */
     const char    *bare;        /* an affiliation change: whose */
@@ -127,6 +129,11 @@ mod_muc_check(mod_muc_room_t *r, const mod_muc_occ_t *actor,
         return "forbidden";
     }
     taff = mod_muc_aff(r, c->bare);
+    if (taff == MOD_MUC_AFF_NONE && c->aff != MOD_MUC_AFF_NONE
+        && sw_hash_count(r->affs) >= MOD_MUC_MAX_AFFS)
+    {
+        return "resource-constraint";   /* the lists are bounded too */
+    }
     /* §9.1: an admin cannot touch an admin or an owner; §10.3-§10.7:
      * owner and admin status are the owners' */
     if (taff >= MOD_MUC_ADMIN && actor_aff < MOD_MUC_OWNER) {
@@ -379,7 +386,8 @@ mod_muc_invite(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
             return SW_OK;
         }
         if (inv != NULL && r->conf.members_only
-            && mod_muc_aff(r, to->bare) == MOD_MUC_AFF_NONE)
+            && mod_muc_aff(r, to->bare) == MOD_MUC_AFF_NONE
+            && sw_hash_count(r->affs) < MOD_MUC_MAX_AFFS)
         {
             mod_muc_set_aff(r, to->bare, MOD_MUC_MEMBER);
         }
