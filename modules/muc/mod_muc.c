@@ -102,6 +102,75 @@ mod_muc_set_aff(mod_muc_room_t *r, const char *bare, mod_muc_aff_e a)
     }
 }
 
+/* ---------------------------------------------------- IQ forwarding --- */
+
+static void
+mod_muc_fwd_clear(mod_muc_fwd_t *f)
+{
+    free(f->requester);
+    free(f->target);
+    free(f->orig_id);
+    free(f->from);
+    memset(f, 0, sizeof(*f));
+}
+
+/*
+ * XEP-0045 §17.4 (bizrules-iq): an IQ to an occupant JID goes to that
+ * occupant's real JID, from the sender's occupant JID and under an id of
+ * the room's, so that neither learns the other's real JID; its answer
+ * goes back the same way.
+ */
+void
+mod_muc_fwd_request(mod_muc_room_t *r, const mod_muc_occ_t *from,
+                    const mod_muc_occ_t *to, const sw_stanza_t *st)
+{
+    mod_muc_service_t *svc = r->svc;
+    uint64_t           n = ++svc->fwd_n;
+    mod_muc_fwd_t     *f = &svc->fwd[n % MOD_MUC_FWD_MAX];
+    sw_pool_t         *pool = sw_pool_new(sw_pool_used(st->pool) + 256);
+    sw_xml_t          *x = sw_xml_copy(pool, st->xml);
+    char               buf[1024];
+
+    mod_muc_fwd_clear(f);               /* the oldest, unanswered, goes */
+    f->n = n;
+    f->requester = sw_strdup(st->from->full);
+    f->target = sw_strdup(to->jid);
+    f->orig_id = sw_strdup(st->id ? st->id : "");
+    snprintf(buf, sizeof(buf), "%s/%s", r->jid, to->nick);
+    f->from = sw_strdup(buf);
+    snprintf(buf, sizeof(buf), "%s/%s", r->jid, from->nick);
+    sw_xml_set_attr(x, "from", buf);
+    sw_xml_set_attr(x, "to", to->jid);
+    snprintf(buf, sizeof(buf), "muc%llu", (unsigned long long) n);
+    sw_xml_set_attr(x, "id", buf);
+    mod_muc_send(pool, x);
+}
+
+void
+mod_muc_fwd_response(mod_muc_service_t *svc, const sw_stanza_t *st)
+{
+    unsigned long long n;
+    char               tail;
+    mod_muc_fwd_t     *f;
+    sw_pool_t         *pool;
+    sw_xml_t          *x;
+
+    if (st->id == NULL || sscanf(st->id, "muc%llu%c", &n, &tail) != 1) {
+        return;
+    }
+    f = &svc->fwd[n % MOD_MUC_FWD_MAX];
+    if (f->n != n || strcmp(st->from->full, f->target) != 0) {
+        return;                         /* not ours, or long forgotten */
+    }
+    pool = sw_pool_new(sw_pool_used(st->pool) + 256);
+    x = sw_xml_copy(pool, st->xml);
+    sw_xml_set_attr(x, "from", f->from);
+    sw_xml_set_attr(x, "to", f->requester);
+    sw_xml_set_attr(x, "id", f->orig_id);
+    mod_muc_fwd_clear(f);
+    mod_muc_send(pool, x);
+}
+
 /* ------------------------------------------------------------- rooms --- */
 
 mod_muc_room_t *
@@ -453,7 +522,13 @@ mod_muc_route_local(void *data, void *ud)
         return SW_DECLINED;
     }
     svc = ev->host->data;
-    if (mod_muc_is_response(st) || st->from == NULL) {
+    if (st->from == NULL) {
+        return SW_OK;
+    }
+    if (mod_muc_is_response(st)) {
+        if (st->to != NULL && st->to->resource != NULL) {
+            mod_muc_fwd_response(svc, st);     /* an occupant's answer */
+        }
         return SW_OK;           /* RFC 6120 §8.2.3: never answered */
     }
     if (st->to == NULL || st->to->node == NULL) {
@@ -561,8 +636,13 @@ mod_muc_stop(sw_module_ctx_t *mc)
         return;
     }
     for (svc = m->services; svc != NULL; svc = next) {
+        size_t i;
+
         next = svc->next;
         svc->host->data = NULL;
+        for (i = 0; i < MOD_MUC_FWD_MAX; i++) {
+            mod_muc_fwd_clear(&svc->fwd[i]);
+        }
         sw_hash_each(svc->rooms, mod_muc_free_room, NULL);
         sw_hash_free(svc->rooms);
         free(svc);

@@ -115,6 +115,16 @@ struct mod_muc_room_s {
     unsigned           appended;    /* history items since the last trim */
 };
 
+/* An IQ passed to an occupant (XEP-0045 §17.4 "IQ"), until its answer. */
+#define MOD_MUC_FWD_MAX 1024
+typedef struct {
+    uint64_t n;                 /* the number in the forwarded id; 0 free */
+    char    *requester;         /* full JIDs */
+    char    *target;
+    char    *orig_id;
+    char    *from;              /* room/nick the answer comes back from */
+} mod_muc_fwd_t;
+
 struct mod_muc_service_s {
     sw_module_ctx_t   *mc;
     mod_muc_service_t *next;
@@ -124,9 +134,16 @@ struct mod_muc_service_s {
     sw_hash_t         *rooms;   /* node -> mod_muc_room_t */
     sw_storage_t      *st;
     char               secret[65];  /* for occupant ids */
+    mod_muc_fwd_t      fwd[MOD_MUC_FWD_MAX];    /* a ring: the oldest
+                                                   goes when it is full */
+    uint64_t           fwd_n;
 };
 
 /* mod_muc.c */
+/* IQs between occupants, through the room (semi-anonymous rooms) */
+void mod_muc_fwd_request(mod_muc_room_t *r, const mod_muc_occ_t *from,
+                         const mod_muc_occ_t *to, const sw_stanza_t *st);
+void mod_muc_fwd_response(mod_muc_service_t *svc, const sw_stanza_t *st);
 void mod_muc_send(sw_pool_t *pool, sw_xml_t *x);
 void mod_muc_error(const sw_stanza_t *st, const char *cond);
 void mod_muc_room_save(mod_muc_room_t *r);

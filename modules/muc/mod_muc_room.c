@@ -1278,8 +1278,16 @@ mod_muc_room_iq(mod_muc_room_t *r, sw_stanza_t *st)
         } else if (o == NULL) {
             mod_muc_error(st, "not-acceptable");
         } else {
-            /* IQs to other occupants are not passed on yet */
-            mod_muc_error(st, "feature-not-implemented");
+            mod_muc_occ_t *to = mod_muc_occ_by_nick(r, st->to->resource);
+
+            if (to == NULL) {
+                mod_muc_error(st, "item-not-found");
+            } else if (to->node != NULL) {
+                /* behind another node: not passed across yet */
+                mod_muc_error(st, "service-unavailable");
+            } else {
+                mod_muc_fwd_request(r, o, to, st);    /* §17.4 */
+            }
         }
         return SW_OK;
     }

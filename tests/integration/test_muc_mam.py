@@ -146,3 +146,42 @@ def test_second_client_stack_in_a_room(muc_server):
     alice.read_until(r"from='%s/Gopher'[^>]*type='unavailable'" % ROOM, 20)
     _, got = query(alice, "g1")
     assert [b for _, b in got] == ["hello from go"]
+
+
+def test_iq_to_an_occupant_goes_through_the_room(muc_server):
+    """XEP-0045 §17.4: an IQ to an occupant JID reaches that occupant from
+    the sender's occupant JID, and the answer comes back the same way;
+    neither learns the other's real JID."""
+    alice = online(muc_server, "alice")
+    alice.send("<presence to='%s/Alice'><x xmlns='%s'/></presence>"
+               % (ROOM, MUC))
+    alice.read_until(r"<subject")
+    alice.send("<iq type='set' id='cfg' to='%s'><query xmlns='%s#owner'>"
+               "<x xmlns='jabber:x:data' type='submit'/></query></iq>"
+               % (ROOM, MUC))
+    alice.read_until(r"id='cfg'")
+    bob = online(muc_server, "bob")
+    bob.send("<presence to='%s/Bob'><x xmlns='%s'/></presence>"
+             % (ROOM, MUC))
+    bob.read_until(r"<subject")
+    bob.send("<iq type='get' id='v1' to='%s/Alice'><query "
+             "xmlns='jabber:iq:version'/></iq>" % ROOM)
+    req = re.search(r"<iq[^>]*type='get'[^>]*>.*?</iq>", alice.read_until(
+        r"<iq[^>]*type='get'[^>]*>.*?</iq>")).group(0)
+    assert "from='%s/Bob'" % ROOM in req and "bob@" not in req, req
+    rid = re.search(r"<iq[^>]*id='([^']+)'", req).group(1)
+    assert rid != "v1"
+    alice.send("<iq type='result' id='%s' to='%s/Bob'><query xmlns='"
+               "jabber:iq:version'><name>raw</name></query></iq>"
+               % (rid, ROOM))
+    res = re.search(r"<iq[^>]*id='v1'[^>]*>.*?</iq>", bob.read_until(
+        r"<iq[^>]*id='v1'[^>]*>.*?</iq>")).group(0)
+    assert "from='%s/Alice'" % ROOM in res and "<name>raw</name>" in res
+    assert "alice@" not in res
+    # an answer nobody asked for goes nowhere; a nick not there: error
+    alice.send("<iq type='result' id='muc999' to='%s/Bob'/>" % ROOM)
+    bob.send("<iq type='get' id='v2' to='%s/Nobody'><ping "
+             "xmlns='urn:xmpp:ping'/></iq>" % ROOM)
+    err = bob.read_until(r"<iq[^>]*id='v2'[^>]*>.*?</iq>")
+    assert "item-not-found" in err
+    assert "muc999" not in err
