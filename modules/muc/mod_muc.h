@@ -91,6 +91,7 @@ struct mod_muc_occ_s {
     mod_muc_role_e  role;
     sw_pool_t      *pres_pool;  /* the last available presence */
     sw_xml_t       *pres;
+    int64_t         voice_asked;    /* §7.13: when it last asked */
     char           *node;       /* XEP-0289: the neighbouring node it is
                                    behind (a room's bare JID); NULL for
                                    an occupant of this server's own */
@@ -243,5 +244,8 @@ int mod_muc_mam_iq(mod_muc_room_t *r, sw_stanza_t *st);
 /* mod_muc_admin.c */
 int mod_muc_admin_iq(mod_muc_room_t *r, sw_stanza_t *st);
 int mod_muc_invite(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st);
+/* §7.13 a voice request (a muc#request form), §8.6 its approval */
+int mod_muc_voice(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st,
+                  const sw_xml_t *form);
 
 #endif

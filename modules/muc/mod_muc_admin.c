@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mod_muc.h"
 
@@ -410,6 +411,115 @@ mod_muc_invite(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
                             r->conf.password, strlen(r->conf.password));
         }
         mod_muc_send(pool, m);
+    }
+    return SW_OK;
+}
+
+/* ------------------------------------------------------------- voice --- */
+
+#define MOD_MUC_NS_REQUEST "http://jabber.org/protocol/muc#request"
+#define MOD_MUC_VOICE_GAP  60           /* one request a minute */
+
+static const char *
+mod_muc_form_value(const sw_xml_t *x, const char *var)
+{
+    const sw_xml_t *f;
+
+    for (f = sw_xml_child(x, NULL, "field"); f != NULL;
+         f = sw_xml_next_match(f, NULL, "field"))
+    {
+        const char *v = sw_xml_attr(f, "var");
+
+        if (v != NULL && strcmp(v, var) == 0) {
+            return sw_xml_child_text(f, NULL, "value");
+        }
+    }
+    return NULL;
+}
+
+static void
+mod_muc_voice_field(sw_xml_t *x, const char *var, const char *type,
+                    const char *label, const char *value)
+{
+    sw_xml_t *f = sw_xml_add(x, NULL, "field");
+
+    sw_xml_set_attr(f, "var", var);
+    sw_xml_set_attr(f, "type", type);
+    if (label != NULL) {
+        sw_xml_set_attr(f, "label", label);
+    }
+    sw_xml_add_text(sw_xml_add(f, NULL, "value"), value, strlen(value));
+}
+
+int
+mod_muc_voice(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st,
+              const sw_xml_t *form)
+{
+    const char    *ft = mod_muc_form_value(form, "FORM_TYPE");
+    const char    *allow = mod_muc_form_value(form, "muc#request_allow");
+    const char    *type = sw_xml_attr(form, "type");
+    mod_muc_occ_t *m;
+    int64_t        now = (int64_t) time(NULL);
+
+    if (ft == NULL || strcmp(ft, MOD_MUC_NS_REQUEST) != 0 || type == NULL
+        || strcmp(type, "submit") != 0)
+    {
+        mod_muc_error(st, "bad-request");
+        return SW_OK;
+    }
+    if (allow != NULL) {
+        /* §8.6: a moderator's answer */
+        const char    *nick = mod_muc_form_value(form, "muc#roomnick");
+        mod_muc_occ_t *t = nick ? mod_muc_occ_by_nick(r, nick) : NULL;
+
+        if (o->role != MOD_MUC_MODERATOR) {
+            mod_muc_error(st, "forbidden");
+            return SW_OK;
+        }
+        if (t != NULL && t->role == MOD_MUC_VISITOR
+            && (strcmp(allow, "true") == 0 || strcmp(allow, "1") == 0))
+        {
+            static const int self[] = { 110, 0 };
+            mod_muc_pres_t   how;
+
+            memset(&how, 0, sizeof(how));
+            how.codes = self;
+            how.actor = o->nick;
+            t->role = MOD_MUC_PARTICIPANT;
+            mod_muc_presence_all(r, t, t->pres, &how);
+        }
+        return SW_OK;
+    }
+    /* §7.13: a visitor asks; each moderator here gets the form */
+    if (o->role != MOD_MUC_VISITOR || now - o->voice_asked < MOD_MUC_VOICE_GAP)
+    {
+        return SW_OK;                   /* nothing to ask, or asked */
+    }
+    o->voice_asked = now;
+    for (m = r->occs; m != NULL; m = m->next) {
+        sw_pool_t *pool;
+        sw_xml_t  *msg, *x;
+
+        if (m->role != MOD_MUC_MODERATOR || m->node != NULL) {
+            continue;
+        }
+        pool = sw_pool_new(1024);
+        msg = sw_xml_new(pool, SW_NS_CLIENT, "message");
+        sw_xml_set_attr(msg, "from", r->jid);
+        sw_xml_set_attr(msg, "to", m->jid);
+        x = sw_xml_add(msg, MOD_MUC_NS_DATA, "x");
+        sw_xml_set_attr(x, "type", "form");
+        sw_xml_add_text(sw_xml_add(x, NULL, "title"), "Voice request", 13);
+        mod_muc_voice_field(x, "FORM_TYPE", "hidden", NULL,
+                            MOD_MUC_NS_REQUEST);
+        mod_muc_voice_field(x, "muc#role", "list-single", "Requested role",
+                            "participant");
+        mod_muc_voice_field(x, "muc#jid", "jid-single", "User ID", o->jid);
+        mod_muc_voice_field(x, "muc#roomnick", "text-single",
+                            "Room Nickname", o->nick);
+        mod_muc_voice_field(x, "muc#request_allow", "boolean",
+                            "Grant voice to this person?", "false");
+        mod_muc_send(pool, msg);
     }
     return SW_OK;
 }

@@ -857,8 +857,14 @@ mod_muc_room_message(mod_muc_room_t *r, sw_stanza_t *st)
     if (st->type != NULL && strcmp(st->type, "groupchat") == 0) {
         return mod_muc_groupchat(r, o, st);
     }
-    /* voice requests (§7.13): not yet */
-    mod_muc_error(st, "feature-not-implemented");
+    {
+        const sw_xml_t *form = sw_xml_child(st->xml, MOD_MUC_NS_DATA, "x");
+
+        if (form != NULL) {
+            return mod_muc_voice(r, o, st, form);     /* §7.13, §8.6 */
+        }
+    }
+    mod_muc_error(st, "bad-request");
     return SW_OK;
 }
 

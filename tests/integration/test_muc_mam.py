@@ -185,3 +185,40 @@ def test_iq_to_an_occupant_goes_through_the_room(muc_server):
     err = bob.read_until(r"<iq[^>]*id='v2'[^>]*>.*?</iq>")
     assert "item-not-found" in err
     assert "muc999" not in err
+
+
+def test_voice_request_and_approval(muc_server):
+    """XEP-0045 §7.13 and §8.6: a visitor in a moderated room asks for
+    voice; the moderator gets the approval form, submits it, and the
+    visitor becomes a participant who may speak."""
+    alice = online(muc_server, "alice")
+    alice.send("<presence to='%s/Alice'><x xmlns='%s'/></presence>"
+               % (ROOM, MUC))
+    alice.read_until(r"<subject")
+    alice.send("<iq type='set' id='cfg' to='%s'><query xmlns='%s#owner'>"
+               "<x xmlns='jabber:x:data' type='submit'><field var='muc#"
+               "roomconfig_moderatedroom'><value>1</value></field></x>"
+               "</query></iq>" % (ROOM, MUC))
+    alice.read_until(r"id='cfg'")
+    bob = online(muc_server, "bob")
+    bob.send("<presence to='%s/Bob'><x xmlns='%s'/></presence>"
+             % (ROOM, MUC))
+    assert "role='visitor'" in bob.read_until(r"<subject")
+    request = ("<message to='%s'><x xmlns='jabber:x:data' type='submit'>"
+               "<field var='FORM_TYPE'><value>http://jabber.org/protocol/"
+               "muc#request</value></field><field var='muc#role'><value>"
+               "participant</value></field></x></message>" % ROOM)
+    bob.send(request)
+    form = alice.read_until(r"<message[^>]*from='%s'[^>]*>.*?"
+                            r"muc#request_allow.*?</message>" % ROOM)
+    assert "<value>Bob</value>" in form and "type='form'" in form
+    alice.send("<message to='%s'><x xmlns='jabber:x:data' type='submit'>"
+               "<field var='FORM_TYPE'><value>http://jabber.org/protocol/"
+               "muc#request</value></field><field var='muc#roomnick'>"
+               "<value>Bob</value></field><field var='muc#request_allow'>"
+               "<value>true</value></field></x></message>" % ROOM)
+    p = bob.read_until(r"<presence[^>]*from='%s/Bob'.*?</presence>" % ROOM)
+    assert "role='participant'" in p and "<actor nick='Alice'/>" in p
+    bob.send("<message to='%s' type='groupchat'><body>thanks</body>"
+             "</message>" % ROOM)
+    alice.read_until("thanks")
