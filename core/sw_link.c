@@ -1550,9 +1550,22 @@ sw_link_pend_close(sw_link_t *l, const char *why)
 static void
 sw_link_pend_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
 {
-    sw_link_t *l = ud;
+    sw_link_t      *l = ud;
+    sw_link_wire_t  w;
 
     if (sw_link_is_hello(el)) {
+        /*
+         * What the peer says it delivered goes out of the queue before
+         * the rest is sent again on this connection (a restarted peer
+         * whose acks were lost has them already: on Iridium each costs
+         * a fraction of a second).  A number beyond what we sent is
+         * left to the hello's own handling, on the connection it names.
+         */
+        if (sw_link_wire_parse(el, &w) == SW_OK && w.has_ack
+            && w.ack <= l->sent_max)
+        {
+            sw_link_acked(l, w.ack, 0);
+        }
         sw_link_promote(l);
         sw_link_on_element(l, el, pool);
         return;
