@@ -2,7 +2,12 @@
 2400 bit/s, 1.5 s each way): a partition with both sides chatting.  In
 primary-primary mode each side goes on while the link is down; when it
 returns each gets what it missed exactly once, in the order it was said,
-with delay stamps, and nobody is kicked or has to join again."""
+with delay stamps, and nobody is kicked or has to join again.
+
+SKYWAVE_FMUC_OUTAGE=900 runs the issue's 15-minute partition (default
+20 s) and prints the time from link-up until both sides have everything.
+"""
+import os
 import re
 import time
 
@@ -83,11 +88,16 @@ def test_partition_both_sides_chat_and_resync_once_in_order(tmp_path):
         # each side goes on alone: its own messages at once
         alice.wait(r"<body>a 2</body>", 10)
         bob.wait(r"<body>b 2</body>", 10)
-        time.sleep(20)
+        time.sleep(float(os.environ.get("SKYWAVE_FMUC_OUTAGE", "20")))
         assert ln.emu.ctl("up") == "ok"
+        t_up = time.monotonic()
 
-        got_b = bob.collect("a", 3, timeout=120)
-        got_a = alice.collect("b", 3, timeout=120)
+        got_b = bob.collect("a", 3, timeout=120, linger=0)
+        got_a = alice.collect("b", 3, timeout=120, linger=0)
+        print("FMUC partition: both sides whole %.1f s after link-up"
+              % (max(bob.complete_at, alice.complete_at) - t_up))
+        got_b = bob.collect("a", 3, timeout=0, linger=2)
+        got_a = alice.collect("b", 3, timeout=0, linger=2)
         assert got_b == [0, 1, 2], got_b
         assert got_a == [0, 1, 2], got_a
         # said while apart: each with the time it was said
