@@ -102,6 +102,69 @@ mod_muc_set_aff(mod_muc_room_t *r, const char *bare, mod_muc_aff_e a)
     }
 }
 
+/* ------------------------------------------------------ gone later --- */
+
+typedef struct mod_muc_gone_s {
+    struct mod_muc_gone_s *next;
+    char                  *room;
+    char                  *jid;
+} mod_muc_gone_t;
+
+#define MOD_MUC_GONE_MAX 1024           /* waiting at most: more are lost */
+
+static void
+mod_muc_on_gone(uv_timer_t *t)
+{
+    static const int gone[] = { 110, 333, 0 };     /* §9.? "error kick" */
+    mod_muc_service_t *svc = t->data;
+    mod_muc_gone_t    *g = svc->gone, *next;
+
+    svc->gone = NULL;
+    svc->n_gone = 0;
+    for (; g != NULL; g = next) {
+        mod_muc_room_t *r = sw_hash_get(svc->rooms, g->room);
+        mod_muc_occ_t  *o = r ? mod_muc_occ_by_jid(r, g->jid) : NULL;
+
+        next = g->next;
+        if (o != NULL) {
+            mod_muc_leave(r, o, NULL, gone, NULL);
+        }
+        free(g->room);
+        free(g->jid);
+        free(g);
+    }
+}
+
+void
+mod_muc_gone_later(mod_muc_service_t *svc, const char *node, const char *jid)
+{
+    mod_muc_gone_t *g;
+
+    if (svc->n_gone >= MOD_MUC_GONE_MAX) {
+        return;
+    }
+    g = sw_calloc(1, sizeof(*g));
+    g->room = sw_strdup(node);
+    g->jid = sw_strdup(jid);
+    g->next = svc->gone;
+    svc->gone = g;
+    svc->n_gone++;
+    if (svc->gone_timer == NULL) {
+        svc->gone_timer = sw_calloc(1, sizeof(*svc->gone_timer));
+        uv_timer_init(sw_loop(), svc->gone_timer);
+        svc->gone_timer->data = svc;
+    }
+    if (!uv_is_active((uv_handle_t *) svc->gone_timer)) {
+        uv_timer_start(svc->gone_timer, mod_muc_on_gone, 0, 0);
+    }
+}
+
+static void
+mod_muc_free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
 /* ---------------------------------------------------- IQ forwarding --- */
 
 static void
@@ -525,6 +588,15 @@ mod_muc_route_local(void *data, void *ud)
     if (st->from == NULL) {
         return SW_OK;
     }
+    if (st->kind == SW_STANZA_IQ
+        && (st->type == NULL || (strcmp(st->type, "get") != 0
+                                 && strcmp(st->type, "set") != 0
+                                 && strcmp(st->type, "result") != 0
+                                 && strcmp(st->type, "error") != 0)))
+    {
+        mod_muc_error(st, "bad-request");       /* RFC 6120 §8.2.3 */
+        return SW_OK;
+    }
     if (mod_muc_is_response(st)) {
         if (st->to != NULL && st->to->resource != NULL) {
             mod_muc_fwd_response(svc, st);     /* an occupant's answer */
@@ -642,6 +714,18 @@ mod_muc_stop(sw_module_ctx_t *mc)
         svc->host->data = NULL;
         for (i = 0; i < MOD_MUC_FWD_MAX; i++) {
             mod_muc_fwd_clear(&svc->fwd[i]);
+        }
+        while (svc->gone != NULL) {
+            mod_muc_gone_t *g = svc->gone;
+
+            svc->gone = g->next;
+            free(g->room);
+            free(g->jid);
+            free(g);
+        }
+        if (svc->gone_timer != NULL) {
+            uv_timer_stop(svc->gone_timer);
+            uv_close((uv_handle_t *) svc->gone_timer, mod_muc_free_handle);
         }
         sw_hash_each(svc->rooms, mod_muc_free_room, NULL);
         sw_hash_free(svc->rooms);

@@ -27,6 +27,10 @@
 #define MOD_MUC_NS_PING     "urn:xmpp:ping"
 #define MOD_MUC_NS_FMUC     "http://isode.com/protocol/fmuc"   /* XEP-0289 */
 
+/* The longest room@service/nick formed: a join or nick that would make
+ * a longer one is refused (XEP-0045 §7.2.1 jid-malformed). */
+#define MOD_MUC_JID_MAX     1024
+
 #define MOD_MUC_STORE_ROOMS "muc_rooms"
 #define MOD_MUC_STORE_AFFS  "muc_affiliations"
 #define MOD_MUC_STORE_HIST  "muc_history"
@@ -138,9 +142,18 @@ struct mod_muc_service_s {
     mod_muc_fwd_t      fwd[MOD_MUC_FWD_MAX];    /* a ring: the oldest
                                                    goes when it is full */
     uint64_t           fwd_n;
+    /* occupants whose server said they are gone, removed at the next
+     * turn of the loop: the error may come back while the room is
+     * still sending to everyone (a bounce is routed at once) */
+    struct mod_muc_gone_s *gone;
+    size_t             n_gone;
+    uv_timer_t        *gone_timer;
 };
 
 /* mod_muc.c */
+/* The occupant jid of room node is gone: removed at the next turn. */
+void mod_muc_gone_later(mod_muc_service_t *svc, const char *node,
+                        const char *jid);
 /* IQs between occupants, through the room (semi-anonymous rooms) */
 void mod_muc_fwd_request(mod_muc_room_t *r, const mod_muc_occ_t *from,
                          const mod_muc_occ_t *to, const sw_stanza_t *st);
@@ -174,8 +187,8 @@ mod_muc_role_e mod_muc_role_for(const mod_muc_room_t *r, mod_muc_aff_e aff);
 /* occ's presence (src: its children) to every occupant */
 void mod_muc_presence_all(const mod_muc_room_t *r, const mod_muc_occ_t *occ,
                           const sw_xml_t *src, const mod_muc_pres_t *how);
-/* occ leaves as how says; the room may go with it */
-void mod_muc_leave_how(mod_muc_room_t *r, mod_muc_occ_t *o,
+/* occ leaves as how says; false when the room went with it */
+bool mod_muc_leave_how(mod_muc_room_t *r, mod_muc_occ_t *o,
                        const sw_xml_t *src, mod_muc_pres_t *how);
 /* a copy of m to each occupant of this server's */
 void mod_muc_broadcast(const mod_muc_room_t *r, const sw_xml_t *m);
@@ -192,7 +205,7 @@ int64_t mod_muc_parse_stamp(const char *s);
 void mod_muc_history(mod_muc_room_t *r, const char *to,
                      const sw_xml_t *want, bool node);
 void mod_muc_occ_id(const mod_muc_room_t *r, const char *bare, char out[33]);
-void mod_muc_leave(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
+bool mod_muc_leave(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
                    const int *codes, const sw_xml_t *extra);
 void mod_muc_subject_to(const mod_muc_room_t *r, const char *to);
 void mod_muc_deliver(mod_muc_room_t *r, const mod_muc_occ_t *o, sw_xml_t *m,
@@ -230,6 +243,7 @@ void mod_muc_fmuc_private(mod_muc_room_t *r, const mod_muc_occ_t *from,
 /* Whether node (a room's JID) may federate with rooms of this service. */
 bool mod_muc_fmuc_trusted(mod_muc_service_t *svc, const char *node);
 void mod_muc_fmuc_forget(mod_muc_room_t *r);
+void mod_muc_fmuc_detach(mod_muc_room_t *r);
 /* Federation state kept at a joined node: an occupant behind a node that
  * joined it came or changed (present) or went; all of a room's loaded
  * (at start) or removed (the room goes). */

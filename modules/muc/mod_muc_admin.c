@@ -18,6 +18,7 @@
 #include "mod_muc.h"
 
 #define MOD_MUC_MAX_AFFS 10000          /* affiliations per room */
+#define MOD_MUC_INVITES_MAX 5           /* invitations per stanza */
 
 typedef struct {
     mod_muc_occ_t *target;      /* a role change: the occupant */
@@ -163,18 +164,15 @@ mod_muc_apply(mod_muc_room_t *r, const char *actor, mod_muc_change_t *c)
     static const int unmember[] = { 110, 321, 0 };
     static const int self[] = { 110, 0 };
     mod_muc_pres_t   how;
-    mod_muc_occ_t   *o, *next;
+    mod_muc_occ_t   *o;
 
     memset(&how, 0, sizeof(how));
     how.actor = actor;
     how.reason = c->reason;
     if (c->target != NULL) {
         if (c->role == MOD_MUC_ROLE_NONE) {                /* §8.2 */
-            bool last = r->n_occs == 1 && !r->conf.persistent;
-
             how.codes = kicked;
-            mod_muc_leave_how(r, c->target, NULL, &how);
-            return !last;
+            return mod_muc_leave_how(r, c->target, NULL, &how);
         }
         c->target->role = (mod_muc_role_e) c->role;        /* §8.3-§8.5 */
         how.codes = self;
@@ -182,28 +180,37 @@ mod_muc_apply(mod_muc_room_t *r, const char *actor, mod_muc_change_t *c)
         return true;
     }
     mod_muc_set_aff(r, c->bare, (mod_muc_aff_e) c->aff);
-    for (o = r->occs; o != NULL; o = next) {
-        next = o->next;
-        if (strcmp(o->bare, c->bare) != 0) {
-            continue;
-        }
-        if (c->aff == MOD_MUC_OUTCAST                       /* §9.1 */
-            || (r->conf.members_only && c->aff < MOD_MUC_MEMBER)) /* §9.4 */
-        {
-            bool last = r->n_occs == 1;
+    /* each of that account's occupants (their JIDs first: a leave may
+     * take others along, this node leaving a federation) */
+    {
+        char   *jids[16];
+        size_t  n = 0, i;
+        bool    alive = true;
 
-            how.codes = c->aff == MOD_MUC_OUTCAST ? banned : unmember;
-            mod_muc_leave_how(r, o, NULL, &how);
-            if (last && !r->conf.persistent) {
-                return false;
+        for (o = r->occs; o != NULL && n < 16; o = o->next) {
+            if (strcmp(o->bare, c->bare) == 0) {
+                jids[n++] = sw_strdup(o->jid);
             }
-            continue;
         }
-        o->role = mod_muc_role_for(r, (mod_muc_aff_e) c->aff);
-        how.codes = self;
-        mod_muc_presence_all(r, o, o->pres, &how);
+        for (i = 0; i < n; i++) {
+            if (alive && (o = mod_muc_occ_by_jid(r, jids[i])) != NULL) {
+                if (c->aff == MOD_MUC_OUTCAST                   /* §9.1 */
+                    || (r->conf.members_only
+                        && c->aff < MOD_MUC_MEMBER))            /* §9.4 */
+                {
+                    how.codes = c->aff == MOD_MUC_OUTCAST ? banned
+                                                          : unmember;
+                    alive = mod_muc_leave_how(r, o, NULL, &how);
+                } else {
+                    o->role = mod_muc_role_for(r, (mod_muc_aff_e) c->aff);
+                    how.codes = self;
+                    mod_muc_presence_all(r, o, o->pres, &how);
+                }
+            }
+            free(jids[i]);
+        }
+        return alive;
     }
-    return true;
 }
 
 /* §9.5, §8.5, §9.8, §10.5, §10.8: who has an affiliation or a role. */
@@ -360,6 +367,7 @@ mod_muc_invite(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
     const sw_xml_t *dec = sw_xml_child(x, NULL, "decline");
     const sw_xml_t *e = inv ? inv : dec;
     sw_jid_t       *to;
+    size_t          n_sent = 0;
 
     if (e == NULL) {
         mod_muc_error(st, o ? "bad-request" : "not-acceptable");
@@ -375,7 +383,9 @@ mod_muc_invite(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
         mod_muc_error(st, "forbidden");
         return SW_OK;
     }
-    for (; e != NULL; e = sw_xml_next_match(e, NULL, e->name)) {
+    for (; e != NULL && n_sent < (inv ? MOD_MUC_INVITES_MAX : 1);
+         e = sw_xml_next_match(e, NULL, e->name), n_sent++)
+    {
         const char *reason = sw_xml_child_text(e, NULL, "reason");
         sw_pool_t  *pool;
         sw_xml_t   *m, *mx, *d;

@@ -561,6 +561,32 @@ mod_muc_fmuc_drop_node(mod_muc_room_t *r, const char *node)
     free(n);
 }
 
+/* The room goes (its owner destroyed it): the occupants behind other
+ * nodes are let go without a word to them here (their own nodes say it),
+ * and the nodes that joined it hear it left. */
+void
+mod_muc_fmuc_detach(mod_muc_room_t *r)
+{
+    mod_muc_occ_t *o, *next;
+
+    for (o = r->occs; o != NULL; o = next) {
+        next = o->next;
+        if (o->node != NULL) {
+            mod_muc_fmuc_keep(r, o, false);
+            mod_muc_occ_unlink(r, o);
+            mod_muc_occ_free(o);
+        }
+    }
+    while (r->n_nodes > 0) {
+        char *n = r->nodes[--r->n_nodes];
+
+        mod_muc_fmuc_notice(r->jid, n, "left", NULL);
+        mod_muc_fmuc_keep_node(r, n, -1);
+        free(n);
+    }
+    r->fmuc_joined = false;
+}
+
 /* This node leaves the set: its last local occupant went.  The occupants
  * behind the joined node are forgotten, without a word to anyone (there
  * is nobody here to tell); the joined node saw the last leave. */
@@ -658,7 +684,6 @@ static bool
 mod_muc_fmuc_collide(mod_muc_room_t *r, mod_muc_occ_t *o, const char *node)
 {
     static const int self[] = { 110, 0 };
-    bool             last = r->n_occs == 1 && !r->conf.persistent;
     sw_pool_t       *pool = sw_pool_new(512);
     sw_xml_t        *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
     sw_xml_t        *e;
@@ -675,8 +700,7 @@ mod_muc_fmuc_collide(mod_muc_room_t *r, mod_muc_occ_t *o, const char *node)
     mod_muc_send(pool, p);
     sw_log_info("muc: %s: nick %s is taken at %s; %s is out", r->jid,
                 o->nick, node, o->jid);
-    mod_muc_leave(r, o, NULL, self, NULL);
-    return !last;
+    return mod_muc_leave(r, o, NULL, self, NULL);
 }
 
 static int
@@ -693,6 +717,11 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
     int             codes[8];
     sw_jid_t       *rj;
 
+    if (nick == NULL || strlen(node) + strlen(nick) + 2 > MOD_MUC_JID_MAX
+        || strlen(r->jid) + strlen(nick) + 2 > MOD_MUC_JID_MAX)
+    {
+        return SW_OK;           /* JIDs this long would not be formed */
+    }
     memset(&how, 0, sizeof(how));
     how.from_node = node;
     if (item != NULL) {
@@ -748,11 +777,16 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
     }
     if (unavailable) {
         if (o != NULL) {
-            bool  last = r->n_occs == 1 && !r->conf.persistent;
             char *room = sw_strdup(r->jid);
 
             if (how.new_nick != NULL) {
                 free(room);
+                if (mod_muc_occ_by_nick(r, how.new_nick) != NULL
+                    || strlen(r->jid) + strlen(how.new_nick) + 2
+                       > MOD_MUC_JID_MAX)
+                {
+                    return SW_OK;       /* not over someone here */
+                }
                 mod_muc_presence_all(r, o, NULL, &how);     /* §7.6 */
                 mod_muc_fmuc_keep(r, o, false);
                 free(o->nick);
@@ -762,8 +796,7 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
             }
             how.codes = codes;
             mod_muc_fmuc_codes(ux, codes, 8, false);
-            mod_muc_leave_how(r, o, NULL, &how);
-            if (last) {
+            if (!mod_muc_leave_how(r, o, NULL, &how)) {
                 /* the room went with its last occupant */
                 mod_muc_fmuc_notice(room, node, "left", NULL);
                 free(room);

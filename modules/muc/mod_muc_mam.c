@@ -115,8 +115,9 @@ mod_muc_mam_result(const mod_muc_room_t *r, const sw_stanza_t *st,
     mod_muc_send(pool, m);
 }
 
-/* XEP-0313 §4: who may read the archive: who may enter (not banned, a
- * member of a members-only room), or an occupant. */
+/* XEP-0313 §4: who may read the archive: who may enter without more
+ * (not banned; a member of a members-only or password-protected room),
+ * or an occupant. */
 int
 mod_muc_mam_iq(mod_muc_room_t *r, sw_stanza_t *st)
 {
@@ -161,7 +162,8 @@ mod_muc_mam_iq(mod_muc_room_t *r, sw_stanza_t *st)
         return SW_OK;
     }
     if (aff == MOD_MUC_OUTCAST
-        || (r->conf.members_only && aff < MOD_MUC_MEMBER
+        || ((r->conf.members_only || r->conf.password != NULL)
+            && aff < MOD_MUC_MEMBER
             && mod_muc_occ_by_jid(r, st->from->full) == NULL))
     {
         mod_muc_error(st, "forbidden");

@@ -106,7 +106,8 @@ mod_muc_occ_set_presence(mod_muc_occ_t *o, const sw_xml_t *x)
         if (c->type == SW_XML_ELEM && c->ns != NULL
             && (strcmp(c->ns, MOD_MUC_NS) == 0
                 || strcmp(c->ns, MOD_MUC_NS_USER) == 0
-                || strcmp(c->ns, MOD_MUC_NS_FMUC) == 0))
+                || strcmp(c->ns, MOD_MUC_NS_FMUC) == 0
+                || strcmp(c->ns, MOD_MUC_NS_OID) == 0))   /* XEP-0421 §4 */
         {
             continue;
         }
@@ -453,8 +454,10 @@ mod_muc_join(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st)
         mod_muc_error(st, "registration-required");
         return SW_OK;
     }
-    if (same != NULL && strcmp(same->bare, st->from->bare) != 0) {
-        mod_muc_error(st, "conflict");                  /* §7.2.9 */
+    if (same != NULL && (strcmp(same->bare, st->from->bare) != 0
+                         || same->node != NULL))
+    {
+        mod_muc_error(st, "conflict");                  /* §7.2.8 */
         return SW_OK;
     }
     if (r->conf.password != NULL && aff != MOD_MUC_OWNER
@@ -527,7 +530,7 @@ mod_muc_join(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st)
 
 /* The occupant leaves (§7.14) or is removed; a temporary room with
  * nobody left goes (§10.1.4). */
-void
+bool
 mod_muc_leave_how(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
                   mod_muc_pres_t *how)
 {
@@ -541,10 +544,12 @@ mod_muc_leave_how(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
     }
     if (r->n_occs == 0 && !r->conf.persistent) {
         mod_muc_room_destroy(r);
+        return false;
     }
+    return true;
 }
 
-void
+bool
 mod_muc_leave(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
               const int *codes, const sw_xml_t *extra)
 {
@@ -553,7 +558,7 @@ mod_muc_leave(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
     memset(&how, 0, sizeof(how));
     how.codes = codes;
     how.extra = extra;
-    mod_muc_leave_how(r, o, src, &how);
+    return mod_muc_leave_how(r, o, src, &how);
 }
 
 /* §7.6: a new nick for an occupant. */
@@ -587,7 +592,6 @@ mod_muc_room_presence(mod_muc_service_t *svc, mod_muc_room_t *r,
                       sw_stanza_t *st)
 {
     static const int self[] = { 110, 0 };
-    static const int gone[] = { 110, 333, 0 };
     mod_muc_occ_t   *o;
 
     if (st->from == NULL || st->from->resource == NULL) {
@@ -597,7 +601,7 @@ mod_muc_room_presence(mod_muc_service_t *svc, mod_muc_room_t *r,
     if (st->type != NULL && strcmp(st->type, "error") == 0) {
         /* the occupant's server says it is gone: a ghost no longer */
         if (o != NULL) {
-            mod_muc_leave(r, o, NULL, gone, NULL);
+            mod_muc_gone_later(svc, r->node, o->jid);
         }
         return SW_OK;
     }
@@ -610,7 +614,10 @@ mod_muc_room_presence(mod_muc_service_t *svc, mod_muc_room_t *r,
     if (st->type != NULL) {
         return SW_OK;           /* subscriptions, probes: not for a room */
     }
-    if (st->to->resource == NULL) {
+    if (st->to->resource == NULL
+        || strlen(st->to->bare) + strlen(st->to->resource) + 2
+           > MOD_MUC_JID_MAX)
+    {
         mod_muc_error(st, "jid-malformed");             /* §7.2.1 */
         return SW_OK;
     }
@@ -784,6 +791,7 @@ mod_muc_groupchat(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
     mod_muc_strip(m, MOD_MUC_NS_SID, "stanza-id", r->jid);
     mod_muc_strip(m, MOD_MUC_NS_OID, "occupant-id", NULL);
     mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
+    mod_muc_strip(m, MOD_MUC_NS_DELAY, "delay", NULL);  /* it is live */
     if (r->conf.fmuc_node != NULL && r->conf.fmuc_replica && r->fmuc_joined)
     {
         /* XEP-0289 primary-replica: the primary's echo is what counts */
@@ -819,6 +827,7 @@ mod_muc_private(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
     pool = sw_pool_new(sw_pool_used(st->pool) + 512);
     m = sw_xml_copy(pool, st->xml);
     mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
+    mod_muc_strip(m, MOD_MUC_NS_OID, "occupant-id", NULL);
     snprintf(from, sizeof(from), "%s/%s", r->jid, o->nick);
     sw_xml_set_attr(m, "from", from);
     sw_xml_set_attr(m, "to", to->jid);
@@ -832,12 +841,11 @@ mod_muc_private(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
 int
 mod_muc_room_message(mod_muc_room_t *r, sw_stanza_t *st)
 {
-    static const int gone[] = { 110, 333, 0 };
     mod_muc_occ_t   *o = mod_muc_occ_by_jid(r, st->from->full);
 
     if (st->type != NULL && strcmp(st->type, "error") == 0) {
         if (o != NULL && mod_muc_gone_error(st)) {
-            mod_muc_leave(r, o, NULL, gone, NULL);
+            mod_muc_gone_later(r->svc, r->node, o->jid);
         }
         return SW_OK;
     }
@@ -1085,10 +1093,16 @@ mod_muc_config_submit(mod_muc_room_t *r, const sw_xml_t *x)
     /* all valid: apply */
     c.name = sw_strdup(c.name);
     c.desc = sw_strdup(c.desc);
-    if (fmuc_node != NULL) {
+    if (fmuc_node != NULL
+        && (fmuc_node[0] == '\0' ? r->conf.fmuc_node != NULL
+            : r->conf.fmuc_node == NULL
+              || strcmp(fmuc_node, r->conf.fmuc_node) != 0))
+    {
+        /* a new node to join, or none: the old one hears we are gone */
         c.fmuc_node = fmuc_node[0] != '\0' ? sw_strdup(fmuc_node) : NULL;
-        if (r->fmuc_joined) {
-            mod_muc_fmuc_forget(r);     /* it joins anew, or no more */
+        if (r->conf.fmuc_node != NULL) {
+            mod_muc_fmuc_restarted(r);
+            mod_muc_fmuc_forget(r);
         }
     } else {
         c.fmuc_node = r->conf.fmuc_node ? sw_strdup(r->conf.fmuc_node)
@@ -1136,10 +1150,15 @@ mod_muc_room_kill(mod_muc_room_t *r, const sw_xml_t *destroy)
 
     d->ns = MOD_MUC_NS_USER;
     r->conf.persistent = false;     /* the last to leave takes it along */
-    while (r->n_occs > 1) {
-        mod_muc_leave(r, r->occs, NULL, self, d);
+    mod_muc_fmuc_detach(r);
+    if (r->occs == NULL) {
+        mod_muc_room_destroy(r);
+        sw_pool_free(pool);
+        return;
     }
-    mod_muc_leave(r, r->occs, NULL, self, d);     /* frees r */
+    while (mod_muc_leave(r, r->occs, NULL, self, d)) {
+        /* until the last (local or not) takes the room along */
+    }
     sw_pool_free(pool);
 }
 

@@ -222,3 +222,45 @@ def test_voice_request_and_approval(muc_server):
     bob.send("<message to='%s' type='groupchat'><body>thanks</body>"
              "</message>" % ROOM)
     alice.read_until("thanks")
+
+
+def test_hostile_iqs_and_a_ghost_bounced_mid_broadcast(muc_server):
+    """An IQ without a type gets bad-request (RFC 6120 §8.2.3) and breaks
+    nothing.  A ghost occupant (its server could not track the room among
+    its directed presences, and its session ended) is bounced while the
+    room sends to everyone: it is removed afterwards with status 333, and
+    the room goes on."""
+    alice = online(muc_server, "alice")
+    alice.send("<iq id='nt' to='conference.example.net'><query xmlns='"
+               "http://jabber.org/protocol/disco#info'/></iq>")
+    assert "bad-request" in alice.read_until(r"<iq[^>]*id='nt'.*?</iq>")
+    alice.send("<iq id='nt2' to='%s/x'><ping xmlns='urn:xmpp:ping'/></iq>"
+               % ROOM)
+    assert "bad-request" in alice.read_until(r"<iq[^>]*id='nt2'.*?</iq>")
+    alice.send("<presence to='%s/Alice'><x xmlns='%s'/></presence>"
+               % (ROOM, MUC))
+    alice.read_until(r"<subject")
+    alice.send("<iq type='set' id='cfg' to='%s'><query xmlns='%s#owner'>"
+               "<x xmlns='jabber:x:data' type='submit'/></query></iq>"
+               % (ROOM, MUC))
+    alice.read_until(r"id='cfg'")
+    eve = online(muc_server, "eve")
+    # more directed presences than the server keeps: the room's is not
+    eve.send("".join("<presence to='nobody@example.net/p%d'/>" % i
+                     for i in range(1100)))
+    eve.send("<presence to='%s/Eve'><x xmlns='%s'/></presence>"
+             % (ROOM, MUC))
+    eve.read_until(r"<subject")
+    alice.read_until(r"from='%s/Eve'" % ROOM)
+    eve.sock.close()
+    import time
+    time.sleep(1)
+    alice.send("<message to='%s' type='groupchat'><body>anyone?</body>"
+               "</message>" % ROOM)
+    alice.read_until("anyone[?]")
+    gone = alice.read_until(r"from='%s/Eve'[^>]*type='unavailable'.*?"
+                            r"</presence>" % ROOM, 15)
+    assert "<status code='333'/>" in gone, gone
+    alice.send("<message to='%s' type='groupchat'><body>still here"
+               "</body></message>" % ROOM)
+    alice.read_until("still here")
