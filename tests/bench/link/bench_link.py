@@ -303,16 +303,20 @@ def presence_from(c, frm, show=None, ptype=None):
 
 # --- servers --------------------------------------------------------------
 
-def make_certs(work):
+def make_certs(work, extra_names=None):
+    """extra_names (optional): {side: [more DNS names]} for each side's
+    certificate (e.g. its MUC service)."""
     out = {}
     for side in "ab":
         key = os.path.join(work, "%s.key" % side)
         crt = os.path.join(work, "%s.crt" % side)
+        names = [DOMAIN[side]] + list((extra_names or {}).get(side, ()))
         subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "30",
                         "-newkey", "ec", "-pkeyopt",
                         "ec_paramgen_curve:prime256v1", "-subj",
                         "/CN=" + DOMAIN[side], "-addext",
-                        "subjectAltName=DNS:" + DOMAIN[side],
+                        "subjectAltName=" + ",".join("DNS:" + n
+                                                     for n in names),
                         "-keyout", key, "-out", crt], check=True,
                        capture_output=True)
         os.chmod(key, 0o644)
@@ -339,8 +343,17 @@ class SkywavePair:
     name = "skywave"
 
     def __init__(self, work, emu, certs, bundle, tree, fastopen=False,
-                 tls=False, zstd=False, plain=False):
+                 tls=False, zstd=False, plain=False, users=None,
+                 extra_config=None, peer_domains=None, peer_extra=None):
+        """Optional hooks (bench_muc.py), each {side: value}: users
+        (instead of USERS), extra_config (text appended to that side's
+        config), peer_domains (more domains of the other side in its Peer
+        section), peer_extra (more lines in its Peer section)."""
         self.tree, self.emu, self.procs, self.dirs = tree, emu, {}, {}
+        users = users or USERS
+        extra_config = extra_config or {}
+        peer_domains = peer_domains or {}
+        peer_extra = peer_extra or {}
         if fastopen:
             # TCP Fast Open: the kernel of each namespace must accept it
             for ns in (emu.ns_a, emu.ns_b):
@@ -362,19 +375,22 @@ class SkywavePair:
                     'c2s_certificate = "%s"\nc2s_key = "%s"\n'
                     'link_tcp_interfaces = { "%s" }\nlink_tcp_port = 5270\n'
                     'link_tcp_fastopen = %s\n'
-                    'Peer "%s" {\n    peer_domains = { "%s" },\n'
+                    'Peer "%s" {\n    peer_domains = { %s },\n'
                     '    link_tcp_address = "%s",\n'
                     '    link_tcp_peer_port = 5270,\n%s}\n'
-                    'VirtualHost "%s"\n'
+                    'VirtualHost "%s"\n%s'
                     % (ADDR[side], certs[side][0], certs[side][1],
                        ADDR[side], "true" if fastopen else "false", other,
-                       DOMAIN[other], ADDR[other],
+                       ", ".join('"%s"' % dom for dom in [DOMAIN[other]]
+                                 + list(peer_domains.get(side, ()))),
+                       ADDR[other],
                        (peer_tls(certs, side, other) if tls else "")
                        + ('    peer_codec = "zstd",\n' if zstd else "")
                        + ('    peer_protocol = "xep0361",\n' if plain
-                          else ""),
-                       DOMAIN[side]))
-            for user, pw in USERS[side]:
+                          else "")
+                       + peer_extra.get(side, ""),
+                       DOMAIN[side], extra_config.get(side, "")))
+            for user, pw in users[side]:
                 r = subprocess.run(
                     [os.path.join(tree, "skywavectl"), "-c",
                      os.path.join(d, "skywave.cfg.lua"), "adduser",
@@ -422,9 +438,15 @@ class SkywavePair:
 class ProsodyPair:
     name = "prosody"
 
-    def __init__(self, work, emu, certs, bundle, iterations=4096):
+    def __init__(self, work, emu, certs, bundle, iterations=4096,
+                 users=None, extra_config=None, dns_names=None):
+        """Optional hooks (bench_muc.py): users and extra_config as for
+        SkywavePair; dns_names: more names for TinyDNS {name: address}."""
         self.emu, self.procs, self.dirs = emu, {}, {}
         self.dns = []
+        self.dns_names = dns_names or {}
+        users = users or USERS
+        extra_config = extra_config or {}
         for side, other in (("a", "b"), ("b", "a")):
             d = os.path.join(work, "prosody-" + side)
             data = os.path.join(d, "data")
@@ -462,11 +484,11 @@ VirtualHost "{host}"
     ssl = {{ certificate = "{crt}", key = "{key}", cafile = "{bundle}" }}
 '''.format(d=d, data=data, addr=ADDR[side], crt=crt, key=key,
            bundle=bundle, host=DOMAIN[side],
-           certdir=os.path.dirname(crt)))
+           certdir=os.path.dirname(crt)) + extra_config.get(side, ""))
             host_dir = DOMAIN[side].replace(".", "%2e")
             acc = os.path.join(data, host_dir, "accounts")
             os.makedirs(acc)
-            for user, pw in USERS[side]:
+            for user, pw in users[side]:
                 salt = base64.b16encode(os.urandom(16)).decode().lower()
                 salted = hashlib.pbkdf2_hmac("sha1", pw.encode(),
                                              salt.encode(), iterations)
@@ -484,6 +506,7 @@ VirtualHost "{host}"
         if shutil.which("prosody") is None:
             raise RuntimeError("prosody is not installed")
         names = {DOMAIN["a"]: ADDR["a"], DOMAIN["b"]: ADDR["b"]}
+        names.update(self.dns_names)
         for ns in (self.emu.ns_a, self.emu.ns_b):
             t = TinyDNS(ns, names)
             t.start()
