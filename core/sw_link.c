@@ -411,13 +411,6 @@ sw_link_confirm(sw_link_t *l)
 }
 
 /*
- * Writes what the peer has not seen on this connection, a chunk at a
- * time (each flushed), while less than a window waits for the kernel;
- * sw_link_on_drained goes on from there.  Paged-out stanzas are read
- * back a page at a time.
- */
-
-/*
  * A stanza out.  A message that waited (the link was down, or it goes
  * again after a reconnect) longer than SW_LINK_LATE_S carries the time
  * it was queued (XEP-0203), so that its recipient shows when it was
@@ -466,6 +459,12 @@ sw_link_write_item(sw_link_t *l, const sw_link_qitem_t *it)
     sw_link_write(l, end, n);
 }
 
+/*
+ * Writes what the peer has not seen on this connection, a chunk at a
+ * time (each flushed), while less than a window waits for the kernel;
+ * sw_link_on_drained goes on from there.  Paged-out stanzas are read
+ * back a page at a time.
+ */
 static void
 sw_link_output(sw_link_t *l)
 {
