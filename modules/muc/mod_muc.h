@@ -207,7 +207,8 @@ void mod_muc_history(mod_muc_room_t *r, const char *to,
 void mod_muc_occ_id(const mod_muc_room_t *r, const char *bare, char out[33]);
 bool mod_muc_leave(mod_muc_room_t *r, mod_muc_occ_t *o, const sw_xml_t *src,
                    const int *codes, const sw_xml_t *extra);
-void mod_muc_subject_to(const mod_muc_room_t *r, const char *to);
+/* §7.2.15: the subject to `to`; to a node with an <fmuc/> payload */
+void mod_muc_subject_to(const mod_muc_room_t *r, const char *to, bool node);
 void mod_muc_deliver(mod_muc_room_t *r, const mod_muc_occ_t *o, sw_xml_t *m,
                      const char *from_node, bool echo, int64_t when);
 int mod_muc_room_presence(mod_muc_service_t *svc, mod_muc_room_t *r,

@@ -616,9 +616,6 @@ mod_muc_fmuc_welcome(mod_muc_room_t *r, const char *node,
     mod_muc_occ_t   *o;
     mod_muc_pres_t   how;
     mod_muc_fpres_t  fp;
-    sw_pool_t       *pool;
-    sw_xml_t        *m, *s;
-    char             from[1024];
 
     memset(&how, 0, sizeof(how));
     how.codes = none;
@@ -631,22 +628,7 @@ mod_muc_fmuc_welcome(mod_muc_room_t *r, const char *node,
         }
     }
     mod_muc_history(r, node, want, true);
-    pool = sw_pool_new(512);
-    m = sw_xml_new(pool, SW_NS_CLIENT, "message");
-    if (r->subject_by != NULL && r->subject_by[0] != '\0') {
-        snprintf(from, sizeof(from), "%s/%s", r->jid, r->subject_by);
-        sw_xml_set_attr(m, "from", from);
-    } else {
-        sw_xml_set_attr(m, "from", r->jid);
-    }
-    sw_xml_set_attr(m, "to", node);
-    sw_xml_set_attr(m, "type", "groupchat");
-    s = sw_xml_add(m, NULL, "subject");
-    if (r->subject != NULL && r->subject[0] != '\0') {
-        sw_xml_add_text(s, r->subject, strlen(r->subject));
-    }
-    mod_muc_fmuc_payload(m, NULL);
-    mod_muc_send(pool, m);
+    mod_muc_subject_to(r, node, true);
 }
 
 /* The status codes of a removal another node made (kick, ban...); with

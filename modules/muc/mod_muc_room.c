@@ -383,7 +383,7 @@ mod_muc_trim(mod_muc_room_t *r)
 
 /* §7.2.16: the subject, last of a join; empty when there is none. */
 void
-mod_muc_subject_to(const mod_muc_room_t *r, const char *to)
+mod_muc_subject_to(const mod_muc_room_t *r, const char *to, bool node)
 {
     sw_pool_t *pool = sw_pool_new(512);
     sw_xml_t  *m = sw_xml_new(pool, SW_NS_CLIENT, "message");
@@ -401,6 +401,9 @@ mod_muc_subject_to(const mod_muc_room_t *r, const char *to)
     s = sw_xml_add(m, NULL, "subject");
     if (r->subject != NULL && r->subject[0] != '\0') {
         sw_xml_add_text(s, r->subject, strlen(r->subject));
+    }
+    if (node) {
+        sw_xml_add(m, MOD_MUC_NS_FMUC, "fmuc");
     }
     mod_muc_send(pool, m);
 }
@@ -524,7 +527,7 @@ mod_muc_join(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st)
         mod_muc_history(r, o->jid, mx ? sw_xml_child(mx, NULL, "history")
                                       : NULL, false);
     }
-    mod_muc_subject_to(r, o->jid);
+    mod_muc_subject_to(r, o->jid, false);
     return SW_OK;
 }
 
