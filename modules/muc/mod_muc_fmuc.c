@@ -655,34 +655,110 @@ mod_muc_fmuc_codes(const sw_xml_t *x, int *codes, size_t max, bool self)
     return n;
 }
 
+/* The stanza error conditions a refused join may carry across
+ * (XEP-0045 §7.2), with their types; anything else reads as forbidden. */
+static const struct {
+    const char *cond;
+    const char *type;
+} mod_muc_fmuc_refusals[] = {
+    { "conflict", "cancel" },                   /* §7.2.8 */
+    { "forbidden", "auth" },                    /* §7.2.7 */
+    { "registration-required", "auth" },        /* §7.2.6 */
+    { "service-unavailable", "wait" },          /* §7.2.10 */
+    { "jid-malformed", "modify" },
+};
+
+static size_t
+mod_muc_fmuc_refusal(const char *cond)
+{
+    size_t i;
+
+    for (i = 0; cond != NULL && i < sizeof(mod_muc_fmuc_refusals)
+                                       / sizeof(mod_muc_fmuc_refusals[0]); i++) {
+        if (strcmp(cond, mod_muc_fmuc_refusals[i].cond) == 0) {
+            return i;
+        }
+    }
+    return 1;
+}
+
+/* A presence error from room/nick to to, the fmuc payload when it goes
+ * to another node. */
+static void
+mod_muc_fmuc_error(mod_muc_room_t *r, const char *nick, const char *to,
+                   const char *cond, bool node)
+{
+    sw_pool_t *pool = sw_pool_new(512);
+    sw_xml_t  *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
+    sw_xml_t  *e;
+    size_t     i = mod_muc_fmuc_refusal(cond);
+    char       buf[1024];
+
+    snprintf(buf, sizeof(buf), "%s/%s", r->jid, nick);
+    sw_xml_set_attr(p, "from", buf);
+    sw_xml_set_attr(p, "to", to);
+    sw_xml_set_attr(p, "type", "error");
+    if (node) {
+        mod_muc_fmuc_payload(p, NULL);
+    } else {
+        sw_xml_add(p, MOD_MUC_NS, "x");
+    }
+    e = sw_xml_add(p, NULL, "error");
+    sw_xml_set_attr(e, "type", mod_muc_fmuc_refusals[i].type);
+    sw_xml_add(e, "urn:ietf:params:xml:ns:xmpp-stanzas",
+               mod_muc_fmuc_refusals[i].cond);
+    mod_muc_send(pool, p);
+}
+
 /*
- * A nick taken here and behind the joined node while the two were apart:
- * the joined node's occupant stays (XEP-0289 §"Open issues": the node
- * with the local user tells it and removes it).  The user hears it as a
- * refused join (XEP-0045 §7.2.8), the occupants here see it leave.
- * Returns false when the room went with it.
+ * A local occupant the joined node would not have: a nick taken there
+ * while the two were apart (the joined node's occupant stays: XEP-0289
+ * §"Open issues", the node with the local user tells it and removes it),
+ * or the joined room's own rules (a ban, members only, full).  The user
+ * hears it as a refused join (XEP-0045 §7.2), the occupants here see it
+ * leave.  Returns false when the room went with it.
  */
 static bool
-mod_muc_fmuc_collide(mod_muc_room_t *r, mod_muc_occ_t *o, const char *node)
+mod_muc_fmuc_refused(mod_muc_room_t *r, mod_muc_occ_t *o, const char *node,
+                     const char *cond)
 {
     static const int self[] = { 110, 0 };
-    sw_pool_t       *pool = sw_pool_new(512);
-    sw_xml_t        *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
-    sw_xml_t        *e;
-    char             buf[1024];
 
-    snprintf(buf, sizeof(buf), "%s/%s", r->jid, o->nick);
-    sw_xml_set_attr(p, "from", buf);
-    sw_xml_set_attr(p, "to", o->jid);
-    sw_xml_set_attr(p, "type", "error");
-    sw_xml_add(p, MOD_MUC_NS, "x");
-    e = sw_xml_add(p, NULL, "error");
-    sw_xml_set_attr(e, "type", "cancel");
-    sw_xml_add(e, "urn:ietf:params:xml:ns:xmpp-stanzas", "conflict");
-    mod_muc_send(pool, p);
-    sw_log_info("muc: %s: nick %s is taken at %s; %s is out", r->jid,
-                o->nick, node, o->jid);
+    mod_muc_fmuc_error(r, o->nick, o->jid, cond, false);
+    sw_log_info("muc: %s: %s refused %s (%s) at %s", r->jid, node, o->nick,
+                mod_muc_fmuc_refusals[mod_muc_fmuc_refusal(cond)].cond,
+                o->jid);
     return mod_muc_leave(r, o, NULL, self, NULL);
+}
+
+/*
+ * Whether this room lets in the occupant a joining node brings, by this
+ * room's own rules (XEP-0289 §"Administration": each node keeps its own
+ * affiliation lists).  The peer agreement vouches for the node, not for
+ * whom it claims to carry: never an account of a domain served here
+ * (that is a local user, who joins here), never an outcast, only members
+ * when members-only, not beyond the room's size.  The room's password
+ * is the node's to ask of its own users; the node itself is admitted by
+ * the agreement.  Returns NULL or the XEP-0045 §7.2 condition.
+ */
+static const char *
+mod_muc_fmuc_admit(mod_muc_room_t *r, const sw_jid_t *real)
+{
+    mod_muc_aff_e aff = mod_muc_aff(r, real->bare);
+    int64_t       max = r->conf.max_users > 0
+                        && r->conf.max_users < r->svc->conf->max_occupants
+                        ? r->conf.max_users : r->svc->conf->max_occupants;
+
+    if (sw_host_find(real->domain) != NULL || aff == MOD_MUC_OUTCAST) {
+        return "forbidden";
+    }
+    if (r->conf.members_only && aff < MOD_MUC_MEMBER) {
+        return "registration-required";
+    }
+    if ((int64_t) r->n_occs >= max) {
+        return "service-unavailable";
+    }
+    return NULL;
 }
 
 static int
@@ -730,7 +806,9 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
         && !unavailable)
     {
         /* the joined node's occupant came first */
-        if (!mod_muc_fmuc_collide(r, o, node) || !r->fmuc_joined) {
+        if (!mod_muc_fmuc_refused(r, o, node, "conflict")
+            || !r->fmuc_joined)
+        {
             return SW_OK;               /* the room, or the set, is left */
         }
         o = NULL;
@@ -739,21 +817,10 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
         if (!unavailable) {
             /* the same nick behind two nodes: the joining node's is
              * refused, and that node tells its user */
-            sw_pool_t *pool = sw_pool_new(512);
-            sw_xml_t  *p = sw_xml_new(pool, SW_NS_CLIENT, "presence");
-            sw_xml_t  *e;
-            char       buf[1024];
+            char buf[1024];
 
-            snprintf(buf, sizeof(buf), "%s/%s", r->jid, nick);
-            sw_xml_set_attr(p, "from", buf);
             snprintf(buf, sizeof(buf), "%s/%s", node, nick);
-            sw_xml_set_attr(p, "to", buf);
-            sw_xml_set_attr(p, "type", "error");
-            mod_muc_fmuc_payload(p, NULL);
-            e = sw_xml_add(p, NULL, "error");
-            sw_xml_set_attr(e, "type", "cancel");
-            sw_xml_add(e, "urn:ietf:params:xml:ns:xmpp-stanzas", "conflict");
-            mod_muc_send(pool, p);
+            mod_muc_fmuc_error(r, nick, buf, "conflict", true);
         }
         return SW_OK;
     }
@@ -803,10 +870,18 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
         if (rj == NULL || rj->resource == NULL) {
             return SW_OK;
         }
-        if ((int64_t) r->n_occs >= r->svc->conf->max_occupants) {
-            sw_log_warn("muc: %s: full; %s from %s not let in", r->jid,
-                        nick, node);
-            return SW_OK;
+        if (mod_muc_child(r, node) >= 0) {
+            const char *no = mod_muc_fmuc_admit(r, rj);
+
+            if (no != NULL) {
+                char buf[1024];
+
+                sw_log_warn("muc: %s: %s (%s) from %s not let in: %s",
+                            r->jid, nick, rj->full, node, no);
+                snprintf(buf, sizeof(buf), "%s/%s", node, nick);
+                mod_muc_fmuc_error(r, nick, buf, no, true);
+                return SW_OK;
+            }
         }
         o = sw_calloc(1, sizeof(*o));
         o->nick = sw_strdup(nick);
@@ -1027,14 +1102,19 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
     }
     if (st->kind == SW_STANZA_PRESENCE) {
         if (st->type != NULL && strcmp(st->type, "error") == 0) {
-            /* our join refused over there: a nick collision */
-            mod_muc_occ_t *o = st->to->resource
-                               ? mod_muc_occ_by_nick(r, st->to->resource)
-                               : NULL;
-
+            /* our occupant refused over there: a nick collision, or
+             * that room's rules */
+            mod_muc_occ_t  *o = st->to->resource
+                                ? mod_muc_occ_by_nick(r, st->to->resource)
+                                : NULL;
+            const sw_xml_t *e = sw_xml_child(st->xml, NULL, "error");
+            const sw_xml_t *c = e ? sw_xml_child(e, "urn:ietf:params:xml:"
+                                                 "ns:xmpp-stanzas", NULL)
+                                  : NULL;
+            const char     *cond = c ? c->name : NULL;
             if (o != NULL && o->node == NULL && mod_muc_is_parent(r, node))
             {
-                mod_muc_fmuc_collide(r, o, node);
+                mod_muc_fmuc_refused(r, o, node, cond);
             }
             return SW_OK;
         }

@@ -324,8 +324,58 @@ def test_nick_taken_on_both_sides_while_apart(fed):
     join(carol, RB, "Dup")          # B does not know A's Dup yet
     err = carol.read_until(r"<presence[^>]*type='error'.*?</presence>", 20)
     assert "<conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in err
-    wait_log(b, "nick Dup is taken at room@conference.a.example")
+    wait_log(b, "room@conference.a.example refused Dup (conflict)")
     # dave is still Dup at A, with nobody from B under that name
     dave.send("<message to='%s' type='groupchat'><body>still me</body>"
               "</message>" % RA)
     dave.read_until("still me")
+
+
+def test_the_joined_rooms_rules_apply_to_the_joining_nodes_users(fed):
+    """Each node keeps its own affiliation lists (XEP-0289
+    §"Administration"): a user banned from the room at A, or not a member
+    of it when it is members-only, joins B's node and is refused by A with
+    the XEP-0045 §7.2 error; B tells the user and removes it, and nobody
+    at A ever sees it."""
+    a, b = fed
+    alice, bob = federate(a, b)
+    alice.send("<iq type='set' id='ban' to='%s'><query xmlns='%s#admin'>"
+               "<item affiliation='outcast' jid='carol@b.example'/>"
+               "</query></iq>" % (RA, MUC))
+    assert "type='result'" in alice.read_until(r"<iq[^>]*id='ban'[^>]*>")
+    carol = online(b, "carol", "b.example")
+    carol.send("<presence to='%s/Carol'><x xmlns='%s'/></presence>"
+               % (RB, MUC))
+    err = carol.read_until(r"<presence[^>]*type='error'.*?</presence>", 20)
+    assert "<forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" \
+        in err, err
+    assert "isode.com" not in err
+    wait_log(a, "Carol (carol@b.example/r) from room@conference.b.example "
+             "not let in: forbidden")
+    wait_log(b, "room@conference.a.example refused Carol (forbidden)")
+    bob.read_until(r"from='%s/Carol'[^>]*type='unavailable'" % RB, 20)
+
+    # members only: carol, no longer banned, is not a member
+    alice.send("<iq type='set' id='unban' to='%s'><query xmlns='%s#admin'>"
+               "<item affiliation='none' jid='carol@b.example'/>"
+               "</query></iq>" % (RA, MUC))
+    alice.read_until(r"<iq[^>]*id='unban'")
+    assert "type='result'" in configure(
+        alice, RA, [("muc#roomconfig_membersonly", "1")])
+    carol.send("<presence to='%s/Carol'><x xmlns='%s'/></presence>"
+               % (RB, MUC))
+    err = carol.read_until(r"<presence[^>]*type='error'.*?</presence>", 20)
+    assert "<registration-required xmlns='urn:ietf:params:xml:ns:" \
+        "xmpp-stanzas'/>" in err, err
+
+    # a member is let in, and alice sees her
+    alice.send("<iq type='set' id='mem' to='%s'><query xmlns='%s#admin'>"
+               "<item affiliation='member' jid='carol@b.example'/>"
+               "</query></iq>" % (RA, MUC))
+    alice.read_until(r"<iq[^>]*id='mem'")
+    join(carol, RB, "Carol")
+    text = alice.read_until(r"from='%s/Carol'(?![^>]*unavailable)" % RA, 20)
+    groupchat(carol, RB, "let in")
+    alice.read_until("let in", 20)
+    # until now A never showed carol to alice
+    assert text.count("from='%s/Carol'" % RA) == 1, text
