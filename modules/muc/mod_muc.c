@@ -633,6 +633,30 @@ mod_muc_route_local(void *data, void *ud)
 
 /* ------------------------------------------------------------ module --- */
 
+static void
+mod_muc_restarted(const char *node, void *v, void *ud)
+{
+    (void) node;
+    (void) ud;
+    mod_muc_fmuc_restarted(v);
+}
+
+/* The federated rooms' neighbours hear of the restart once the links are
+ * up with their stored queues (a stanza to a link before that has
+ * nowhere to be kept). */
+static int
+mod_muc_on_started(void *event, void *ud)
+{
+    mod_muc_t         *m = ud;
+    mod_muc_service_t *svc;
+
+    (void) event;
+    for (svc = m->services; svc != NULL; svc = svc->next) {
+        sw_hash_each(svc->rooms, mod_muc_restarted, NULL);
+    }
+    return SW_OK;
+}
+
 static int
 mod_muc_load(sw_module_ctx_t *mc)
 {
@@ -649,16 +673,13 @@ mod_muc_load(sw_module_ctx_t *mc)
         sw_log_warn("muc: loaded, but no Component \"...\" \"muc\" names it");
     }
     /* above the core's IQ dispatcher (-100) and mod_im */
+    if (sw_hook_add(&mc->owner, "server/started", 0, mod_muc_on_started, m)
+        != SW_OK)
+    {
+        return SW_ERROR;
+    }
     return sw_hook_add(&mc->owner, "route/local", 50, mod_muc_route_local,
                        m);
-}
-
-static void
-mod_muc_restarted(const char *node, void *v, void *ud)
-{
-    (void) node;
-    (void) ud;
-    mod_muc_fmuc_restarted(v);
 }
 
 static int
@@ -675,7 +696,6 @@ mod_muc_start(sw_module_ctx_t *mc)
         }
         svc->st->map_each(svc->st, MOD_MUC_STORE_ROOMS, svc->domain,
                           "rooms", mod_muc_load_room, svc);
-        sw_hash_each(svc->rooms, mod_muc_restarted, NULL);
         sw_log_info("muc: %s: %zu persistent rooms", svc->domain,
                     sw_hash_count(svc->rooms));
     }

@@ -117,6 +117,7 @@ struct mod_muc_room_s {
     bool              *nodes_replica;   /* ... each as a replica */
     size_t             n_nodes;
     bool               fmuc_joined; /* our join went to conf.fmuc_node */
+    bool               fmuc_want;   /* the next presence there joins */
     unsigned           appended;    /* history items since the last trim */
 };
 

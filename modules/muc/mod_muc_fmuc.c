@@ -231,8 +231,11 @@ mod_muc_fmuc_presence_one(mod_muc_room_t *r, const char *node, void *ud)
         }
         sw_xml_append(p, sw_xml_copy(pool, c));
     }
-    if (parent && !how->unavailable) {
+    if (parent && !how->unavailable && r->fmuc_want) {
+        /* the node's join (or join again): the one presence there that
+         * asks for the room's state, XEP-0045 §7.2's <x/> */
         mod_muc_fmuc_want(r, sw_xml_add(p, MOD_MUC_NS, "x"));
+        r->fmuc_want = false;
     }
     x = sw_xml_add(p, MOD_MUC_NS_USER, "x");
     item = sw_xml_add(x, NULL, "item");
@@ -281,6 +284,7 @@ mod_muc_fmuc_join(mod_muc_room_t *r)
         return;
     }
     r->fmuc_joined = true;
+    r->fmuc_want = true;
     sw_log_info("muc: %s joins %s (XEP-0289)", r->jid, r->conf.fmuc_node);
 }
 
@@ -381,6 +385,7 @@ mod_muc_fmuc_rejoin(mod_muc_room_t *r)
 
     memset(&how, 0, sizeof(how));
     how.codes = none;
+    r->fmuc_want = true;
     for (o = r->occs; o != NULL; o = o->next) {
         if (o->node == NULL) {
             mod_muc_fmuc_presence(r, o, o->pres, &how, NULL);
@@ -1041,6 +1046,7 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
                 const sw_origin_t *origin)
 {
     const sw_xml_t *fm = sw_xml_child(st->xml, MOD_MUC_NS_FMUC, "fmuc");
+    const sw_xml_t *mx;
     const char     *node, *real;
     sw_link_t      *l;
 
@@ -1112,16 +1118,17 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
                                                  "ns:xmpp-stanzas", NULL)
                                   : NULL;
             const char     *cond = c ? c->name : NULL;
+
             if (o != NULL && o->node == NULL && mod_muc_is_parent(r, node))
             {
                 mod_muc_fmuc_refused(r, o, node, cond);
             }
             return SW_OK;
         }
+        mx = sw_xml_child(st->xml, MOD_MUC_NS, "x");
         if (st->type == NULL && !mod_muc_is_parent(r, node)
             && mod_muc_child(r, node) < 0)
         {
-            const sw_xml_t *mx = sw_xml_child(st->xml, MOD_MUC_NS, "x");
             const char     *mode = sw_xml_attr(fm, "mode");
 
             if (r->locked || r->conf.fmuc_node != NULL
@@ -1147,6 +1154,14 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
         } else if (!mod_muc_is_parent(r, node) && mod_muc_child(r, node) < 0)
         {
             return SW_OK;
+        } else if (st->type == NULL && mx != NULL
+                   && mod_muc_child(r, node) >= 0)
+        {
+            /* a node known here joins again (we restarted and it dropped
+             * what it had of the set): the room again, with what is
+             * behind the other nodes, and the history it missed */
+            sw_log_info("muc: %s: %s joined again", r->jid, node);
+            mod_muc_fmuc_welcome(r, node, sw_xml_child(mx, NULL, "history"));
         }
         return mod_muc_fmuc_presence_in(r, st, node, real);
     }

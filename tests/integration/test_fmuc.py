@@ -379,3 +379,86 @@ def test_the_joined_rooms_rules_apply_to_the_joining_nodes_users(fed):
     alice.read_until("let in", 20)
     # until now A never showed carol to alice
     assert text.count("from='%s/Carol'" % RA) == 1, text
+
+
+RC = "room@conference.c.example"
+
+
+def test_a_joined_node_restarted_gives_each_node_the_others_again(tmp_path):
+    """Three nodes: B and C both joined A's room.  A restarts while C is
+    down: A tells each neighbour its occupants are gone, B drops what it
+    had through A (C's occupant with it) and joins again, and A answers
+    the known node's join with the room again (XEP-0289 §"Open issues":
+    a resync is a part and a full rejoin), C's occupant included, which A
+    kept across its restart.  Without that B would not see C's occupant
+    until C came back."""
+    pa, pb, pc = free_port(), free_port(), free_port()
+    mods = ("c2s", "im", "server", "link_tcp")
+    for d in "abc":
+        (tmp_path / d).mkdir()
+
+    def peer(name, domains, addr, port, initiate, fmuc):
+        return peer_section(name, domains,
+                            [("link_tcp_address", addr),
+                             ("link_tcp_peer_port", port),
+                             ("peer_initiate", initiate),
+                             ("peer_reconnect_min", "200ms"),
+                             ("peer_reconnect_max", "1s")],
+                            '    peer_fmuc = { "%s" },\n' % fmuc)
+
+    # A connects to B (127.0.0.2) and C (127.0.0.3), from 127.0.0.1: each
+    # knows A by that address
+    a = Server(tmp_path / "a", hosts=("a.example",), modules=mods,
+               extra='link_tcp_interfaces = { "127.0.0.1" }\n'
+               'link_tcp_port = %d\n' % pa
+               + peer("b", ["b.example", "conference.b.example"],
+                      "127.0.0.2", pb, "us", "conference.b.example")
+               + peer("c", ["c.example", "conference.c.example"],
+                      "127.0.0.3", pc, "us", "conference.c.example")
+               + 'Component "conference.a.example" "muc"\n')
+    others = {}
+    for d, port in (("b", pb), ("c", pc)):
+        addr = "127.0.0.2" if d == "b" else "127.0.0.3"
+        others[d] = Server(
+            tmp_path / d, hosts=("%s.example" % d,), modules=mods,
+            extra='link_tcp_interfaces = { "%s" }\nlink_tcp_port = %d\n'
+            % (addr, port)
+            + peer("a", ["a.example", "conference.a.example"], "127.0.0.1",
+                   pa, "them", "conference.a.example")
+            + 'Component "conference.%s.example" "muc"\n' % d)
+    b, c = others["b"], others["c"]
+    a.adduser("alice@a.example", "pw-alice")
+    b.adduser("bob@b.example", "pw-bob")
+    c.adduser("cecil@c.example", "pw-cecil")
+    for s in (a, b, c):
+        s.start()
+    try:
+        alice, bob = federate(a, b)
+        cecil = online(c, "cecil", "c.example")
+        join(cecil, RC, "Cecil")
+        assert "type='result'" in configure(
+            cecil, RC, [("muc#roomconfig_persistentroom", "1"),
+                        ("fmuc_node", RA)])
+        got = cecil.read_until(r"from='%s/Bob'" % RC, 20)
+        bob.read_until(r"from='%s/Cecil'" % RB, 20)
+
+        # C goes; A restarts (alice's session with it)
+        cecil.sock.close()
+        assert c.stop() == 0
+        alice.sock.close()
+        assert a.stop() == 0
+        a.start()
+        wait_log(a, "muc: room@conference.a.example: "
+                 "room@conference.b.example joined again")
+        got = bob.read_until(r"from='%s/Cecil'[^>]*type='unavailable'"
+                             r".*?from='%s/Cecil'(?![^>]*unavailable)"
+                             % (RB, RB), 20)
+        assert "isode.com" not in got
+        # and A still has bob: its own users see him
+        alice = online(a, "alice", "a.example")
+        text = join(alice, RA, "Alice")
+        assert "from='%s/Bob'" % RA in text
+        assert "from='%s/Cecil'" % RA in text
+    finally:
+        for s in (a, b, c):
+            s.stop()
