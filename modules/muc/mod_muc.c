@@ -273,6 +273,7 @@ mod_muc_room_free(mod_muc_room_t *r)
     free(r->subject);
     free(r->subject_by);
     sw_hash_free(r->affs);
+    mod_muc_fmuc_seen_free(r);
     free(r);
 }
 

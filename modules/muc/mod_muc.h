@@ -30,6 +30,7 @@
 /* The longest room@service/nick formed: a join or nick that would make
  * a longer one is refused (XEP-0045 §7.2.1 jid-malformed). */
 #define MOD_MUC_JID_MAX     1024
+#define MOD_MUC_SID_MAX     64      /* a stanza id taken from a node */
 
 #define MOD_MUC_STORE_ROOMS "muc_rooms"
 #define MOD_MUC_STORE_AFFS  "muc_affiliations"
@@ -119,6 +120,11 @@ struct mod_muc_room_s {
     bool               fmuc_joined; /* our join went to conf.fmuc_node */
     bool               fmuc_want;   /* the next presence there joins */
     unsigned           appended;    /* history items since the last trim */
+    /* XEP-0289 resync: the origin ids ("by id") of the newest history
+     * items, loaded when a node first sends here (mod_muc_fmuc.c) */
+    sw_hash_t         *seen;
+    char             **seen_ring;
+    size_t             seen_next;
 };
 
 /* An IQ passed to an occupant (XEP-0045 §17.4 "IQ"), until its answer. */
@@ -235,6 +241,10 @@ void mod_muc_fmuc_message(mod_muc_room_t *r, const mod_muc_occ_t *o,
 /* The same for one node. */
 void mod_muc_fmuc_message_to(mod_muc_room_t *r, const mod_muc_occ_t *o,
                              const sw_xml_t *m, const char *node);
+/* A history item archived under its origin's stanza id (by, id). */
+void mod_muc_fmuc_seen_add(mod_muc_room_t *r, const char *by,
+                           const char *id);
+void mod_muc_fmuc_seen_free(mod_muc_room_t *r);
 /* At start: a node tells its neighbours it restarted. */
 void mod_muc_fmuc_restarted(mod_muc_room_t *r);
 /* The occupants of this server's join the joined node (again). */

@@ -303,6 +303,148 @@ mod_muc_fmuc_presence(mod_muc_room_t *r, const mod_muc_occ_t *o,
 
 /* ---------------------------------------------------------- messages --- */
 
+/*
+ * Resync exactly once (XEP-0289 with XEP-0359): a history item is named
+ * across the set by the stanza id its origin node gave it, which crosses
+ * with it; a node that holds the item already does not take it again.
+ * The names of the newest MOD_MUC_SEEN_MAX items are kept in memory, read
+ * from the archive when a node first sends here (a join asks for history
+ * from the newest item held, so the overlap is among those).
+ */
+#define MOD_MUC_SEEN_MAX 512
+
+/* The origin's stanza id in m: the first whose by is not `not_by` (a
+ * node's history carries the origin's and the node's own), else the
+ * first.  False when m has none or a malformed one. */
+static bool
+mod_muc_fmuc_origin(const sw_xml_t *m, const char *not_by,
+                    char by[MOD_MUC_JID_MAX], char id[MOD_MUC_SID_MAX])
+{
+    const sw_xml_t *c, *pick = NULL;
+
+    for (c = sw_xml_child(m, MOD_MUC_NS_SID, "stanza-id"); c != NULL;
+         c = sw_xml_next_match(c, MOD_MUC_NS_SID, "stanza-id"))
+    {
+        const char *b = sw_xml_attr(c, "by");
+
+        if (pick == NULL) {
+            pick = c;
+        }
+        if (b != NULL && strcmp(b, not_by) != 0) {
+            pick = c;
+            break;
+        }
+    }
+    if (pick == NULL || sw_xml_attr(pick, "by") == NULL
+        || sw_xml_attr(pick, "id") == NULL
+        || strlen(sw_xml_attr(pick, "by")) >= MOD_MUC_JID_MAX
+        || strlen(sw_xml_attr(pick, "id")) >= MOD_MUC_SID_MAX
+        || *sw_xml_attr(pick, "id") == '\0')
+    {
+        return false;
+    }
+    strcpy(by, sw_xml_attr(pick, "by"));
+    strcpy(id, sw_xml_attr(pick, "id"));
+    return true;
+}
+
+static void
+mod_muc_fmuc_sid(sw_xml_t *m, const char *by, const char *id)
+{
+    sw_xml_t *sid = sw_xml_add(m, MOD_MUC_NS_SID, "stanza-id");
+
+    sw_xml_set_attr(sid, "id", id);
+    sw_xml_set_attr(sid, "by", by);
+}
+
+static void
+mod_muc_fmuc_seen_put(mod_muc_room_t *r, const char *by, const char *id)
+{
+    char   key[MOD_MUC_JID_MAX + MOD_MUC_SID_MAX + 2];
+    char **slot = &r->seen_ring[r->seen_next];
+
+    snprintf(key, sizeof(key), "%s %s", by, id);
+    if (sw_hash_get(r->seen, key) != NULL) {
+        return;
+    }
+    if (*slot != NULL) {
+        sw_hash_set(r->seen, *slot, NULL);
+        free(*slot);
+    }
+    *slot = sw_strdup(key);
+    sw_hash_set(r->seen, *slot, r);
+    r->seen_next = (r->seen_next + 1) % MOD_MUC_SEEN_MAX;
+}
+
+void
+mod_muc_fmuc_seen_add(mod_muc_room_t *r, const char *by, const char *id)
+{
+    if (r->seen != NULL && by != NULL && id != NULL
+        && strlen(by) < MOD_MUC_JID_MAX && strlen(id) < MOD_MUC_SID_MAX)
+    {
+        mod_muc_fmuc_seen_put(r, by, id);
+    }
+}
+
+void
+mod_muc_fmuc_seen_free(mod_muc_room_t *r)
+{
+    size_t i;
+
+    if (r->seen == NULL) {
+        return;
+    }
+    for (i = 0; i < MOD_MUC_SEEN_MAX; i++) {
+        free(r->seen_ring[i]);
+    }
+    free(r->seen_ring);
+    sw_hash_free(r->seen);
+    r->seen = NULL;
+    r->seen_ring = NULL;
+}
+
+/* Whether the room holds the item named (by, id); the names are read
+ * from the archive the first time. */
+static bool
+mod_muc_fmuc_seen(mod_muc_room_t *r, const char *by, const char *id)
+{
+    char key[MOD_MUC_JID_MAX + MOD_MUC_SID_MAX + 2];
+
+    if (r->seen == NULL) {
+        sw_storage_t       *st = r->svc->st;
+        sw_archive_query_t  q;
+        sw_archive_item_t  *items;
+        sw_pool_t          *tmp = sw_pool_new(16384);
+        size_t              n, i;
+        char                b[MOD_MUC_JID_MAX], d[MOD_MUC_SID_MAX];
+
+        r->seen = sw_hash_new(2 * MOD_MUC_SEEN_MAX);
+        r->seen_ring = sw_calloc(MOD_MUC_SEEN_MAX, sizeof(char *));
+        r->seen_next = 0;
+        memset(&q, 0, sizeof(q));
+        q.max = MOD_MUC_SEEN_MAX;
+        q.last = true;
+        if (st->archive_query(st, MOD_MUC_STORE_HIST, r->svc->domain,
+                              r->node, &q, tmp, &items, &n) == SW_OK)
+        {
+            for (i = 0; i < n; i++) {
+                sw_xml_t *m = sw_xml_parse(tmp, items[i].data, items[i].len,
+                                           NULL);
+
+                if (m != NULL && mod_muc_fmuc_origin(m, r->jid, b, d)) {
+                    mod_muc_fmuc_seen_put(r, b, d);
+                } else {
+                    snprintf(d, sizeof(d), "%lld", (long long) items[i].id);
+                    mod_muc_fmuc_seen_put(r, r->jid, d);
+                }
+            }
+        }
+        sw_pool_free(tmp);
+    }
+    snprintf(key, sizeof(key), "%s %s", by, id);
+    return sw_hash_get(r->seen, key) != NULL;
+}
+
 typedef struct {
     const mod_muc_occ_t *o;
     const sw_xml_t      *m;
@@ -316,8 +458,15 @@ mod_muc_fmuc_message_one(mod_muc_room_t *r, const char *node, void *ud)
     sw_xml_t       *m = sw_xml_copy(pool, fm->m);
     char            from[1024];
 
-    /* ids are each node's own */
+    char            by[MOD_MUC_JID_MAX], id[MOD_MUC_SID_MAX];
+    bool            origin = mod_muc_fmuc_origin(m, r->jid, by, id);
+
+    /* the one stanza id that crosses is the origin's, which names the
+     * message at every node; occupant ids are each node's own */
     mod_muc_strip(m, MOD_MUC_NS_SID, "stanza-id", NULL);
+    if (origin) {
+        mod_muc_fmuc_sid(m, by, id);
+    }
     mod_muc_strip(m, MOD_MUC_NS_OID, "occupant-id", NULL);
     mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
     snprintf(from, sizeof(from), "%s/%s", r->jid, fm->o->nick);
@@ -903,43 +1052,6 @@ mod_muc_fmuc_presence_in(mod_muc_room_t *r, sw_stanza_t *st,
     return SW_OK;
 }
 
-/* Whether this node holds a message of nick's with that body at that
- * second: history from the joined node is kept and shown only when not
- * (it wrote it, or a join before brought it). */
-static bool
-mod_muc_fmuc_have(mod_muc_room_t *r, int64_t when, const char *nick,
-                  const char *body)
-{
-    sw_storage_t       *st = r->svc->st;
-    sw_archive_query_t  q;
-    sw_archive_item_t  *items;
-    sw_pool_t          *tmp = sw_pool_new(4096);
-    size_t              n, i;
-    bool                have = false;
-    char                from[1024];
-
-    memset(&q, 0, sizeof(q));
-    q.start = when;
-    q.end = when;
-    snprintf(from, sizeof(from), "%s/%s", r->jid, nick);
-    if (st->archive_query(st, MOD_MUC_STORE_HIST, r->svc->domain, r->node,
-                          &q, tmp, &items, &n) == SW_OK)
-    {
-        for (i = 0; i < n && !have; i++) {
-            sw_xml_t *m = sw_xml_parse(tmp, items[i].data, items[i].len,
-                                       NULL);
-
-            have = m != NULL && sw_xml_attr(m, "from") != NULL
-                   && strcmp(sw_xml_attr(m, "from"), from) == 0
-                   && strcmp(sw_xml_child_text(m, NULL, "body")
-                             ? sw_xml_child_text(m, NULL, "body") : "",
-                             body) == 0;
-        }
-    }
-    sw_pool_free(tmp);
-    return have;
-}
-
 static int
 mod_muc_fmuc_message_in(mod_muc_room_t *r, sw_stanza_t *st,
                         const char *node, const char *real)
@@ -952,6 +1064,8 @@ mod_muc_fmuc_message_in(mod_muc_room_t *r, sw_stanza_t *st,
     ssize_t         child = mod_muc_child(r, node);
     sw_pool_t      *pool;
     sw_xml_t       *m;
+    char            by[MOD_MUC_JID_MAX], id[MOD_MUC_SID_MAX];
+    bool            origin = mod_muc_fmuc_origin(st->xml, node, by, id);
 
     if (st->type == NULL || strcmp(st->type, "groupchat") != 0) {
         /* a private message through the set (XEP-0289 §"Private") */
@@ -1021,19 +1135,20 @@ mod_muc_fmuc_message_in(mod_muc_room_t *r, sw_stanza_t *st,
         mod_muc_occ_id(r, tmp.bare, tmp.id);
         o = &tmp;
     }
-    if (delay != NULL && nick != NULL
-        && sw_xml_child_text(st->xml, NULL, "body") != NULL
-        && mod_muc_fmuc_have(r, when, nick,
-                             sw_xml_child_text(st->xml, NULL, "body")))
-    {
-        /* history this node has already (the second a join asked from
-         * overlaps what it holds) */
+    if (origin && mod_muc_fmuc_seen(r, by, id)) {
+        /* held here already: history a join asked for overlaps what this
+         * node has, or a node sent back what came from here */
+        sw_log_debug("muc: %s: %s's %s %s is here already", r->jid, node,
+                     by, id);
         return SW_OK;
     }
     pool = sw_pool_new(sw_pool_used(st->pool) + 512);
     m = sw_xml_copy(pool, st->xml);
     mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
     mod_muc_strip(m, MOD_MUC_NS_SID, "stanza-id", NULL);
+    if (origin) {
+        mod_muc_fmuc_sid(m, by, id);
+    }
     mod_muc_strip(m, MOD_MUC_NS_OID, "occupant-id", NULL);
     mod_muc_deliver(r, o, m, node,
                     child >= 0 && r->nodes_replica[child], when);

@@ -737,11 +737,15 @@ mod_muc_deliver(mod_muc_room_t *r, const mod_muc_occ_t *o, sw_xml_t *m,
     sw_xml_set_attr(sw_xml_add(m, MOD_MUC_NS_OID, "occupant-id"), "id",
                     o->id);
     if (body) {
-        sw_storage_t *sto = r->svc->st;
-        sw_xml_t     *delay = sw_xml_child(m, MOD_MUC_NS_DELAY, "delay");
-        char         *text;
-        int64_t       id = 0;
-        char          num[32];
+        sw_storage_t   *sto = r->svc->st;
+        sw_xml_t       *delay = sw_xml_child(m, MOD_MUC_NS_DELAY, "delay");
+        /* from another node: the id its origin gave it (XEP-0289 with
+         * XEP-0359), kept with it; from here, ours is the origin's */
+        const sw_xml_t *origin = sw_xml_child(m, MOD_MUC_NS_SID,
+                                              "stanza-id");
+        char           *text;
+        int64_t         id = 0;
+        char            num[32];
 
         /* stored without a delay: history gets one of its own, at when */
         if (delay != NULL) {
@@ -761,6 +765,12 @@ mod_muc_deliver(mod_muc_room_t *r, const mod_muc_occ_t *o, sw_xml_t *m,
             snprintf(num, sizeof(num), "%lld", (long long) id);
             sw_xml_set_attr(sid, "id", num);
             sw_xml_set_attr(sid, "by", r->jid);
+            if (origin != NULL) {
+                mod_muc_fmuc_seen_add(r, sw_xml_attr(origin, "by"),
+                                      sw_xml_attr(origin, "id"));
+            } else {
+                mod_muc_fmuc_seen_add(r, r->jid, num);
+            }
             mod_muc_trim(r);
         }
         free(text);
@@ -790,8 +800,10 @@ mod_muc_groupchat(mod_muc_room_t *r, mod_muc_occ_t *o, sw_stanza_t *st)
     }
     pool = sw_pool_new(sw_pool_used(st->pool) + 512);
     m = sw_xml_copy(pool, st->xml);
-    /* XEP-0359 §5 and XEP-0421 §4: what claims to be ours is not */
-    mod_muc_strip(m, MOD_MUC_NS_SID, "stanza-id", r->jid);
+    /* XEP-0359 §5 and XEP-0421 §4: what claims to be ours is not; nor
+     * is an id a client claims another node gave (the nodes tell their
+     * messages apart by them) */
+    mod_muc_strip(m, MOD_MUC_NS_SID, "stanza-id", NULL);
     mod_muc_strip(m, MOD_MUC_NS_OID, "occupant-id", NULL);
     mod_muc_strip(m, MOD_MUC_NS_FMUC, "fmuc", NULL);
     mod_muc_strip(m, MOD_MUC_NS_DELAY, "delay", NULL);  /* it is live */

@@ -462,3 +462,35 @@ def test_a_joined_node_restarted_gives_each_node_the_others_again(tmp_path):
     finally:
         for s in (a, b, c):
             s.stop()
+
+
+def test_the_same_words_twice_in_one_second_both_arrive(fed):
+    """Two messages alike (same author, same words, same second) while
+    the joining node was down: the resync tells items apart by the
+    stanza id their origin gave them (it crosses with each), not by what
+    they say, so both arrive, once each; what B had already is not sent
+    again."""
+    a, b = fed
+    alice, bob = federate(a, b)
+    bob.sock.close()
+    assert b.stop() == 0
+    alice.send("<message to='%s' type='groupchat'><body>ok</body></message>"
+               "<message to='%s' type='groupchat'><body>ok</body></message>"
+               % (RA, RA))
+    alice.read_until(r"<body>ok</body>.*?<body>ok</body>")
+    b.start()
+    bob = online(b, "bob", "b.example", "again")
+    text = join(bob, RB, "Bob")
+    got = text if text.count("<body>ok</body>") >= 2 else \
+        text + bob.read_until(r"<body>ok</body>.*?</message>", 20)
+    time.sleep(2)
+    bob.send("<iq type='get' id='ping' to='b.example'><ping "
+             "xmlns='urn:xmpp:ping'/></iq>")
+    got += bob.read_until(r"id='ping'")
+    bodies = re.findall(r"<body>([^<]*)</body>", got)
+    assert bodies.count("ok") == 2, got
+    assert bodies.count("history one") == 1, got
+    # both carry A's ids (the origin's) as well as B's own
+    ids = re.findall(r"<stanza-id xmlns='urn:xmpp:sid:0' id='([^']+)' "
+                     r"by='%s'/>" % RA, got)
+    assert len(set(ids)) >= 2, got

@@ -61,7 +61,11 @@ def say(c, room, text):
            % (room, text))
 
 
-def test_partition_both_sides_chat_and_resync_once_in_order(tmp_path):
+@pytest.mark.parametrize("mode", ["primary-primary", "primary-replica"])
+def test_partition_both_sides_chat_and_resync_once_in_order(tmp_path, mode):
+    """primary-replica: the replica (B) shows its users' messages when
+    the primary echoes them, so nothing of Bob's shows at B while apart,
+    and afterwards B shows everything in the primary's order."""
     ln = federated_setup(tmp_path)
     try:
         ln.start()
@@ -74,7 +78,7 @@ def test_partition_both_sides_chat_and_resync_once_in_order(tmp_path):
         ln.clients.append(bob)
         join(bob, RB, "Bob")
         configure(bob, RB, [("muc#roomconfig_persistentroom", "1"),
-                            ("fmuc_node", RA)], "cb")
+                            ("fmuc_node", RA), ("fmuc_mode", mode)], "cb")
         alice.wait(r"<presence[^>]*from='%s/Bob'" % RA, 60)
         bob.wait(r"<presence[^>]*from='%s/Alice'" % RB, 60)
         wait_log(ln.a, "room@conference.b.example joined")
@@ -85,10 +89,15 @@ def test_partition_both_sides_chat_and_resync_once_in_order(tmp_path):
             say(alice, RA, "a %d" % i)
             say(bob, RB, "b %d" % i)
             time.sleep(0.5)
-        # each side goes on alone: its own messages at once
+        # each side goes on alone: its own messages at once, but a
+        # replica's wait for the primary
         alice.wait(r"<body>a 2</body>", 10)
-        bob.wait(r"<body>b 2</body>", 10)
+        if mode == "primary-primary":
+            bob.wait(r"<body>b 2</body>", 10)
         time.sleep(float(os.environ.get("SKYWAVE_FMUC_OUTAGE", "20")))
+        if mode == "primary-replica":
+            assert bob.collect("b", 1, timeout=2, linger=0) == [], \
+                bob.text()[-1500:]
         assert ln.emu.ctl("up") == "ok"
         t_up = time.monotonic()
 
@@ -100,6 +109,12 @@ def test_partition_both_sides_chat_and_resync_once_in_order(tmp_path):
         got_a = alice.collect("b", 3, timeout=0, linger=2)
         assert got_b == [0, 1, 2], got_b
         assert got_a == [0, 1, 2], got_a
+        if mode == "primary-replica":
+            # one order everywhere: B shows the room as A does
+            assert bob.collect("b", 3, timeout=60, linger=1) == [0, 1, 2]
+            order = [re.findall(r"<body>([ab] \d)</body>", c.text())
+                     for c in (alice, bob)]
+            assert order[0] == order[1], order
         # said while apart: each with the time it was said
         for c, who, room in ((bob, "Alice", RB), (alice, "Bob", RA)):
             for m in re.findall(r"<message[^>]*from='%s/%s'[^>]*>.*?"
