@@ -874,7 +874,8 @@ def bench(system, profile, args, work, certs, bundle):
     t = time.time()
     MARKS.clear()
     try:
-        emu = Emu(args.linkemu, d, tag, ["--profile", profile])
+        emu = Emu(args.linkemu, d, tag, ["--profile", profile]
+                  + (["--carrier"] if args.carrier else []))
         sniff = Sniffer(emu.ns_a, DEV, ADDR["a"])
         sniff.start()
         if system.startswith("skywave"):
@@ -1049,6 +1050,10 @@ def main():
     ap.add_argument("--budget", type=int, default=420,
                     help="seconds for one system on one profile "
                     "(at least the profile's own: hf-ip 900)")
+    ap.add_argument("--carrier", action="store_true",
+                    help="outages take the TUN devices' carrier, as a "
+                    "modem that reports its link state: the hosts see "
+                    "them (netlink)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out", default=os.path.join(TOP, "tests", "bench",
                                                   "results", "link.json"))
