@@ -181,7 +181,9 @@ mod_muc_fwd_clear(mod_muc_fwd_t *f)
  * XEP-0045 §17.4 (bizrules-iq): an IQ to an occupant JID goes to that
  * occupant's real JID, from the sender's occupant JID and under an id of
  * the room's, so that neither learns the other's real JID; its answer
- * goes back the same way.
+ * goes back the same way.  An occupant behind another node (XEP-0289) is
+ * asked through that node, at its occupant JID there, which passes the
+ * IQ on the same way (XEP-0289 routes private messages so; IQs follow).
  */
 void
 mod_muc_fwd_request(mod_muc_room_t *r, const mod_muc_occ_t *from,
@@ -197,13 +199,22 @@ mod_muc_fwd_request(mod_muc_room_t *r, const mod_muc_occ_t *from,
     mod_muc_fwd_clear(f);               /* the oldest, unanswered, goes */
     f->n = n;
     f->requester = sw_strdup(st->from->full);
-    f->target = sw_strdup(to->jid);
+    if (to->node != NULL) {
+        snprintf(buf, sizeof(buf), "%s/%s", to->node, to->nick);
+        f->target = sw_strdup(buf);
+    } else {
+        f->target = sw_strdup(to->jid);
+    }
     f->orig_id = sw_strdup(st->id ? st->id : "");
     snprintf(buf, sizeof(buf), "%s/%s", r->jid, to->nick);
     f->from = sw_strdup(buf);
     snprintf(buf, sizeof(buf), "%s/%s", r->jid, from->nick);
     sw_xml_set_attr(x, "from", buf);
-    sw_xml_set_attr(x, "to", to->jid);
+    sw_xml_set_attr(x, "to", f->target);
+    mod_muc_strip(x, MOD_MUC_NS_FMUC, "fmuc", NULL);
+    if (to->node != NULL) {
+        mod_muc_fmuc_mark(x, from->jid);
+    }
     snprintf(buf, sizeof(buf), "muc%llu", (unsigned long long) n);
     sw_xml_set_attr(x, "id", buf);
     mod_muc_send(pool, x);

@@ -241,6 +241,9 @@ void mod_muc_fmuc_message(mod_muc_room_t *r, const mod_muc_occ_t *o,
 /* The same for one node. */
 void mod_muc_fmuc_message_to(mod_muc_room_t *r, const mod_muc_occ_t *o,
                              const sw_xml_t *m, const char *node);
+/* Marks x as a node's, for the occupant whose real JID is real (NULL:
+ * the node's own) with the XEP-0289 <fmuc/> payload. */
+void mod_muc_fmuc_mark(sw_xml_t *x, const char *real);
 /* A history item archived under its origin's stanza id (by, id). */
 void mod_muc_fmuc_seen_add(mod_muc_room_t *r, const char *by,
                            const char *id);

@@ -144,6 +144,12 @@ mod_muc_fmuc_payload(sw_xml_t *x, const char *from)
     }
 }
 
+void
+mod_muc_fmuc_mark(sw_xml_t *x, const char *real)
+{
+    mod_muc_fmuc_payload(x, real);
+}
+
 /* A node-level notice (<left/>, <reject/>) from room r to node. */
 static void
 mod_muc_fmuc_notice(const char *room, const char *node, const char *what,
@@ -1156,6 +1162,34 @@ mod_muc_fmuc_message_in(mod_muc_room_t *r, sw_stanza_t *st,
     return SW_OK;
 }
 
+/* An IQ from a node's occupant to one here (XEP-0045 §17.4 through the
+ * set): passed on as an occupant's is; answered with an error when it
+ * cannot be (RFC 6120 §8.2.3: an IQ always gets an answer). */
+static int
+mod_muc_fmuc_iq_in(mod_muc_room_t *r, sw_stanza_t *st, const char *node)
+{
+    mod_muc_occ_t *from, *to;
+
+    if (r == NULL) {
+        mod_muc_error(st, "item-not-found");
+        return SW_OK;
+    }
+    from = st->from->resource ? mod_muc_occ_by_nick(r, st->from->resource)
+                              : NULL;
+    to = st->to->resource ? mod_muc_occ_by_nick(r, st->to->resource) : NULL;
+    if (from == NULL || from->node == NULL || strcmp(from->node, node) != 0)
+    {
+        mod_muc_error(st, "not-acceptable");    /* not that node's */
+        return SW_OK;
+    }
+    if (to == NULL || (to->node != NULL && strcmp(to->node, node) == 0)) {
+        mod_muc_error(st, "item-not-found");
+        return SW_OK;
+    }
+    mod_muc_fwd_request(r, from, to, st);
+    return SW_OK;
+}
+
 int
 mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
                 const sw_origin_t *origin)
@@ -1179,8 +1213,21 @@ mod_muc_fmuc_in(mod_muc_service_t *svc, mod_muc_room_t *r, sw_stanza_t *st,
         if (st->kind == SW_STANZA_PRESENCE && st->type == NULL) {
             mod_muc_fmuc_notice(st->to->bare, node, "reject",
                                 "Not federated with this room");
+        } else if (st->kind == SW_STANZA_IQ) {
+            mod_muc_error(st, "forbidden");
         }
         return SW_OK;
+    }
+    if (st->kind == SW_STANZA_IQ) {
+        if (r != NULL && !mod_muc_is_parent(r, node)
+            && mod_muc_child(r, node) < 0)
+        {
+            r = NULL;           /* a node that is not ours to answer */
+        }
+        if (r != NULL && mod_muc_is_parent(r, node) && !r->fmuc_joined) {
+            r = NULL;
+        }
+        return mod_muc_fmuc_iq_in(r, st, node);
     }
     if (st->kind == SW_STANZA_PRESENCE && st->from->resource == NULL) {
         const sw_xml_t *rej = sw_xml_child(fm, NULL, "reject");

@@ -1322,9 +1322,6 @@ mod_muc_room_iq(mod_muc_room_t *r, sw_stanza_t *st)
 
             if (to == NULL) {
                 mod_muc_error(st, "item-not-found");
-            } else if (to->node != NULL) {
-                /* behind another node: not passed across yet */
-                mod_muc_error(st, "service-unavailable");
             } else {
                 mod_muc_fwd_request(r, o, to, st);    /* §17.4 */
             }

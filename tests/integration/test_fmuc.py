@@ -494,3 +494,44 @@ def test_the_same_words_twice_in_one_second_both_arrive(fed):
     ids = re.findall(r"<stanza-id xmlns='urn:xmpp:sid:0' id='([^']+)' "
                      r"by='%s'/>" % RA, got)
     assert len(set(ids)) >= 2, got
+
+
+def test_an_iq_to_an_occupant_behind_the_other_node(fed):
+    """XEP-0045 §17.4 through the set: alice (A) asks Bob, who is behind
+    B's node, through the room; B passes it on under an id of its own,
+    from alice's occupant JID there; Bob's answer comes back to alice from
+    Bob's occupant JID at A, with her id.  Neither learns the other's
+    real JID; a nick nobody has is item-not-found."""
+    a, b = fed
+    alice, bob = federate(a, b)
+    alice.send("<iq type='get' id='v1' to='%s/Bob'><query "
+               "xmlns='jabber:iq:version'/></iq>" % RA)
+    req = bob.read_until(r"<iq[^>]*type='get'.*?</iq>", 20)
+    req = req[req.rindex("<iq"):]
+    assert "from='%s/Alice'" % RB in req, req
+    assert "alice@a.example" not in req and "isode.com" not in req, req
+    rid = re.search(r"<iq[^>]*\bid='([^']+)'", req).group(1)
+    assert rid != "v1"
+    bob.send("<iq type='result' id='%s' to='%s/Alice'><query "
+             "xmlns='jabber:iq:version'><name>ship</name></query></iq>"
+             % (rid, RB))
+    res = alice.read_until(r"<iq[^>]*id='v1'.*?(/>|</iq>)", 20)
+    res = res[res.rindex("<iq"):]
+    assert "type='result'" in res and "from='%s/Bob'" % RA in res, res
+    assert "<name>ship</name>" in res and "bob@b.example" not in res, res
+
+    # the other way, and an answer with an error
+    bob.send("<iq type='get' id='v2' to='%s/Alice'><query "
+             "xmlns='jabber:iq:version'/></iq>" % RB)
+    req = alice.read_until(r"<iq[^>]*type='get'.*?</iq>", 20)
+    req = req[req.rindex("<iq"):]
+    assert "from='%s/Bob'" % RA in req, req
+    rid = re.search(r"<iq[^>]*\bid='([^']+)'", req).group(1)
+    alice.send("<iq type='error' id='%s' to='%s/Bob'><query "
+               "xmlns='jabber:iq:version'/><error type='cancel'>"
+               "<service-unavailable xmlns='urn:ietf:params:xml:ns:"
+               "xmpp-stanzas'/></error></iq>" % (rid, RA))
+    res = bob.read_until(r"<iq[^>]*id='v2'.*?</iq>", 20)
+    res = res[res.rindex("<iq"):]
+    assert "type='error'" in res and "service-unavailable" in res, res
+    assert "from='%s/Alice'" % RB in res, res
