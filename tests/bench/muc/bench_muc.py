@@ -21,12 +21,15 @@ quiet.  Then "per message" with k = 10, 3 and 1 B occupants: an A
 occupant sends 10 groupchat messages of about 60 characters, one a
 second; IP bytes on the link per message (emulator counters) and
 Skywave's compressed link payload per message (A's links.json), and
-whether every B occupant got each message once.
+whether every B occupant got each message once.  Then "outage": the
+link goes down for --outage seconds (default 900) while both sides chat;
+what each side got of the other's, removals, time to resync.
 
 A benchmark, never a test: it prints a table, writes JSON and exits 0.
 Needs root (network namespaces); see tests/bench/README.md.
 
-    /usr/bin/python3 tests/bench/muc/bench_muc.py            # iridium, ~20 min
+    /usr/bin/python3 tests/bench/muc/bench_muc.py            # iridium, ~70 min
+    /usr/bin/python3 tests/bench/muc/bench_muc.py --outage 0 # ~20 min
     /usr/bin/python3 tests/bench/muc/bench_muc.py --profiles satcom-64k,iridium
 """
 import argparse
@@ -359,6 +362,71 @@ async def measure_messages(occ, meter, prof, k, res):
     res.setdefault("per_k", {})[str(k)] = r
 
 
+N_OUT = 5               # messages each side sends during the outage
+
+
+async def measure_outage(occ, emu, args, res):
+    """The link goes down for args.outage seconds with a1..a5 at A and b1
+    at B in the room; a2 and b1 each send N_OUT messages spread over it.
+    After link-up: what each side got of the other's (once, twice, never),
+    the time until both have everything, and whether anyone was removed
+    from the room (an unavailable presence for b1 at A, for an A occupant
+    at B, or b1's own)."""
+    a1, a2, b1 = (occ.clients[u] for u in ("a1", "a2", "b1"))
+    room_b = occ.room_b
+    mark = {c: len(c.text) for c in (a1, b1)}
+    gap = args.outage / (N_OUT + 1)
+    assert emu.ctl("down") == "ok"
+    t_down = time.monotonic()
+    sent_a, sent_b = [], []
+    for i in range(N_OUT):
+        await asyncio.sleep(max(0.0, t_down + gap * (i + 1)
+                                - time.monotonic()))
+        ta = "oa%d %s" % (i, line(5000 + i))
+        tb = "ob%d %s" % (i, line(6000 + i))
+        a2.send(groupchat(ROOM["a"], "oa%d" % i, ta))
+        b1.send(groupchat(room_b, "ob%d" % i, tb))
+        sent_a.append(ta)
+        sent_b.append(tb)
+    await asyncio.sleep(max(0.0, t_down + args.outage - time.monotonic()))
+    assert emu.ctl("up") == "ok"
+    t_up = time.monotonic()
+    deadline = t_up + args.timeout
+    whole = None
+    while time.monotonic() < deadline:
+        if all(count_body(b1, t) for t in sent_a) \
+                and all(count_body(a1, t) for t in sent_b):
+            whole = time.monotonic() - t_up
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(2)          # a late duplicate is seen too
+
+    def side(c, sent):
+        got = [count_body(c, t) for t in sent]
+        order = [c.text.find("<body>%s</body>" % t) for t in sent]
+        seen = [o for o in order if o >= 0]
+        return {"delivered": sum(1 for g in got if g),
+                "lost": sum(1 for g in got if not g),
+                "duplicates": sum(max(0, g - 1) for g in got),
+                "in_order": seen == sorted(seen)}
+
+    kicked = []
+    after_a, after_b = a1.text[mark[a1]:], b1.text[mark[b1]:]
+    if re.search(r"<presence[^>]*from='%s/b1'[^>]*type='unavailable'"
+                 % re.escape(ROOM["a"]), after_a):
+        kicked.append("b1 at A")
+    if re.search(r"<presence[^>]*from='%s/b1'[^>]*type='unavailable'"
+                 % re.escape(room_b), after_b):
+        kicked.append("b1 (itself)")
+    for i in range(1, N_A + 1):
+        if re.search(r"<presence[^>]*from='%s/a%d'[^>]*type='unavailable'"
+                     % (re.escape(room_b), i), after_b):
+            kicked.append("a%d at B" % i)
+    res["outage"] = {"seconds": args.outage, "resync_s": whole,
+                     "at_a": side(a1, sent_b), "at_b": side(b1, sent_a),
+                     "kicked": kicked}
+
+
 async def scenario(system, pair, emu, prof, args, res):
     occ = Occupants(system, emu, args.timeout)
     meter = Meter(emu, pair, prof, args.timeout)
@@ -378,6 +446,8 @@ async def scenario(system, pair, emu, prof, args, res):
                 await occ.leave("b%d" % inside)
                 inside -= 1
             await measure_messages(occ, meter, prof, k, res)
+        if args.outage > 0:
+            await measure_outage(occ, emu, args, res)
     finally:
         occ.close()
 
@@ -392,6 +462,8 @@ def bench(system, profile, args, work, certs, bundle):
     emu = pair = None
     t = time.time()
     budget = max(args.budget, BUDGET.get(profile, 900))
+    if args.outage > 0:
+        budget += args.outage + args.timeout + 60
     try:
         emu = Emu(args.linkemu, d, tag, ["--profile", profile])
         if system.startswith("skywave"):
@@ -445,6 +517,10 @@ for _k in sorted(KS):
     COLS += [("ip_%d" % _k, "IP B/msg k=%d" % _k, "%.0f"),
              ("payload_%d" % _k, "payload B/msg k=%d" % _k, "%.0f")]
 COLS.append(("delivered_text", "delivered", "%s"))
+COLS += [("outage_a", "outage: A got", "%s"),
+         ("outage_b", "outage: B got", "%s"),
+         ("outage_kicked", "kicked", "%s"),
+         ("outage_resync", "resync s", "%.1f")]
 
 
 def report(rows, args, path):
@@ -461,6 +537,16 @@ def report(rows, args, path):
         if per:
             r["delivered_text"] = "%d/%d%s" % (dlv, exp,
                                                " dup %d" % dup if dup else "")
+        o = r.get("outage")
+        if o:
+            for side in "ab":
+                g = o["at_" + side]
+                r["outage_" + side] = "%d/%d%s%s" % (
+                    g["delivered"], N_OUT,
+                    " dup %d" % g["duplicates"] if g["duplicates"] else "",
+                    "" if g["in_order"] else " out of order")
+            r["outage_kicked"] = ", ".join(o["kicked"]) or "none"
+            r["outage_resync"] = o["resync_s"]
         if r.get("error"):
             notes.append("%s %s: %s" % (r["profile"], r["system"],
                                         r["error"]))
@@ -514,8 +600,15 @@ def report(rows, args, path):
           "with messages 1 s apart each goes in its own segment. Prosody "
           "runs bench_link's configuration plus the MUC component (no "
           "mod_s2s_bidi: conference.a.example -> b.example is a second "
-          "S2S connection, set up during the setup)."
-          % (N_HISTORY, N_MSG, N_MSG, N_MSG, ",".join(map(str, sorted(KS)))))
+          "S2S connection, set up during the setup).\n"
+          "outage: the link down for %d s with 5 A occupants and b1 in the "
+          "room; a2 and b1 each send %d messages spread over it. A got / "
+          "B got: the other side's messages received by a1 / b1 (once; dup: "
+          "twice or more); kicked: removals seen (an unavailable presence "
+          "for b1 at A or at B, for an A occupant at B); resync s: link-up "
+          "until both have everything ('-': not within %d s)."
+          % (N_HISTORY, N_MSG, N_MSG, N_MSG, ",".join(map(str, sorted(KS))),
+             args.outage, N_OUT, args.timeout))
     for n in notes:
         print("note: " + n)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -538,6 +631,9 @@ def main():
                     help="seconds for one system on one profile (at least "
                     "the profile's own: %s)" % ", ".join(
                         "%s %d" % kv for kv in BUDGET.items()))
+    ap.add_argument("--outage", type=int, default=900,
+                    help="seconds the link is down with both sides "
+                    "chatting, after the per-message rows (0: none)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the work dir (configs, logs)")
     ap.add_argument("--out", default=os.path.join(TOP, "tests", "bench",
