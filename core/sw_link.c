@@ -236,6 +236,29 @@ sw_link_stats(const sw_link_t *l, sw_link_stats_t *out)
  * the queueing of a busy link in it; timers use the least recent sample,
  * the path's own round trip, as BBR's min-RTT filter does.
  */
+/* The path round trip is kept across restarts: a restarted server
+ * probes at the path's pace at once, not at the unknown path's. */
+static void
+sw_link_rtt_save(sw_link_t *l)
+{
+    sw_storage_t *s = sw_link_store();
+    char          v[32];
+    int           n;
+
+    if (s == NULL || s->kv_set == NULL || l->rtt_min <= 0
+        || (l->rtt_saved > 0 && l->rtt_min > 0.8 * l->rtt_saved
+            && l->rtt_min < 1.25 * l->rtt_saved))
+    {
+        return;
+    }
+    n = snprintf(v, sizeof(v), "%.3f", l->rtt_min);
+    if (s->kv_set(s, SW_LINK_STORE_RTT, "", l->name, v, (size_t) n)
+        == SW_OK)
+    {
+        l->rtt_saved = l->rtt_min;
+    }
+}
+
 static void
 sw_link_rtt_sample(sw_link_t *l, double sample)
 {
@@ -254,6 +277,7 @@ sw_link_rtt_sample(sw_link_t *l, double sample)
     if (l->rtt_min == 0 || sample < l->rtt_min) {
         l->rtt_min = sample;
     }
+    sw_link_rtt_save(l);
 }
 
 /* The peer handled everything up to h (XEP-0198 style); it held the
@@ -1156,7 +1180,9 @@ sw_link_drop(sw_link_t *l, const char *why)
         return;
     }
     sw_log_warn("link %s: dropping the connection: %s", l->name, why);
-    sw_conn_close(l->conn, true);
+    /* dead: nothing to flush (an orderly close of a connection whose
+     * handshake never completed would wait for it) */
+    sw_conn_close(l->conn, false);
 }
 
 /* ------------------------------------------------------- connecting --- */
@@ -1242,10 +1268,37 @@ sw_link_connect_deadline(const sw_link_t *l)
 {
     double t = 3 * l->rtt_min;
 
+    if (l->conf.probe_interval > 0) {
+        return l->conf.probe_interval;
+    }
     if (l->rtt_min <= 0) {
         return 0;
     }
     return t < 2.0 ? 2.0 : t;
+}
+
+double
+sw_link_path_rtt(const sw_link_t *l)
+{
+    return l->rtt_min;
+}
+
+bool
+sw_link_unconfirmed(const sw_link_t *l)
+{
+    return l->conn != NULL && l->we_opened && l->last_rx == l->conn_since;
+}
+
+bool
+sw_link_may_replace(const sw_link_t *l)
+{
+    double d = sw_link_connect_deadline(l);
+
+    if (!sw_link_unconfirmed(l) || d <= 0) {
+        return true;
+    }
+    /* its answer would have come by then */
+    return l->rtt_min > 0 ? d >= 2 * l->rtt_min : d >= l->conf.ack_timeout;
 }
 
 void
@@ -1299,6 +1352,8 @@ sw_link_path_up(sw_link_t *l)
     }
 }
 
+static void sw_link_probe_check(sw_link_t *l, uint64_t now);
+
 void
 sw_link_connect_unanswered(sw_link_t *l)
 {
@@ -1309,8 +1364,11 @@ sw_link_connect_unanswered(sw_link_t *l)
         && !uv_is_active((uv_handle_t *) &l->retry))
     {
         sw_link_connect(l);
+    } else if (l->conn != NULL && sw_link_running) {
+        /* with a connection, probing goes on at once (not at the next
+         * tick: peer_probe_interval may be shorter than a tick) */
+        sw_link_probe_check(l, uv_now(sw_loop()));
     }
-    /* with a connection, the next tick probes again */
 }
 
 /* Simultaneous open: both ends keep the connection opened by the end
@@ -1479,6 +1537,7 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     l->holdoff = false;
     l->probe_gap = 0;
     l->probe_at = 0;
+    l->probe_said = 0;
     if (!we_opened && l->tp->cancel != NULL) {
         /* the peer reached us: our own attempts would only compete for
          * the link with this connection, and then replace it */
@@ -1520,6 +1579,11 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     }
     if (l->conn == conn) {
         sw_link_output(l);
+        if (we_opened) {
+            /* Fast Open: attached before the SYN is answered; the
+             * probing cadence goes on from here */
+            sw_link_probe_check(l, uv_now(sw_loop()));
+        }
     }
 }
 
@@ -1831,6 +1895,86 @@ sw_link_ack_timeout(const sw_link_t *l)
     return t < l->conf.ack_timeout ? t : l->conf.ack_timeout;
 }
 
+/*
+ * With a connection and stanzas it has not acknowledged for the ack
+ * timeout, a new connection beside it (see below); at most one attempt
+ * at a time, the next when the last went unanswered.
+ */
+static void
+sw_link_on_probe_timer(uv_timer_t *t)
+{
+    sw_link_t *l = t->data;
+
+    if (sw_link_running && l->conn != NULL) {
+        sw_link_probe_check(l, uv_now(sw_loop()));
+    }
+}
+
+static void
+sw_link_probe_check(sw_link_t *l, uint64_t now)
+{
+    bool   due = false;
+    double d;
+
+    if (l->q_n == 0 || sw_link_q_at(l, 0)->sent_at <= 0 || l->connecting
+        || !sw_link_may_open(l) || now < l->probe_at)
+    {
+        return;
+    }
+    if (l->we_opened && l->last_rx == l->conn_since) {
+        /*
+         * A connection of ours that has heard nothing yet: with Fast
+         * Open it is attached at once, before its SYN is answered, so
+         * this is where the probing cadence goes on (peer_probe_interval,
+         * or the connect deadline) while TCP has not seen the handshake
+         * through.
+         */
+        uint64_t at;
+
+        d = sw_link_connect_deadline(l);
+        if (d <= 0) {
+            d = sw_link_ack_timeout(l);
+        }
+        at = l->conn_since + (uint64_t) (1000 * d);
+        if (now < at) {
+            uv_timer_start(&l->probe_timer, sw_link_on_probe_timer,
+                           at - now, 0);
+            return;
+        }
+        due = l->tp->stalled != NULL
+              && l->tp->stalled(l->tp->data, l, l->conn) > 0;
+    }
+    if (!due) {
+        due = now / 1000.0 - sw_link_q_at(l, 0)->sent_at
+              > sw_link_ack_timeout(l)
+              && (l->tp->stalled == NULL
+                  || l->tp->stalled(l->tp->data, l, l->conn) != 0);
+    }
+    if (due) {
+        /*
+         * The notes' lesson (tcp-over-constrained-links.md): after an
+         * outage TCP resumes only at its next backed-off retransmission,
+         * up to a minute later.  A fresh connection gets through as
+         * soon as the link is back; the queue is resent on it.  Only
+         * when TCP itself has timed out, though: on a slow link that
+         * still delivers (HF, half duplex, a long queue) probes would
+         * take its capacity and every one would fail.
+         */
+        if (l->probe_said == 0 || now - l->probe_said >= 60000) {
+            /* once a minute: probes may go several a second */
+            sw_log_info("link %s: stanza %llu unacknowledged for %.0fs: "
+                        "probing with a new connection", l->name,
+                        (unsigned long long) sw_link_q_at(l, 0)->seq,
+                        now / 1000.0 - sw_link_q_at(l, 0)->sent_at);
+            l->probe_said = now;
+        }
+        l->connecting = true;
+        if (l->tp->connect(l->tp->data, l) != SW_OK) {
+            l->connecting = false;
+        }
+    }
+}
+
 static void
 sw_link_on_tick(uv_timer_t *t)
 {
@@ -1861,31 +2005,7 @@ sw_link_on_tick(uv_timer_t *t)
             }
             continue;
         }
-        if (l->q_n > 0 && sw_link_q_at(l, 0)->sent_at > 0
-            && !l->connecting && sw_link_may_open(l) && now >= l->probe_at
-            && now / 1000.0 - sw_link_q_at(l, 0)->sent_at
-               > sw_link_ack_timeout(l)
-            && (l->tp->stalled == NULL
-                || l->tp->stalled(l->tp->data, l, l->conn) != 0))
-        {
-            /*
-             * The notes' lesson (tcp-over-constrained-links.md): after an
-             * outage TCP resumes only at its next backed-off retransmission,
-             * up to a minute later.  A fresh connection gets through as
-             * soon as the link is back; the queue is resent on it.  Only
-             * when TCP itself has timed out, though: on a slow link that
-             * still delivers (HF, half duplex, a long queue) probes would
-             * take its capacity and every one would fail.
-             */
-            sw_log_info("link %s: stanza %llu unacknowledged for %.0fs: "
-                        "probing with a new connection", l->name,
-                        (unsigned long long) sw_link_q_at(l, 0)->seq,
-                        now / 1000.0 - sw_link_q_at(l, 0)->sent_at);
-            l->connecting = true;
-            if (l->tp->connect(l->tp->data, l) != SW_OK) {
-                l->connecting = false;
-            }
-        }
+        sw_link_probe_check(l, now);
         if (sw_link_plain(l)) {
             /* a plain peer may say nothing for hours; TCP tells when a
              * connection is dead (the probes above), and RFC 6120
@@ -1954,6 +2074,7 @@ sw_links_stop(void)
     for (l = sw_links; l != NULL; l = l->next) {
         uv_timer_stop(&l->retry);
         uv_timer_stop(&l->ack_timer);
+        uv_timer_stop(&l->probe_timer);
         if (l->pend != NULL) {
             sw_conn_close(l->pend, false);
         }
@@ -1964,7 +2085,12 @@ sw_links_stop(void)
         if (l->drain != NULL) {
             sw_conn_close(l->drain, false);
         }
-        if (l->conn != NULL) {
+        if (l->conn != NULL && sw_link_unconfirmed(l)) {
+            /* a Fast Open connection never answered: its writes wait
+             * for a handshake that may never come, and so would an
+             * orderly close */
+            sw_conn_close(l->conn, false);
+        } else if (l->conn != NULL) {
             sw_link_send_ack(l);
             sw_link_write(l, "</stream:stream>", 16);
             sw_conn_close(l->conn, true);

@@ -115,6 +115,12 @@ const sw_option_t sw_peer_options[] = {
                 60LL * 1000, "5s", NULL, "longest an ack waits for a "
                 "stanza going the other way to ride with (at most half the "
                 "ack timeout: three path round trips); 0: at once"),
+    SW_PEER_OPT("peer_probe_interval", SW_OPT_DURATION, probe_interval, 0,
+                0, 600LL * 1000, "0", NULL, "while the link seems down, a "
+                "new connection attempt this often (0: three path round "
+                "trips, at least 2 s): the link is found on average half "
+                "of it after it returns, for a SYN this often while the "
+                "link is up and the peer silent (doc/peer-links.md)"),
     SW_PEER_OPT("peer_tls", SW_OPT_BOOL, tls, 0, 0, 0, "false", NULL,
                 "TLS from the first byte, both certificates checked "
                 "against peer_tls_pin"),
@@ -297,6 +303,8 @@ sw_links_configure(sw_config_t *cfg)
         l->retry.data = l;
         uv_timer_init(sw_loop(), &l->ack_timer);
         l->ack_timer.data = l;
+        uv_timer_init(sw_loop(), &l->probe_timer);
+        l->probe_timer.data = l;
         l->backoff = l->conf.reconnect_min;
     }
     if (sw_links != NULL) {

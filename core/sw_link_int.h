@@ -117,6 +117,7 @@ struct sw_link_s {
     bool              holdoff;          /* the retry timer is a hold-off */
     double            probe_gap;        /* s between refused probes */
     uint64_t          probe_at;         /* loop ms: no probe before */
+    uint64_t          probe_said;       /* loop ms: last probe logged */
     bool              dirty;            /* output waits for the batch */
 
     sw_link_qitem_t  *q;                /* unacknowledged, ascending seq */
@@ -143,6 +144,7 @@ struct sw_link_s {
                                            and the rest (sw_link_deliver) */
 
     uv_timer_t        retry;            /* reconnect backoff */
+    uv_timer_t        probe_timer;      /* the next probe is due */
     double            backoff;
     uint64_t          last_rx;          /* loop ms of the last bytes in */
     uint64_t          last_tx;
@@ -165,8 +167,12 @@ struct sw_link_s {
     bool              ever_up;
     double            rtt_min;          /* least ack RTT: the path's own */
     double            rtt_min_next;     /* ... of the current window */
+    double            rtt_saved;        /* rtt_min as last stored */
     uint64_t          rtt_window;       /* loop ms the window started */
 };
+
+/* The path round trip kept across restarts (generic key-value store). */
+#define SW_LINK_STORE_RTT      "link_rtt"
 
 /* Defined in sw_link.c. */
 extern sw_link_t *sw_links;

@@ -883,6 +883,24 @@ sw_link_load(sw_link_t *l)
     {
         return SW_ERROR;
     }
+    if (s->kv_get != NULL) {
+        sw_storage_value_t v;
+
+        pool = sw_pool_new(256);
+        if (s->kv_get(s, SW_LINK_STORE_RTT, "", l->name, pool, &v) == SW_OK
+            && v.len > 0 && v.len < 32)
+        {
+            double rtt = strtod(v.data, NULL);
+
+            if (rtt > 0 && rtt < 600) {
+                l->rtt_min = l->rtt_saved = rtt;
+                l->rtt_window = uv_now(sw_loop());
+                sw_log_info("link %s: path round trip %.2f s, as last "
+                            "measured", l->name, rtt);
+            }
+        }
+        sw_pool_free(pool);
+    }
     /* a page at a time: only the head stays in memory */
     for (;;) {
         pool = sw_pool_new(SW_LINK_PAGE_BYTES + 4096);

@@ -27,6 +27,7 @@
 /* Attempts per link kept open after their deadline, the newest included:
  * each still retransmits its SYN on TCP's own schedule. */
 #define MOD_LINK_TCP_ATTEMPTS      3
+#define MOD_LINK_TCP_ATTEMPTS_MAX  32
 #define MOD_LINK_TCP_IFACES        64   /* interfaces whose state we keep */
 
 typedef struct {
@@ -63,6 +64,7 @@ struct mod_link_tcp_attempt_s {
     sw_link_t              *link;
     mod_link_tcp_t         *t;          /* NULL once cancelled */
     bool                    late;       /* past its deadline, kept */
+    double                  deadline;   /* s it ran alone */
 };
 
 static void
@@ -127,7 +129,23 @@ mod_link_tcp_on_deadline(uv_timer_t *timer)
     mod_link_tcp_attempt_t *a = timer->data, *b, *oldest;
     sw_link_t              *link = a->link;
     mod_link_tcp_t         *t = a->t;
-    size_t                  n;
+    size_t                  n, max = MOD_LINK_TCP_ATTEMPTS;
+    double                  rtt = sw_link_path_rtt(link), life;
+
+    /* each must outlive a round trip (two, measured; the connect timeout
+     * while none is), or its SYN-ACK comes to nothing: with a short
+     * peer_probe_interval more are kept */
+    if (t != NULL && a->deadline > 0) {
+        mod_link_tcp_conf_t *conf = sw_module_conf(t->mc,
+                                                   sw_link_name(link));
+        double               need;
+
+        life = rtt > 0 ? 2 * rtt : conf->connect_timeout;
+        need = life / a->deadline + 2;
+        max = need > max ? (size_t) need : max;
+        max = max > MOD_LINK_TCP_ATTEMPTS_MAX ? MOD_LINK_TCP_ATTEMPTS_MAX
+                                              : max;
+    }
 
     a->late = true;
     uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
@@ -141,7 +159,7 @@ mod_link_tcp_on_deadline(uv_timer_t *timer)
                 oldest = b;     /* the list is newest first */
             }
         }
-        if (n < MOD_LINK_TCP_ATTEMPTS) {
+        if (n < max) {
             break;
         }
         mod_link_tcp_cancel(oldest);
@@ -239,11 +257,16 @@ mod_link_tcp_connect(void *data, sw_link_t *link)
     a->tcp = sw_alloc(sizeof(*a->tcp));
     uv_tcp_init_ex(sw_loop(), a->tcp, sa.ss_family);
     if (conf->fastopen
-        && sw_link_conf(link)->protocol != SW_LINK_PROTOCOL_XEP0361)
+        && sw_link_conf(link)->protocol != SW_LINK_PROTOCOL_XEP0361
+        && sw_link_may_replace(link))
     {
         /* RFC 7413 §6.3.1: a SYN's data may arrive twice (a duplicated
          * SYN).  Skywave's numbered link drops a repeat; a plain
-         * XEP-0361 peer would deliver it twice, so not with one. */
+         * XEP-0361 peer would deliver it twice, so not with one.  Nor
+         * when it would replace a Fast Open connection of ours before
+         * that could have been answered: this attempt is then an
+         * ordinary one, attached only when it completes, so probes
+         * never close each other unanswered. */
         mod_link_tcp_fastopen_connect(link, a->tcp);
     }
     a->req.data = a;
@@ -265,6 +288,7 @@ mod_link_tcp_connect(void *data, sw_link_t *link)
     if (deadline <= 0 || deadline > conf->connect_timeout) {
         deadline = conf->connect_timeout;
     }
+    a->deadline = deadline;
     uv_timer_start(a->timer, mod_link_tcp_on_deadline,
                    (uint64_t) (deadline * 1000), 0);
     return SW_OK;
@@ -290,8 +314,9 @@ mod_link_tcp_cancel_link(void *data, sw_link_t *link)
 /*
  * Whether TCP itself finds the path dead: data the peer has not
  * acknowledged and a retransmission timeout since the last
- * acknowledgement (the kernel is in its back-off).  On a slow but live
- * link that does not happen, however late a reply is.
+ * acknowledgement (the kernel is in its back-off), or a handshake not
+ * answered yet.  On a slow but live link that does not happen, however
+ * late a reply is.
  */
 static int
 mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
@@ -311,7 +336,10 @@ mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
      * other side waits for its turn (tested), and a probe there takes
      * the channel from the traffic.  TCP's own timeout is the judge.
      */
-    return ti.tcpi_unacked > 0 && ti.tcpi_retransmits > 0;
+    /* or a connection of ours whose SYN (with Fast Open, our first
+     * stanzas with it) has not been answered */
+    return ti.tcpi_state == TCP_SYN_SENT
+           || (ti.tcpi_unacked > 0 && ti.tcpi_retransmits > 0);
 #else
     return -1;
 #endif

@@ -395,6 +395,66 @@ def test_tcp_fast_open_carries_the_queue_in_the_syn(linked):
     assert active >= 1
 
 
+def test_probes_shorter_than_the_round_trip_still_connect(linked):
+    """peer_probe_interval below the path's round trip (200 ms on
+    satcom-64k, about 0.6 s), with Fast Open: A restarts while the link
+    is down with a message queued.  Its Fast Open connection is attached
+    before any answer; the attempts that follow every 200 ms are ordinary
+    ones, attached only when they complete, so none closes another before
+    its SYN-ACK came (replacing the unanswered connection each time did),
+    and the message arrives once the link is back."""
+    ln = linked(["--profile", "satcom-64k"],
+                top="link_tcp_fastopen = true\n",
+                more=('    peer_probe_interval = "200ms",\n', ""))
+    for ns in (ln.emu.ns_a, ln.emu.ns_b):
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                        "net.ipv4.tcp_fastopen=3"], check=True)
+    ln.start()
+    ln.wait_up()
+    alice, bob = ln.alice(), ln.bob()
+    alice.send(message("bob@b.example", "probe 1"))
+    bob.wait(r"<body>probe 1</body>", 20)
+    # the answer brings A its ack (a round trip measured) and a cookie
+    bob.send(message("alice@a.example", "ack 1"))
+    alice.wait(r"<body>ack 1</body>", 20)
+    wait_log(ln.a, "link b: up (", 20)
+
+    assert ln.emu.ctl("down") == "ok"
+    alice.send(message("bob@b.example", "probe 2"))
+    time.sleep(1)
+    alice.close()
+    ln.clients.remove(alice)
+    assert ln.a.stop() == 0
+    start_server(ln.a)
+    wait_log(ln.a, "path round trip")            # kept across the restart
+    before = count_log(ln.a, "no answer yet")
+    time.sleep(4)
+    tries = count_log(ln.a, "no answer yet") - before
+    assert ln.emu.ctl("up") == "ok"
+    bob.wait(r"<body>probe 2</body>", 30)
+    print("attempts unanswered in 4 s of outage: %d" % tries)
+    assert tries >= 8, tries                     # every 200 ms, not 2 s
+    time.sleep(1)
+    bob.wait(r"<body>probe 2</body>", 1)
+    for body in ("probe 1", "probe 2"):          # once each
+        assert bob.text().count("<body>%s</body>" % body) == 1, bob.text()
+
+
+def test_short_probe_interval_on_a_long_path_at_a_cold_start(linked):
+    """peer_probe_interval = 300 ms on Iridium (about 3 s round trip) with
+    no round trip known yet and only A opening: the attempts started
+    every 300 ms are each kept for the connect timeout, so one lives to
+    see its SYN-ACK (kept for three intervals, none did)."""
+    ln = linked(["--profile", "iridium", "--loss", "0"], keepalive="20s",
+                more=('    peer_probe_interval = "300ms",\n',
+                      '    peer_initiate = "them",\n'))
+    ln.start()
+    ln.wait_up(timeout=60)
+    alice, bob = ln.alice(), ln.bob()
+    alice.send(message("bob@b.example", "long path"))
+    bob.wait(r"<body>long path</body>", 60)
+
+
 def test_hf_half_duplex_link_is_left_to_work(linked):
     """hf-ip without its loss: 1200 bit/s, half duplex, 3 s turnarounds.
     Acks take longer than peer_ack_timeout while the link works; the link

@@ -78,6 +78,7 @@ typedef struct sw_peer_conf_s {
     int                protocol;        /* sw_link_protocol_e */
     double             ack_delay;       /* longest an ack waits, s */
     int                codec;           /* sw_link_codec_e */
+    double             probe_interval;  /* s between attempts; 0: auto */
 } sw_peer_conf_t;
 
 typedef enum sw_link_fold_e {
@@ -259,13 +260,28 @@ void sw_link_connect_unanswered(sw_link_t *l);
  */
 void sw_link_path_up(sw_link_t *l);
 /*
- * How long a transport should let one connect attempt run: three measured
- * round trips (at least 2 s) once the link has a measured RTT, so probes
- * after an outage put a fresh SYN on the link every few seconds instead
- * of following TCP's SYN back-off; 0 when nothing is measured yet (the
- * transport's own default applies).
+ * How long a transport should let one connect attempt run before the
+ * next starts beside it: the Peer's peer_probe_interval when set, else
+ * three measured round trips (at least 2 s) once the link has a measured
+ * RTT, so probes after an outage put a fresh SYN on the link every few
+ * seconds instead of following TCP's SYN back-off; 0 when nothing is
+ * measured yet (the transport's own default applies).
  */
 double sw_link_connect_deadline(const sw_link_t *l);
+/* The least round trip measured on the link's path, in seconds; 0 when
+ * none is known. */
+double sw_link_path_rtt(const sw_link_t *l);
+/* Whether the link's connection is one of ours that has heard nothing
+ * yet (with TCP Fast Open it is attached before its SYN is answered). */
+bool sw_link_unconfirmed(const sw_link_t *l);
+/*
+ * Whether a new connection attached at once (Fast Open) may replace the
+ * current one: not when that is unconfirmed and probes come faster than
+ * its answer could (peer_probe_interval under two round trips: each
+ * would close the one before it unanswered).  The transport then makes
+ * an ordinary attempt, attached only when it completes.
+ */
+bool sw_link_may_replace(const sw_link_t *l);
 
 typedef struct sw_link_stats_s {
     bool     up;

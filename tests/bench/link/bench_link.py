@@ -883,7 +883,11 @@ def bench(system, profile, args, work, certs, bundle):
                                fastopen=system != "skywave-notfo",
                                tls=system == "skywave-tls",
                                zstd=system == "skywave-zstd",
-                               plain=system == "skywave-plain")
+                               plain=system == "skywave-plain",
+                               peer_extra={
+                                   side: "".join("    %s,\n" % o for o in
+                                                 args.peer_option)
+                                   for side in "ab"})
             pair.name = system
             nmsg = min(args.messages, prof["skywave_messages"])
         else:
@@ -1050,6 +1054,10 @@ def main():
     ap.add_argument("--budget", type=int, default=420,
                     help="seconds for one system on one profile "
                     "(at least the profile's own: hf-ip 900)")
+    ap.add_argument("--peer-option", action="append", default=[],
+                    metavar="LINE", help="a line for both Skywave Peer "
+                    "sections, e.g. 'peer_probe_interval = \"300ms\"' "
+                    "(repeatable)")
     ap.add_argument("--carrier", action="store_true",
                     help="outages take the TUN devices' carrier, as a "
                     "modem that reports its link state: the hosts see "
