@@ -1268,11 +1268,15 @@ sw_link_connect_deadline(const sw_link_t *l)
 {
     double t = 3 * l->rtt_min;
 
-    if (l->conf.probe_interval > 0) {
-        return l->conf.probe_interval;
-    }
     if (l->rtt_min <= 0) {
-        return 0;
+        return 0;       /* an unknown path: not faster than the default */
+    }
+    if (l->conf.probe_interval > 0) {
+        /* not under half a round trip: with TCP's own SYN retries each
+         * attempt puts several SYNs on the link (300 ms on Iridium, with
+         * no round trip known, filled it with SYNs and nothing crossed) */
+        return l->conf.probe_interval > l->rtt_min / 2
+               ? l->conf.probe_interval : l->rtt_min / 2;
     }
     return t < 2.0 ? 2.0 : t;
 }

@@ -117,10 +117,11 @@ const sw_option_t sw_peer_options[] = {
                 "ack timeout: three path round trips); 0: at once"),
     SW_PEER_OPT("peer_probe_interval", SW_OPT_DURATION, probe_interval, 0,
                 0, 600LL * 1000, "0", NULL, "while the link seems down, a "
-                "new connection attempt this often (0: three path round "
-                "trips, at least 2 s): the link is found on average half "
-                "of it after it returns, for a SYN this often while the "
-                "link is up and the peer silent (doc/peer-links.md)"),
+                "new connection attempt this often once a path round trip "
+                "is known, never under half of it (0: three round trips, "
+                "at least 2 s): the link is found on average half of it "
+                "after it returns, for SYNs this often while the link is "
+                "up and the peer silent (doc/peer-links.md)"),
     SW_PEER_OPT("peer_tls", SW_OPT_BOOL, tls, 0, 0, 0, "false", NULL,
                 "TLS from the first byte, both certificates checked "
                 "against peer_tls_pin"),

@@ -261,9 +261,9 @@ void sw_link_connect_unanswered(sw_link_t *l);
 void sw_link_path_up(sw_link_t *l);
 /*
  * How long a transport should let one connect attempt run before the
- * next starts beside it: the Peer's peer_probe_interval when set, else
- * three measured round trips (at least 2 s) once the link has a measured
- * RTT, so probes after an outage put a fresh SYN on the link every few
+ * next starts beside it, once the link has a measured RTT: the Peer's
+ * peer_probe_interval when set (at least half the RTT), else three
+ * round trips (at least 2 s), so probes after an outage put a fresh SYN on the link every few
  * seconds instead of following TCP's SYN back-off; 0 when nothing is
  * measured yet (the transport's own default applies).
  */
