@@ -231,11 +231,6 @@ sw_link_stats(const sw_link_t *l, sw_link_stats_t *out)
     }
 }
 
-/*
- * A round trip measured from an ack.  The smoothed value (counters) has
- * the queueing of a busy link in it; timers use the least recent sample,
- * the path's own round trip, as BBR's min-RTT filter does.
- */
 /* The path round trip is kept across restarts: a restarted server
  * probes at the path's pace at once, not at the unknown path's. */
 static void
@@ -259,6 +254,11 @@ sw_link_rtt_save(sw_link_t *l)
     }
 }
 
+/*
+ * A round trip measured from an ack.  The smoothed value (counters) has
+ * the queueing of a busy link in it; timers use the least recent sample,
+ * the path's own round trip, as BBR's min-RTT filter does.
+ */
 static void
 sw_link_rtt_sample(sw_link_t *l, double sample)
 {
@@ -1899,11 +1899,6 @@ sw_link_ack_timeout(const sw_link_t *l)
     return t < l->conf.ack_timeout ? t : l->conf.ack_timeout;
 }
 
-/*
- * With a connection and stanzas it has not acknowledged for the ack
- * timeout, a new connection beside it (see below); at most one attempt
- * at a time, the next when the last went unanswered.
- */
 static void
 sw_link_on_probe_timer(uv_timer_t *t)
 {
@@ -1914,6 +1909,12 @@ sw_link_on_probe_timer(uv_timer_t *t)
     }
 }
 
+/*
+ * With a connection and stanzas it has not acknowledged for the ack
+ * timeout, a new connection beside it (see below), or, while our own
+ * connection has heard nothing, one every connect deadline; at most one
+ * attempt at a time, the next when the last went unanswered.
+ */
 static void
 sw_link_probe_check(sw_link_t *l, uint64_t now)
 {

@@ -24,8 +24,9 @@
 #include <skywave/sw_link.h>
 
 #define MOD_LINK_TCP_MAX_LISTENERS 8
-/* Attempts per link kept open after their deadline, the newest included:
- * each still retransmits its SYN on TCP's own schedule. */
+/* Attempts per link kept open after their deadline, the newest included
+ * (more, up to the _MAX, when the cadence is short: each must live two
+ * round trips): each still retransmits its SYN on TCP's own schedule. */
 #define MOD_LINK_TCP_ATTEMPTS      3
 #define MOD_LINK_TCP_ATTEMPTS_MAX  32
 #define MOD_LINK_TCP_IFACES        64   /* interfaces whose state we keep */
