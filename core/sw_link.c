@@ -1926,7 +1926,7 @@ sw_link_probe_check(sw_link_t *l, uint64_t now)
     {
         return;
     }
-    if (l->we_opened && l->last_rx == l->conn_since) {
+    if (sw_link_unconfirmed(l)) {
         /*
          * A connection of ours that has heard nothing yet: with Fast
          * Open it is attached at once, before its SYN is answered, so

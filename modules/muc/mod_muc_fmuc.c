@@ -134,20 +134,14 @@ mod_muc_each_node(mod_muc_room_t *r, const char *except,
     }
 }
 
-static void
-mod_muc_fmuc_payload(sw_xml_t *x, const char *from)
+void
+mod_muc_fmuc_mark(sw_xml_t *x, const char *from)
 {
     sw_xml_t *f = sw_xml_add(x, MOD_MUC_NS_FMUC, "fmuc");
 
     if (from != NULL) {
         sw_xml_set_attr(f, "from", from);
     }
-}
-
-void
-mod_muc_fmuc_mark(sw_xml_t *x, const char *real)
-{
-    mod_muc_fmuc_payload(x, real);
 }
 
 /* A node-level notice (<left/>, <reject/>) from room r to node. */
@@ -268,7 +262,7 @@ mod_muc_fmuc_presence_one(mod_muc_room_t *r, const char *node, void *ud)
             sw_xml_set_attr(sw_xml_add(x, NULL, "status"), "code", num);
         }
     }
-    mod_muc_fmuc_payload(p, o->jid);
+    mod_muc_fmuc_mark(p, o->jid);
     if (parent && r->conf.fmuc_replica) {
         sw_xml_set_attr(sw_xml_child(p, MOD_MUC_NS_FMUC, "fmuc"), "mode",
                         "replica");
@@ -479,7 +473,7 @@ mod_muc_fmuc_message_one(mod_muc_room_t *r, const char *node, void *ud)
     sw_xml_set_attr(m, "from", from);
     sw_xml_set_attr(m, "to", node);
     sw_xml_set_attr(m, "type", "groupchat");
-    mod_muc_fmuc_payload(m, fm->o->jid);
+    mod_muc_fmuc_mark(m, fm->o->jid);
     mod_muc_send(pool, m);
 }
 
@@ -511,7 +505,7 @@ mod_muc_fmuc_reset_one(mod_muc_room_t *r, const char *node, void *ud)
     sw_xml_set_attr(p, "from", r->jid);
     sw_xml_set_attr(p, "to", node);
     sw_xml_set_attr(p, "type", "unavailable");
-    mod_muc_fmuc_payload(p, NULL);
+    mod_muc_fmuc_mark(p, NULL);
     mod_muc_send(pool, p);
 }
 
@@ -561,7 +555,7 @@ mod_muc_fmuc_private(mod_muc_room_t *r, const mod_muc_occ_t *from,
     sw_xml_set_attr(c, "from", buf);
     snprintf(buf, sizeof(buf), "%s/%s", to->node, to->nick);
     sw_xml_set_attr(c, "to", buf);
-    mod_muc_fmuc_payload(c, from->jid);
+    mod_muc_fmuc_mark(c, from->jid);
     mod_muc_send(pool, c);
 }
 
@@ -859,7 +853,7 @@ mod_muc_fmuc_error(mod_muc_room_t *r, const char *nick, const char *to,
     sw_xml_set_attr(p, "to", to);
     sw_xml_set_attr(p, "type", "error");
     if (node) {
-        mod_muc_fmuc_payload(p, NULL);
+        mod_muc_fmuc_mark(p, NULL);
     } else {
         sw_xml_add(p, MOD_MUC_NS, "x");
     }

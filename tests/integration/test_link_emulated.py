@@ -354,6 +354,14 @@ def tcp_ext(ns, name):
     raise AssertionError("no TcpExt in /proc/net/netstat")
 
 
+def accept_fast_open(ln):
+    """net.ipv4.tcp_fastopen = 3 in both namespaces: their kernels
+    accept data in a SYN (Linux's default, 1, only sends it)."""
+    for ns in (ln.emu.ns_a, ln.emu.ns_b):
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                        "net.ipv4.tcp_fastopen=3"], check=True)
+
+
 def test_tcp_fast_open_carries_the_queue_in_the_syn(linked):
     """link_tcp_fastopen at both ends (and net.ipv4.tcp_fastopen = 3 in
     both namespaces): the first connection gets A a cookie; after B
@@ -362,9 +370,7 @@ def test_tcp_fast_open_carries_the_queue_in_the_syn(linked):
     one round trip before the handshake completes."""
     ln = linked(["--profile", "satcom-64k"],
                 top="link_tcp_fastopen = true\n")
-    for ns in (ln.emu.ns_a, ln.emu.ns_b):
-        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
-                        "net.ipv4.tcp_fastopen=3"], check=True)
+    accept_fast_open(ln)
     ln.start()
     ln.wait_up()
     alice, bob = ln.alice(), ln.bob()
@@ -406,9 +412,7 @@ def test_probes_shorter_than_the_round_trip_still_connect(linked):
     ln = linked(["--profile", "satcom-64k"],
                 top="link_tcp_fastopen = true\n",
                 more=('    peer_probe_interval = "200ms",\n', ""))
-    for ns in (ln.emu.ns_a, ln.emu.ns_b):
-        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
-                        "net.ipv4.tcp_fastopen=3"], check=True)
+    accept_fast_open(ln)
     ln.start()
     ln.wait_up()
     alice, bob = ln.alice(), ln.bob()
