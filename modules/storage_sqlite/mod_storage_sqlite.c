@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ typedef struct mod_storage_sqlite_conf_s {
     const char  *path;
     double       busy_timeout;      /* seconds */
     int          synchronous;       /* index into mod_storage_sqlite_sync */
+    size_t       reserve;           /* bytes kept for deletions */
 } mod_storage_sqlite_conf_t;
 
 static const char *const mod_storage_sqlite_sync[] = {
@@ -55,6 +57,12 @@ static const sw_option_t mod_storage_sqlite_options[] = {
       "fsync policy: full (every commit is on the disk before anything is "
       "acknowledged), normal (survives a crash of skywaved, not of the "
       "machine or its power) or off" },
+    { "storage_sqlite_reserve", SW_OPT_SIZE,
+      offsetof(mod_storage_sqlite_conf_t, reserve), SW_SCOPE_GLOBAL, 0,
+      0, (double) (1024 * 1024 * 1024), "1M", NULL,
+      "disk space held beside the database (a .reserve file) and given "
+      "up when the disk fills, so that deletions and acknowledgements "
+      "still commit; 0: none" },
     SW_OPTION_END
 };
 
@@ -165,7 +173,7 @@ const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
     [MOD_SQL_ROLLBACK_TO] = { "roll back savepoint", "ROLLBACK TO mod_op" },
     [MOD_SQL_USER_INSERT] = { "create user",
         "INSERT INTO users (host, user, created) VALUES (?1, ?2, ?3)"
-        " ON CONFLICT (host, user) DO NOTHING" },
+        " ON CONFLICT (host, user) DO NOTHING", true },
     [MOD_SQL_USER_EXISTS] = { "look up user",
         "SELECT 1 FROM users WHERE host = ?1 AND user = ?2" },
     [MOD_SQL_USER_DELETE] = { "delete user",
@@ -193,7 +201,7 @@ const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
         " ON CONFLICT (host, user, jid) DO UPDATE SET"
         " name = excluded.name, sub = excluded.sub, ask = excluded.ask,"
         " pending_in = excluded.pending_in, approved = excluded.approved,"
-        " groups = excluded.groups" },
+        " groups = excluded.groups", true },
     [MOD_SQL_ROSTER_DELETE] = { "remove roster item",
         "DELETE FROM roster_items WHERE host = ?1 AND user = ?2"
         " AND jid = ?3" },
@@ -207,7 +215,7 @@ const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
         "SELECT version FROM roster_versions WHERE host = ?1 AND user = ?2" },
     [MOD_SQL_OFFLINE_INSERT] = { "store offline message",
         "INSERT INTO offline (host, user, stamp, xml)"
-        " VALUES (?1, ?2, ?3, ?4)" },
+        " VALUES (?1, ?2, ?3, ?4)", true },
     [MOD_SQL_OFFLINE_COUNT] = { "count offline messages",
         "SELECT count(*), coalesce(sum(length(CAST(xml AS BLOB))), 0)"
         " FROM offline WHERE host = ?1 AND user = ?2" },
@@ -220,7 +228,7 @@ const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
         "DELETE FROM offline WHERE host = ?1 AND user = ?2" },
     [MOD_SQL_LINK_PUSH] = { "queue stanza for peer",
         "INSERT INTO link_queue (peer, seq, stamp, expires, xml)"
-        " VALUES (?1, ?2, ?3, ?4, ?5)" },
+        " VALUES (?1, ?2, ?3, ?4, ?5)", true },
     [MOD_SQL_LINK_LOAD] = { "read peer queue",
         "SELECT seq, stamp, expires, xml FROM link_queue WHERE peer = ?1"
         " AND seq >= ?2 ORDER BY seq" },
@@ -242,7 +250,7 @@ const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
     [MOD_SQL_KV_SET] = { "write key-value store",
         "INSERT INTO store_kv (store, host, key, value)"
         " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (store, host, key)"
-        " DO UPDATE SET value = excluded.value" },
+        " DO UPDATE SET value = excluded.value", true },
     [MOD_SQL_KV_DELETE] = { "delete from key-value store",
         "DELETE FROM store_kv WHERE store = ?1 AND host = ?2 AND key = ?3" },
     [MOD_SQL_MAP_GET] = { "read map store",
@@ -251,7 +259,7 @@ const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
     [MOD_SQL_MAP_SET] = { "write map store",
         "INSERT INTO store_map (store, host, key, field, value)"
         " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (store, host, key, field)"
-        " DO UPDATE SET value = excluded.value" },
+        " DO UPDATE SET value = excluded.value", true },
     [MOD_SQL_MAP_DELETE] = { "delete from map store",
         "DELETE FROM store_map WHERE store = ?1 AND host = ?2 AND key = ?3"
         " AND field = ?4" },
@@ -263,7 +271,7 @@ const mod_storage_sqlite_sql_t mod_storage_sqlite_sql[MOD_SQL_N] = {
         " AND key = ?3" },
     [MOD_SQL_ARCHIVE_APPEND] = { "append to archive",
         "INSERT INTO store_archive (store, host, key, stamp, with_jid,"
-        " value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
+        " value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", true },
     /* NULL leaves a bound out; LIMIT -1 is none */
     [MOD_SQL_ARCHIVE_FIRST] = { "query archive",
         "SELECT id, stamp, with_jid, value FROM store_archive"
@@ -308,6 +316,91 @@ mod_storage_sqlite_stmt(mod_storage_sqlite_t *st,
 }
 
 /*
+ * A full disk must not stop the writes that free space or finish work
+ * already done: deleting offline messages a client has been sent,
+ * trimming a queue the peer acknowledged, the link's counters.  Without
+ * them a message sent while the disk is full is sent again after a
+ * restart.  A file of storage_sqlite_reserve bytes beside the database
+ * holds space for them.  When SQLite first finds the disk full the
+ * reserve is given up and the store goes low: statements that add data
+ * are refused at once (their callers bounce, as for a full disk) and the
+ * rest run in the space the reserve held.  Once the file system has room
+ * for the reserve twice over, it is taken again and the store is whole.
+ */
+static void
+mod_storage_sqlite_reserve_take(mod_storage_sqlite_t *st)
+{
+    int  fd, rc;
+
+    fd = open(st->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        sw_log_warn("storage_sqlite: cannot create %s: %s",
+                    st->reserve_path, strerror(errno));
+        return;
+    }
+    rc = posix_fallocate(fd, 0, (off_t) st->reserve);
+    if (rc == 0 && ftruncate(fd, (off_t) st->reserve) != 0) {
+        rc = errno;                 /* one left by a larger setting */
+    }
+    close(fd);
+    if (rc != 0) {
+        unlink(st->reserve_path);
+        if (!st->low) {
+            sw_log_warn("storage_sqlite: cannot reserve %zu bytes in %s "
+                        "(%s): a full disk will also stop deletions",
+                        st->reserve, st->reserve_path, strerror(rc));
+        }
+        return;
+    }
+    st->reserved = true;
+}
+
+static void
+mod_storage_sqlite_go_low(mod_storage_sqlite_t *st)
+{
+    if (st->low || st->reserve == 0) {
+        return;
+    }
+    st->low = true;
+    st->low_checked = time(NULL);
+    if (st->reserved) {
+        unlink(st->reserve_path);
+        st->reserved = false;
+    }
+    sw_log_error("storage_sqlite: the disk holding %s is full: new data is "
+                 "refused until there is room again; deletions and "
+                 "acknowledgements go on in the %zu reserved bytes",
+                 st->path, st->reserve);
+}
+
+/* Whether a low store has room again (looked at once a second). */
+static bool
+mod_storage_sqlite_roomy(mod_storage_sqlite_t *st)
+{
+    struct statvfs  vfs;
+    time_t          now = time(NULL);
+
+    if (now == st->low_checked) {
+        return false;
+    }
+    st->low_checked = now;
+    if (statvfs(st->path, &vfs) != 0
+        || (double) vfs.f_bavail * (double) vfs.f_frsize
+           < 2.0 * (double) st->reserve)
+    {
+        return false;
+    }
+    mod_storage_sqlite_reserve_take(st);
+    if (!st->reserved) {
+        return false;
+    }
+    st->low = false;
+    sw_log_info("storage_sqlite: there is room on the disk holding %s "
+                "again: new data is accepted", st->path);
+    return true;
+}
+
+/*
  * Steps a statement.  Returns SQLITE_ROW or SQLITE_DONE; anything else is
  * logged with the statement's purpose and the statement is reset.
  */
@@ -317,12 +410,23 @@ mod_storage_sqlite_step(mod_storage_sqlite_t *st,
 {
     int  rc;
 
+    if (st->low && mod_storage_sqlite_sql[id].grows
+        && !mod_storage_sqlite_roomy(st))
+    {
+        sw_log_debug("storage_sqlite: %s refused: the disk is full",
+                     mod_storage_sqlite_sql[id].purpose);
+        sqlite3_reset(st->stmt[id]);
+        return SQLITE_FULL;
+    }
     rc = sqlite3_step(st->stmt[id]);
     if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
         return rc;
     }
     mod_storage_sqlite_fail(st, mod_storage_sqlite_sql[id].purpose);
     sqlite3_reset(st->stmt[id]);
+    if ((rc & 0xff) == SQLITE_FULL) {
+        mod_storage_sqlite_go_low(st);
+    }
     return rc;
 }
 
@@ -1495,6 +1599,7 @@ mod_storage_sqlite_close(mod_storage_sqlite_t *st)
                      sqlite3_errmsg(st->db));
     }
     st->db = NULL;
+    free(st->reserve_path);
     free(st->path);
     free(st);
 }
@@ -1711,6 +1816,15 @@ mod_storage_sqlite_load(sw_module_ctx_t *mc)
         || mod_storage_sqlite_migrate(st) != SW_OK)
     {
         goto failed;
+    }
+
+    st->reserve = conf->reserve;
+    if (st->reserve > 0) {
+        size_t n = strlen(st->path) + sizeof(".reserve");
+
+        st->reserve_path = sw_alloc(n);
+        snprintf(st->reserve_path, n, "%s.reserve", st->path);
+        mod_storage_sqlite_reserve_take(st);
     }
 
     for (i = 0; i < MOD_SQL_N; i++) {

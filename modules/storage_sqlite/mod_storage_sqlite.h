@@ -8,6 +8,8 @@
 #ifndef MOD_STORAGE_SQLITE_H
 #define MOD_STORAGE_SQLITE_H
 
+#include <time.h>
+
 #include <sqlite3.h>
 
 #include <skywave/skywave.h>
@@ -63,6 +65,7 @@ typedef enum mod_storage_sqlite_stmt_e {
 typedef struct mod_storage_sqlite_sql_s {
     const char  *purpose;           /* for error messages */
     const char  *sql;
+    bool         grows;             /* adds data: refused while low */
 } mod_storage_sqlite_sql_t;
 
 /* Indexed by mod_storage_sqlite_stmt_e. */
@@ -74,6 +77,11 @@ typedef struct mod_storage_sqlite_s {
     char           *path;
     sqlite3_stmt   *stmt[MOD_SQL_N];
     bool            txn;            /* the caller's begin() is open */
+    char           *reserve_path;   /* the space kept for deletions */
+    size_t          reserve;        /* its size; 0: none */
+    bool            reserved;       /* the file holds its space now */
+    bool            low;            /* disk full: only shrinking writes */
+    time_t          low_checked;    /* when free space was last looked at */
 } mod_storage_sqlite_t;
 
 /* Logs that purpose failed, with SQLite's message. */

@@ -65,8 +65,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 from test_c2s import Raw                                   # noqa: E402
 from test_durability import fill, mount_tmpfs              # noqa: E402
-from test_link_emulated import (Setup, count_log, in_netns,  # noqa: E402
-                                links_json, start_server)
+from test_link_emulated import (Setup, accept_fast_open,    # noqa: E402
+                                count_log, in_netns, links_json,
+                                start_server)
 from test_linkemu import _netns_usable                     # noqa: E402
 
 NS_SM = "{urn:xmpp:sm:3}"
@@ -444,8 +445,9 @@ class Client(threading.Thread):
 class Options:
     def __init__(self, seconds=75, seed=None, clients=2, interval=(0.1, 0.6),
                  profile="satcom-64k", loss="0.5", drain=90, workdir=None,
-                 keep=False, disk_full=1, quiet=False):
+                 keep=False, disk_full=1, quiet=False, fastopen=0):
         self.seconds = seconds
+        self.fastopen = fastopen
         self.seed = seed if seed is not None else random.randrange(1 << 31)
         self.clients = clients
         self.interval = interval
@@ -614,7 +616,10 @@ class Soak:
         emu = ["--profile", o.profile, "--seed", str(o.seed)]
         if o.loss:
             emu += ["--loss", str(o.loss)]
-        self.ln = Setup(work, emu, keepalive="2s")
+        top = "link_tcp_fastopen = true\n" if o.fastopen else ""
+        self.ln = Setup(work, emu, keepalive="2s", top=top)
+        if o.fastopen > 1:
+            accept_fast_open(self.ln)
         a_users = ["a%d" % i for i in range(1, o.clients + 1)]
         b_users = ["b%d" % i for i in range(1, o.clients + 1)]
         for u in a_users:
@@ -1050,6 +1055,9 @@ def main(argv=None):
                    "logs (default: a new one in /tmp, kept on failure)")
     p.add_argument("--keep", action="store_true",
                    help="keep the work directory after a passing run")
+    p.add_argument("--fastopen", type=int, default=0, choices=(0, 1, 2),
+                   help="1: link_tcp_fastopen on at both ends; 2: and "
+                   "net.ipv4.tcp_fastopen = 3, so data rides in SYNs")
     p.add_argument("--quiet", action="store_true",
                    help="do not print each client's reconnections")
     a = p.parse_args(argv)
@@ -1064,7 +1072,8 @@ def main(argv=None):
     opts = Options(seconds=seconds, seed=a.seed, clients=a.clients,
                    interval=tuple(a.interval), profile=a.profile,
                    loss=a.loss, drain=drain, workdir=a.workdir, keep=a.keep,
-                   disk_full=a.disk_full, quiet=a.quiet)
+                   disk_full=a.disk_full, quiet=a.quiet,
+                   fastopen=a.fastopen)
     if opts.workdir is not None:
         os.makedirs(opts.workdir, exist_ok=True)
         if os.listdir(opts.workdir):
