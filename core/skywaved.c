@@ -29,6 +29,9 @@ skywaved_usage(FILE *fp)
         "      --list-events   print the events modules can hook (those of\n"
         "                      the modules the configuration loads)\n"
         "  -M, --module-path D also search directory D for modules\n"
+        "      --policy-test POLICY [--chain NAME]\n"
+        "                      run the filter policy over the stanzas on\n"
+        "                      standard input; print a verdict per stanza\n"
         "  -V, --version       print the version\n"
         "  -h, --help          this text\n");
 }
@@ -89,6 +92,153 @@ skywaved_load_all_modules(const char *path)
     free(dirs);
 }
 
+/* ------------------------------------------------- --policy-test --- */
+
+typedef struct skywaved_ptest_s {
+    sw_policy_t *policy;
+    const char  *chain;
+    const char  *ns;            /* the stream's content namespace */
+    unsigned     n;
+    unsigned     bad;
+    bool         failed;
+} skywaved_ptest_t;
+
+static void
+skywaved_ptest_open(void *ud, sw_xml_t *header)
+{
+    (void) ud;
+    (void) header;
+}
+
+static void
+skywaved_ptest_print(const sw_xml_t *x, const char *ns)
+{
+    char *s = sw_xml_to_string(x, ns);
+
+    printf(" %s", s);
+    free(s);
+}
+
+static void
+skywaved_ptest_element(void *ud, sw_xml_t *elem, sw_pool_t *pool)
+{
+    skywaved_ptest_t *t = ud;
+    sw_stanza_t      *st, *reply;
+    const char       *err = NULL, *cond = NULL;
+    sw_verdict_e      v;
+    uint64_t          failures = sw_policy_failures(t->policy);
+
+    t->n++;
+    st = sw_stanza_new(pool, elem, &err);
+    if (st == NULL) {
+        printf("%u invalid %s\n", t->n, err ? err : "stanza");
+        sw_pool_free(pool);
+        t->bad++;
+        return;
+    }
+    v = sw_policy_run(t->policy, t->chain, &st, NULL, &cond);
+    if (sw_policy_failures(t->policy) != failures) {
+        printf("%u error, on_error: ", t->n);
+    } else {
+        printf("%u ", t->n);
+    }
+    switch (v) {
+    case SW_PASS:
+        printf("pass");
+        skywaved_ptest_print(st->xml, t->ns);
+        break;
+    case SW_DROP:
+        printf("drop");
+        break;
+    case SW_BOUNCE:
+        printf("bounce %s", cond);
+        reply = sw_stanza_error_reply(st, NULL, cond, NULL);
+        if (reply != NULL) {
+            skywaved_ptest_print(reply->xml, t->ns);
+            sw_stanza_unref(reply);
+        }
+        break;
+    default:
+        printf("taken");
+        break;
+    }
+    printf("\n");
+    sw_stanza_unref(st);
+}
+
+static void
+skywaved_ptest_close(void *ud)
+{
+    (void) ud;
+}
+
+static void
+skywaved_ptest_error(void *ud, const char *condition, const char *text)
+{
+    skywaved_ptest_t *t = ud;
+
+    fprintf(stderr, "skywaved: standard input after stanza %u: %s%s%s\n",
+            t->n, condition, text ? ": " : "", text ? text : "");
+    t->failed = true;
+}
+
+/*
+ * skywaved --policy-test POLICY [--chain NAME] < stanzas.xml: the
+ * stanzas (top-level elements, in jabber:client unless they say
+ * otherwise) go through the policy's chain one by one; a line per
+ * stanza: its number, the verdict and what would be sent (the stanza as
+ * folded, or the error a bounce returns).  Exit status 1 if the policy
+ * does not load or the input is not XML.
+ */
+static int
+skywaved_policy_test(const char *path, const char *chain)
+{
+    static const char *const chains[] = {
+        "outbound", "inbound", "preroute", "deliver", NULL
+    };
+    static const char head[] = "<stream:stream xmlns='jabber:client' "
+        "xmlns:stream='http://etherx.jabber.org/streams'>";
+    static const sw_xmlstream_cb_t cb = {
+        skywaved_ptest_open, skywaved_ptest_element, skywaved_ptest_close,
+        skywaved_ptest_error
+    };
+    skywaved_ptest_t  t = { NULL, chain, SW_NS_CLIENT, 0, 0, false };
+    sw_xmlstream_t   *xs;
+    char              err[1024], buf[65536];
+    size_t            n, used;
+    int               i;
+
+    t.policy = sw_policy_load(path, NULL, err, sizeof(err));
+    if (t.policy == NULL) {
+        fprintf(stderr, "skywaved: %s\n", err);
+        return 1;
+    }
+    for (i = 0; t.chain == NULL && chains[i] != NULL; i++) {
+        if (sw_policy_has(t.policy, chains[i])) {
+            t.chain = chains[i];
+        }
+    }
+    if (t.chain == NULL || !sw_policy_has(t.policy, t.chain)) {
+        fprintf(stderr, "skywaved: %s has no %s chain\n", path,
+                t.chain ? t.chain : "filter");
+        sw_policy_unref(t.policy);
+        return 1;
+    }
+    printf("# policy %s, chain %s\n", sw_policy_name(t.policy), t.chain);
+    xs = sw_xmlstream_new(NULL, &cb, &t);
+    sw_xmlstream_feed(xs, head, sizeof(head) - 1, &used);
+    while (!t.failed && (n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+        if (sw_xmlstream_feed(xs, buf, n, &used) != SW_OK) {
+            t.failed = true;
+        }
+    }
+    sw_xmlstream_free(xs);
+    printf("# %u stanzas, %llu policy errors\n", t.n,
+           (unsigned long long) sw_policy_failures(t.policy));
+    sw_policy_unref(t.policy);
+    return t.failed ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -100,10 +250,12 @@ main(int argc, char **argv)
         { "module-path", required_argument, NULL, 'M' },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
+        { "policy-test", required_argument, NULL, 'P' },
+        { "chain", required_argument, NULL, 'C' },
         { NULL, 0, NULL, 0 },
     };
     const char *config = SW_SYSCONF_DIR "/skywave.cfg.lua";
-    const char *mpath = NULL;
+    const char *mpath = NULL, *policy = NULL, *chain = NULL;
     bool        test = false, list_options = false, list_events = false;
     int         c, rc;
 
@@ -114,6 +266,8 @@ main(int argc, char **argv)
         case 'O': list_options = true; break;
         case 'E': list_events = true; break;
         case 'M': mpath = optarg; break;
+        case 'P': policy = optarg; break;
+        case 'C': chain = optarg; break;
         case 'V': printf("skywaved %s\n", PACKAGE_VERSION); return 0;
         case 'h': skywaved_usage(stdout); return 0;
         default: skywaved_usage(stderr); return 2;
@@ -126,6 +280,13 @@ main(int argc, char **argv)
     }
     if (mpath != NULL) {
         sw_module_set_path(mpath);
+    }
+    if (chain != NULL && policy == NULL) {
+        fprintf(stderr, "skywaved: --chain goes with --policy-test\n");
+        return 2;
+    }
+    if (policy != NULL) {
+        return skywaved_policy_test(policy, chain);
     }
 
     if (list_options) {

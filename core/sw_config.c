@@ -32,6 +32,8 @@
 #include <skywave/sw_config.h>
 #include <skywave/sw_log.h>
 
+#include "sw_core_int.h"
+
 #define SW_CFG_MEM_LIMIT     (16u * 1024 * 1024)
 #define SW_CFG_HOOK_COUNT    100        /* instructions per count hook */
 #define SW_CFG_MAX_TICKS     100000     /* x HOOK_COUNT = 10M instructions */
@@ -822,21 +824,21 @@ sw_cfg_deny(lua_State *L, int idx, const char *const *names)
     }
 }
 
-static int
-sw_cfg_setup(lua_State *L)
+/*
+ * Fills the table at idx with the sandbox's libraries: the safe parts of
+ * the base library, string, table and math.  Shared with the filter
+ * policies (sw_policy.c), which run under the same rules.
+ */
+void
+sw_lua_safe_libs(lua_State *L, int idx)
 {
     const char *const *name;
 
-    lua_newtable(L);
-    sw_cfg_ctx(L)->store = luaL_ref(L, LUA_REGISTRYINDEX);
-
-    /* upvalue of __index: the library table; index 1 on the stack */
-    lua_newtable(L);
-
+    idx = lua_absindex(L, idx);
     luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
     for (name = sw_cfg_base_allowed; *name != NULL; name++) {
         lua_getfield(L, -1, *name);
-        lua_setfield(L, 1, *name);
+        lua_setfield(L, idx, *name);
     }
     lua_pop(L, 1);
     luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
@@ -844,7 +846,7 @@ sw_cfg_setup(lua_State *L)
     lua_getfield(L, -1, "rep");
     lua_pushcclosure(L, sw_cfg_str_rep, 1);
     lua_setfield(L, -2, "rep");
-    lua_setfield(L, 1, LUA_STRLIBNAME);
+    lua_setfield(L, idx, LUA_STRLIBNAME);
     /* getmetatable("") would hand out the strings' metatable */
     lua_pushliteral(L, "");
     lua_getmetatable(L, -1);
@@ -853,9 +855,20 @@ sw_cfg_setup(lua_State *L)
     lua_pop(L, 2);
     luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
     sw_cfg_deny(L, -1, sw_cfg_table_denied);
-    lua_setfield(L, 1, LUA_TABLIBNAME);
+    lua_setfield(L, idx, LUA_TABLIBNAME);
     luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);
-    lua_setfield(L, 1, LUA_MATHLIBNAME);
+    lua_setfield(L, idx, LUA_MATHLIBNAME);
+}
+
+static int
+sw_cfg_setup(lua_State *L)
+{
+    lua_newtable(L);
+    sw_cfg_ctx(L)->store = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* upvalue of __index: the library table; index 1 on the stack */
+    lua_newtable(L);
+    sw_lua_safe_libs(L, 1);
 
     lua_pushcfunction(L, sw_cfg_virtualhost);
     lua_setfield(L, 1, "VirtualHost");

@@ -14,6 +14,11 @@ const char *sw_hook_name(const sw_hook_t *h);
  * of a peer's messages reached clients before their count committed). */
 void sw_link_handed_to_session(void);
 
+/* sw_config.c: the sandbox's libraries into the table at idx (the config
+ * and the filter policies share them). */
+struct lua_State;
+void sw_lua_safe_libs(struct lua_State *L, int idx);
+
 /* sw_context.c: the shared context, set by sw_server.c. */
 sw_core_conf_t *sw_core_conf_rw(void);
 void sw_context_set_config(sw_config_t *cfg);

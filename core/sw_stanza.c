@@ -192,6 +192,21 @@ sw_stanza_error_type(const char *condition)
     return "cancel";
 }
 
+const char *
+sw_stanza_condition(const char *condition)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(sw_stanza_error_types)
+                    / sizeof(sw_stanza_error_types[0]); i++)
+    {
+        if (strcmp(sw_stanza_error_types[i][0], condition) == 0) {
+            return sw_stanza_error_types[i][0];
+        }
+    }
+    return NULL;
+}
+
 /* A new stanza of the same element name, to/from swapped, same id. */
 static sw_stanza_t *
 sw_stanza_reply_shell(const sw_stanza_t *st, const char *type)

@@ -21,6 +21,7 @@
 #include <skywave/sw_session.h>
 #include <skywave/sw_iq.h>
 #include <skywave/sw_link.h>
+#include <skywave/sw_policy.h>
 #include <skywave/sw_server.h>
 
 #endif

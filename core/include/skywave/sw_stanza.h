@@ -60,6 +60,9 @@ sw_stanza_t *sw_stanza_error_reply(const sw_stanza_t *st, const char *etype,
                                    const char *condition, const char *text);
 /* The default error type for a defined condition (RFC 6120 §8.3.3). */
 const char *sw_stanza_error_type(const char *condition);
+/* The defined condition's name as a static string, or NULL if RFC 6120
+ * §8.3.3 does not define it. */
+const char *sw_stanza_condition(const char *condition);
 /* Builds an empty result IQ to an IQ get/set (RFC 6120 §8.2.3). */
 sw_stanza_t *sw_stanza_iq_result(const sw_stanza_t *iq);
 
