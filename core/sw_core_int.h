@@ -46,6 +46,8 @@ void sw_iq_shutdown(void);
 /* Core life cycle (sw_server.c). */
 extern const sw_option_t sw_peer_options[];
 int sw_links_configure(sw_config_t *cfg);
+/* Defaults that depend on other options of the Peer section. */
+void sw_peer_conf_defaults(sw_peer_conf_t *c, sw_csection_t *sec);
 int sw_links_start(void);
 void sw_links_stop(void);
 void sw_links_free(void);

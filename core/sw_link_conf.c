@@ -218,6 +218,23 @@ sw_link_pin_valid(const char *pin)
     return digits == 64;
 }
 
+/* The defaults that depend on other options of the section. */
+void
+sw_peer_conf_defaults(sw_peer_conf_t *c, sw_csection_t *sec)
+{
+    if (c->protocol == SW_LINK_PROTOCOL_XEP0361
+        && sw_config_entry(sec, "peer_compression") == NULL)
+    {
+        /* XEP-0361 itself has no compression */
+        c->compression = false;
+    }
+    if (c->codec == SW_LINK_CODEC_ZSTD
+        && sw_config_entry(sec, "peer_compression_level") == NULL)
+    {
+        c->compression_level = 19;
+    }
+}
+
 int
 sw_links_configure(sw_config_t *cfg)
 {
@@ -252,17 +269,7 @@ sw_links_configure(sw_config_t *cfg)
             rc = SW_ERROR;
             continue;
         }
-        if (l->conf.protocol == SW_LINK_PROTOCOL_XEP0361
-            && sw_config_entry(sec, "peer_compression") == NULL)
-        {
-            /* XEP-0361 itself has no compression */
-            l->conf.compression = false;
-        }
-        if (l->conf.codec == SW_LINK_CODEC_ZSTD
-            && sw_config_entry(sec, "peer_compression_level") == NULL)
-        {
-            l->conf.compression_level = 19;
-        }
+        sw_peer_conf_defaults(&l->conf, sec);
         if (l->conf.codec == SW_LINK_CODEC_DEFLATE
             && l->conf.compression_level > 9)
         {

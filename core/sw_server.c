@@ -426,11 +426,13 @@ sw_server_reload_module(sw_module_ctx_t *mc, void *ud)
         void          *live = sw_module_conf(mc, sec->name);
         void          *hfresh;
 
-        if ((sec->scope != SW_SCOPE_HOST && sec->scope != SW_SCOPE_COMPONENT)
-            || live == mc->conf)
+        if (sec->scope != SW_SCOPE_HOST && sec->scope != SW_SCOPE_COMPONENT
+            && sec->scope != SW_SCOPE_PEER)
         {
             continue;
         }
+        /* Applied even to a section added since the start, so that its
+         * entries are checked (and claimed); only known ones reload. */
         hfresh = sw_pool_alloc(rc->cfg->pool, m->conf_size);
         memcpy(hfresh, fresh, m->conf_size);
         if (sw_options_apply(m->options, hfresh, rc->cfg, sec, rc->cfg->pool)
@@ -439,7 +441,49 @@ sw_server_reload_module(sw_module_ctx_t *mc, void *ud)
             rc->rc = SW_ERROR;
             continue;
         }
-        sw_options_reload(m->options, live, hfresh, m->name);
+        if (live != mc->conf) {
+            sw_options_reload(m->options, live, hfresh, m->name);
+        }
+    }
+}
+
+/* The core's options of each Peer section: checked (and claimed); a
+ * changed one takes effect at the next restart, as does a Peer added or
+ * removed. */
+static void
+sw_server_reload_peers(sw_config_t *cfg, sw_reload_ctx_t *rc)
+{
+    size_t i;
+
+    for (i = 1; i < cfg->n_sections; i++) {
+        sw_csection_t *sec = &cfg->sections[i];
+        sw_link_t     *l;
+        void          *fresh;
+        char           owner[300];
+
+        if (sec->scope != SW_SCOPE_PEER) {
+            continue;
+        }
+        fresh = sw_pool_calloc(cfg->pool, sizeof(sw_peer_conf_t));
+        if (sw_options_defaults(sw_peer_options, fresh, cfg->pool) != SW_OK
+            || sw_options_apply(sw_peer_options, fresh, cfg, sec, cfg->pool)
+               != SW_OK)
+        {
+            rc->rc = SW_ERROR;
+            continue;
+        }
+        sw_peer_conf_defaults(fresh, sec);
+        l = sw_link_find(sec->name);
+        if (l == NULL) {
+            sw_log_warn("reload: Peer \"%s\" is new; it is linked at the "
+                        "next restart", sec->name);
+            continue;
+        }
+        snprintf(owner, sizeof(owner), "Peer \"%s\"", sec->name);
+        /* nothing of a Peer's is reloadable yet: this only logs what
+         * changed (the live conf is never written) */
+        sw_options_reload(sw_peer_options, (void *) sw_link_conf(l), fresh,
+                          owner);
     }
 }
 
@@ -472,6 +516,7 @@ sw_server_reload(void)
     rc.rc = sw_options_apply(sw_core_options, &fresh, cfg,
                              sw_config_global(cfg), cfg->pool);
     if (rc.rc == SW_OK) {
+        sw_server_reload_peers(cfg, &rc);
         sw_modules_each(sw_server_reload_module, &rc);
     }
     if (rc.rc == SW_OK && sw_config_check_unclaimed(cfg) != SW_OK) {

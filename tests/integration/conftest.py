@@ -25,11 +25,14 @@ SANITIZED = _sanitized()
 MODULE_PATH = ":".join([os.path.join(TOP, "modules"),
                         os.path.join(TOP, "tests", "modules"),
                         os.path.join(TOP, "plugins", "link_pipe")])
+# the standard filter policies, as installed in $(pkgdatadir)/policies
+POLICY_DIR = os.path.join(TOP, "lua", "policies")
 
 
 def sw_env():
     env = dict(os.environ)
     env["SKYWAVE_MODULE_PATH"] = MODULE_PATH
+    env["SKYWAVE_POLICY_DIR"] = POLICY_DIR
     # A build configured with --enable-sanitizers (doc/testing.md): a
     # report goes to the program's stderr, which pytest shows with the
     # failure, and exits 86, which the exit code checks catch (leaks at
