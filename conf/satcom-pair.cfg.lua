@@ -5,8 +5,8 @@ modules = { "c2s", "im", "carbons", "server", "link_tcp" }
 
 link_tcp_interfaces = { "0.0.0.0" }
 link_tcp_port = 5270
--- TCP Fast Open (link_tcp_fastopen, off by default) lets the shore's new
--- connections carry their first stanzas in the SYN; it needs
+-- TCP Fast Open is on (link_tcp_fastopen); for the shore's new connections
+-- to ride in their SYN after a restart here, this host needs
 --   sysctl -w net.ipv4.tcp_fastopen=3
 
 VirtualHost "ship.example"

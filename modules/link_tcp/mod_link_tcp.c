@@ -492,6 +492,7 @@ mod_link_tcp_fastopen_listen(sw_listener_t *ls, const char *iface)
         }
         fclose(fp);
         if ((mode & 2) == 0) {
+            /* the default: said, not warned */
             sw_log_info("link_tcp: this kernel accepts no TCP Fast Open "
                         "connections (net.ipv4.tcp_fastopen = %d): a "
                         "peer's first stanzas after a reconnect arrive a "
@@ -763,7 +764,7 @@ static const sw_option_t mod_link_tcp_options[] = {
       "starts (more than one round trip of the slowest link)" },
     { "link_tcp_fastopen", SW_OPT_BOOL,
       offsetof(mod_link_tcp_conf_t, fastopen),
-      SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 0, 0, "false", NULL,
+      SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 0, 0, "true", NULL,
       "TCP Fast Open: the first stanzas of a new connection ride in its "
       "SYN (accepting them needs net.ipv4.tcp_fastopen = 3; never with "
       "peer_protocol = \"xep0361\")" },
