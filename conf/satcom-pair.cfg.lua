@@ -1,7 +1,7 @@
 -- Ship side of a SATCOM pair: clients on the ship's LAN connect here; the
 -- shore server is the Peer.  The shore's config mirrors this one.
 data_dir = "/var/lib/skywave"
-modules = { "c2s", "im", "carbons", "server", "link_tcp" }
+modules = { "c2s", "im", "carbons", "server", "link_tcp", "filter" }
 
 link_tcp_interfaces = { "0.0.0.0" }
 link_tcp_port = 5270
@@ -24,4 +24,9 @@ Peer "shore" {
     -- it is up and the shore silent; not for Iridium-class links
     -- (doc/peer-links.md, "The probing cadence")
     -- peer_probe_interval = "300ms",
+    -- what crosses (doc/policies.md): the standard "lean" policy drops
+    -- chat states, folds presence to show/status/priority, strips
+    -- formatting and receipts and answers most IQs here; try it first
+    -- with  skywaved --policy-test lean < some-stanzas.xml
+    filter_outbound = { "lean" },
 }

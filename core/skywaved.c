@@ -224,7 +224,8 @@ skywaved_policy_test(const char *path, const char *chain)
         sw_policy_unref(t.policy);
         return 1;
     }
-    printf("# policy %s, chain %s\n", sw_policy_name(t.policy), t.chain);
+    printf("# policy %s, chain %s, Lua state %zu bytes\n",
+           sw_policy_name(t.policy), t.chain, sw_policy_memory(t.policy));
     xs = sw_xmlstream_new(NULL, &cb, &t);
     sw_xmlstream_feed(xs, head, sizeof(head) - 1, &used);
     while (!t.failed && (n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
