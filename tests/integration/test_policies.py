@@ -352,7 +352,9 @@ def link_run(tmp_path, options, sub):
                    "<body>end</body></message>")
         got = bob.read_until(r"id='end'.*?</message>", timeout=15)
         back = alice.read_until(r"<iq[^>]*id='q1'.*?</iq>", timeout=15)
-        return got, back, p.a.log_text()
+        log = p.a.log_text()
+        assert (p.a.stop(), p.b.stop()) == (0, 0)
+        return got, back, log
     finally:
         p.a.stop()
         p.b.stop()
@@ -448,6 +450,7 @@ def test_sighup_reload_keeps_the_old_policy_when_the_new_is_broken(
         p.a.proc.send_signal(signal.SIGHUP)
         wait_log(p.a, "policy p.lua reloaded")
         assert "id='t3'" in typing_then_end(3)
+        assert (p.a.stop(), p.b.stop()) == (0, 0)
     finally:
         p.a.stop()
         p.b.stop()
