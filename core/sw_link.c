@@ -41,6 +41,7 @@ bool                sw_link_routing_live;  /* ... being routed, and
 char                sw_link_local[256];  /* our first VirtualHost */
 sw_hook_t          *sw_link_ev_up;
 sw_hook_t          *sw_link_ev_down;
+sw_hook_t          *sw_link_ev_gap;
 
 static void sw_link_promote(sw_link_t *l);
 static void sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
@@ -66,6 +67,24 @@ sw_link_chain(sw_link_t *l, const char *name)
         return l->in_chain;
     }
     return NULL;
+}
+
+/* link/gap: stanzas the peer queued for us will never come (they
+ * expired in its queue, or its numbering went back); whoever mirrors
+ * the peer's state (a presence cache) must learn it again. */
+static void
+sw_link_gap(sw_link_t *l, uint64_t seq)
+{
+    sw_link_event_t ev = { l, l->name, "stanzas expired in the peer's "
+                           "queue" };
+
+    if (l->in_delivered == 0 || seq <= l->in_delivered + 1) {
+        return;     /* the first contact, or nothing missing */
+    }
+    sw_log_info("link %s: stanzas %llu-%llu expired in the peer's queue",
+                l->name, (unsigned long long) l->in_delivered + 1,
+                (unsigned long long) seq - 1);
+    sw_hook_fire(sw_link_ev_gap, &ev);
 }
 
 /* link/up and link/down, once each way. */
@@ -917,6 +936,7 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
                                    (unsigned long long) l->in_next);
             return;
         }
+        sw_link_gap(l, seq);
         l->in_next = seq;
         return;
     }
@@ -942,6 +962,8 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
                      (unsigned long long) next,
                      (unsigned long long) l->in_delivered,
                      (unsigned long long) seq);
+        sw_hook_fire(sw_link_ev_gap, &(sw_link_event_t) {
+                         l, l->name, "the peer's numbering went back" });
         l->in_delivered = seq - 1;
         if (l->in_durable > l->in_delivered) {
             l->in_durable = l->in_delivered;
@@ -954,6 +976,7 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
             s->link_state_set(s, l->name, l->next_out, l->in_delivered);
         }
     }
+    sw_link_gap(l, seq);
     l->in_next = seq;
     sw_link_take_ack(l, ack, 0, "the peer's <link/>");
 }

@@ -192,6 +192,7 @@ extern bool sw_link_routing_live;
 extern char sw_link_local[256];
 extern sw_hook_t *sw_link_ev_up;
 extern sw_hook_t *sw_link_ev_down;
+extern sw_hook_t *sw_link_ev_gap;
 
 static inline bool
 sw_link_plain(const sw_link_t *l)
