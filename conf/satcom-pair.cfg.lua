@@ -1,7 +1,8 @@
 -- Ship side of a SATCOM pair: clients on the ship's LAN connect here; the
 -- shore server is the Peer.  The shore's config mirrors this one.
 data_dir = "/var/lib/skywave"
-modules = { "c2s", "im", "carbons", "server", "link_tcp", "filter" }
+modules = { "c2s", "im", "carbons", "server", "link_tcp", "filter",
+            "presence_cache" }   -- contacts at the shore answered here
 
 link_tcp_interfaces = { "0.0.0.0" }
 link_tcp_port = 5270
