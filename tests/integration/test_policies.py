@@ -471,3 +471,50 @@ def test_config_check_names_the_file_and_line_of_a_bad_policy(tmp_path):
     out = r.stdout + r.stderr + p.a.log_text()
     assert "%s:%d: filter_outbound:" % (p.a.cfg, line) in out, out
     assert "unknown rule drop_chatstates" in out, out
+
+
+def test_a_deliver_policy_folds_what_local_sessions_get(tmp_path):
+    """filter_deliver: a policy on the server's own deliver chain (every
+    stanza handed to a local session) strips XHTML-IM from what Bob gets
+    and drops typing notifications, whatever their origin."""
+    pol = tmp_path / "d.lua"
+    pol.write_text("""
+        local CS = "http://jabber.org/protocol/chatstates"
+        return { deliver = function(st)
+            if st:kind() == "message" then
+                if st:child(nil, CS) and not st:child("body") then
+                    return "drop"
+                end
+                st:strip("html", "http://jabber.org/protocol/xhtml-im")
+            end
+        end }""")
+    p = Pair(tmp_path)
+    with open(p.b.cfg) as f:
+        cfg = f.read()
+    with open(p.b.cfg, "w") as f:
+        f.write('filter_deliver = { "%s" }\n' % pol
+                + cfg.replace('modules = {', 'modules = { "filter",', 1))
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "link b: up")
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        time.sleep(0.5)
+        for i in (0, 1):
+            alice.send(FIXTURES[i].replace(" from='alice@a.example/x'", ""))
+        alice.send("<message to='bob@b.example' type='chat' id='end'>"
+                   "<body>end</body></message>")
+        got = messages(bob.read_until(r"id='end'.*?</message>",
+                                      timeout=15))
+        ids = [re.search(r"id='([^']*)'", m).group(1) for m in got]
+        assert ids == ["m2", "end"], got
+        assert "xhtml-im" not in got[0] and "<body>hi &amp; bye</body>" \
+            in got[0]
+        assert (p.a.stop(), p.b.stop()) == (0, 0)
+    finally:
+        p.a.stop()
+        p.b.stop()
