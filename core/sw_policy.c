@@ -426,7 +426,12 @@ sw_policy_st_keep(lua_State *L)
 
     sw_policy_check_st(L, &h);
     if (lua_type(L, 2) == LUA_TTABLE) {
-        top = (int) luaL_len(L, 2);
+        top = (int) lua_rawlen(L, 2);
+        if (top > (int) (sizeof(sels) / sizeof(sels[0]))) {
+            return luaL_error(L, "keep: more than %d selectors",
+                              (int) (sizeof(sels) / sizeof(sels[0])));
+        }
+        luaL_checkstack(L, top, NULL);
         for (i = 1; i <= top; i++) {
             lua_rawgeti(L, 2, i);
         }
@@ -437,6 +442,8 @@ sw_policy_st_keep(lua_State *L)
         return luaL_error(L, "keep: more than %d selectors",
                           (int) (sizeof(sels) / sizeof(sels[0])));
     }
+    /* each "{ns}..." selector anchors its namespace on the stack */
+    luaL_checkstack(L, top, NULL);
     for (i = 2; i <= top; i++) {
         text = luaL_checkstring(L, i);
         if (!sw_policy_sel_parse(L, text, &sels[n])) {
@@ -748,16 +755,48 @@ sw_policy_setup(lua_State *L)
     return 0;
 }
 
+typedef struct sw_policy_boot_s {
+    const char *text;
+    size_t      len;
+    const char *chunk;
+} sw_policy_boot_t;
+
+/* In protected mode: the handles' metatables, the chunk (text only) and
+ * its environment (the safe libraries, print to the log); then setup. */
+static int
+sw_policy_boot(lua_State *L)
+{
+    sw_policy_boot_t *b = lua_touserdata(L, 1);
+
+    lua_settop(L, 0);
+    sw_policy_metatable(L, SW_POLICY_STANZA_MT, sw_policy_st_methods,
+                        sw_policy_st_tostring);
+    sw_policy_metatable(L, SW_POLICY_LINK_MT, sw_policy_link_methods, NULL);
+    if (luaL_loadbufferx(L, b->text, b->len, b->chunk, "t") != LUA_OK) {
+        return lua_error(L);
+    }
+    lua_newtable(L);
+    sw_lua_safe_libs(L, -1);
+    lua_pushcfunction(L, sw_policy_print);
+    lua_setfield(L, -2, "print");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "_G");
+    lua_pushvalue(L, -1);
+    lua_setupvalue(L, 1, 1);            /* the chunk's _ENV */
+    return sw_policy_setup(L);          /* chunk at 1, environment at 2 */
+}
+
 sw_policy_t *
 sw_policy_load_string(const char *name, const char *text, size_t len,
                       const sw_policy_limits_t *lim, char *err,
                       size_t errlen)
 {
-    sw_policy_t *p = sw_calloc(1, sizeof(*p));
-    const char  *base;
-    lua_State   *L;
-    char         chunk[256];
-    int          i;
+    sw_policy_t       *p = sw_calloc(1, sizeof(*p));
+    sw_policy_boot_t   boot;
+    const char        *base;
+    lua_State         *L;
+    char               chunk[256];
+    int                i;
 
     p->refs = 1;
     p->path = sw_strdup(name);
@@ -785,30 +824,15 @@ sw_policy_load_string(const char *name, const char *text, size_t len,
     }
     p->L = L;
     lua_sethook(L, sw_policy_hook, LUA_MASKCOUNT, SW_POLICY_HOOK_COUNT);
-    sw_policy_metatable(L, SW_POLICY_STANZA_MT, sw_policy_st_methods,
-                        sw_policy_st_tostring);
-    sw_policy_metatable(L, SW_POLICY_LINK_MT, sw_policy_link_methods, NULL);
-
     snprintf(chunk, sizeof(chunk), "@%s", name);
+    boot.text = text;
+    boot.len = len;
+    boot.chunk = chunk;
     p->ticks = p->max_ticks;
-    if (luaL_loadbufferx(L, text, len, chunk, "t") != LUA_OK) {
-        sw_policy_err(err, errlen, "%s%s", lua_tostring(L, -1), "");
-        sw_policy_unref(p);
-        return NULL;
-    }
-    /* the environment: the safe libraries and print to the log */
-    lua_newtable(L);
-    sw_lua_safe_libs(L, -1);
-    lua_pushcfunction(L, sw_policy_print);
-    lua_setfield(L, -2, "print");
-    lua_pushvalue(L, -1);
-    lua_setfield(L, -2, "_G");
-    lua_pushvalue(L, -1);
-    lua_setupvalue(L, -3, 1);           /* the chunk's _ENV */
-    /* setup(chunk, env) */
-    lua_pushcfunction(L, sw_policy_setup);
-    lua_insert(L, -3);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    /* all of it protected: memory may run out anywhere (a small cap) */
+    lua_pushcfunction(L, sw_policy_boot);
+    lua_pushlightuserdata(L, &boot);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
         sw_policy_err(err, errlen, "%s%s", lua_type(L, -1) == LUA_TSTRING
                       ? lua_tostring(L, -1) : "an error that is not a string",
                       "");
@@ -917,16 +941,45 @@ sw_policy_failed(sw_policy_t *p, const char *chain, const char *why,
     return p->on_error;
 }
 
+typedef struct sw_policy_handles_s {
+    sw_stanza_t **stp;
+    sw_link_t    *link;
+} sw_policy_handles_t;
+
+/* In protected mode: the call's stanza and link handles (or nil). */
+static int
+sw_policy_handles(lua_State *L)
+{
+    sw_policy_handles_t *hs = lua_touserdata(L, 1);
+    sw_policy_st_t      *sh;
+    sw_policy_link_t    *lh;
+
+    sh = lua_newuserdatauv(L, sizeof(*sh), 0);
+    sh->stp = NULL;
+    luaL_setmetatable(L, SW_POLICY_STANZA_MT);
+    sh->stp = hs->stp;
+    if (hs->link != NULL) {
+        lh = lua_newuserdatauv(L, sizeof(*lh), 0);
+        lh->link = NULL;
+        luaL_setmetatable(L, SW_POLICY_LINK_MT);
+        lh->link = hs->link;
+    } else {
+        lua_pushnil(L);
+    }
+    return 2;
+}
+
 sw_verdict_e
 sw_policy_run(sw_policy_t *p, const char *chain, sw_stanza_t **stp,
               sw_link_t *link, const char **cond)
 {
-    lua_State        *L = p->L;
-    sw_policy_st_t   *sh;
-    sw_policy_link_t *lh = NULL;
-    sw_verdict_e      v;
-    const char       *verdict, *c;
-    int               i = sw_policy_chain_index(chain), rc, nargs = 1;
+    lua_State           *L = p->L;
+    sw_policy_handles_t  hs;
+    sw_policy_st_t      *sh;
+    sw_policy_link_t    *lh;
+    sw_verdict_e         v;
+    const char          *verdict, *c;
+    int                  i = sw_policy_chain_index(chain), rc;
 
     if (i < 0 || p->fn[i] == LUA_NOREF) {
         return SW_PASS;
@@ -935,25 +988,26 @@ sw_policy_run(sw_policy_t *p, const char *chain, sw_stanza_t **stp,
     if (!lua_checkstack(L, 8)) {
         return sw_policy_failed(p, chain, "no stack", cond);
     }
-    /* The handles stay at 1 and 2, below the call, so that they can be
-     * cleared when it returns. */
-    sh = lua_newuserdatauv(L, sizeof(*sh), 0);
-    sh->stp = NULL;
-    luaL_setmetatable(L, SW_POLICY_STANZA_MT);
-    sh->stp = stp;
-    if (link != NULL) {
-        lh = lua_newuserdatauv(L, sizeof(*lh), 0);
-        lh->link = link;
-        luaL_setmetatable(L, SW_POLICY_LINK_MT);
-    } else {
-        lua_pushnil(L);
+    /* The handles are made in protected mode (the state may be at its
+     * memory cap) and stay at 1 and 2, below the call, so that they can
+     * be cleared when it returns. */
+    hs.stp = stp;
+    hs.link = link;
+    p->ticks = p->max_ticks;
+    lua_pushcfunction(L, sw_policy_handles);
+    lua_pushlightuserdata(L, &hs);
+    if (lua_pcall(L, 1, 2, 0) != LUA_OK) {
+        v = sw_policy_failed(p, chain, lua_type(L, -1) == LUA_TSTRING
+                             ? lua_tostring(L, -1) : "no memory", cond);
+        lua_settop(L, 0);
+        return v;
     }
+    sh = lua_touserdata(L, 1);
+    lh = lua_touserdata(L, 2);          /* NULL: nil, no link */
     lua_rawgeti(L, LUA_REGISTRYINDEX, p->fn[i]);
     lua_pushvalue(L, 1);
     lua_pushvalue(L, 2);
-    nargs = 2;
-    p->ticks = p->max_ticks;
-    rc = lua_pcall(L, nargs, 2, 0);
+    rc = lua_pcall(L, 2, 2, 0);
     sh->stp = NULL;
     if (lh != NULL) {
         lh->link = NULL;

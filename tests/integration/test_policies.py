@@ -233,6 +233,27 @@ def test_memory_cap_and_on_error_drop(tmp_path):
     assert "not enough memory" in r.stderr
 
 
+def test_a_full_heap_fails_the_call_not_the_server(tmp_path):
+    """A policy that keeps everything it makes fills its state to the
+    cap, small object by small object, and the next calls start with a
+    full heap (their handles are made in protected mode: an allocation
+    that fails there is a failed call, never a Lua panic).  Each fails
+    cleanly (on_error); the tester (and the server, which runs the same
+    code) keeps going."""
+    p = write(tmp_path, "full.lua", """
+        local head
+        return {
+            on_error = "drop",
+            outbound = function(st)
+                while true do head = { next = head } end
+            end,
+        }""")
+    r = policy_test(p, FIXTURES[:4])
+    assert r.returncode == 0, r.stderr
+    assert lines(r) == ["%d error, on_error: drop" % i for i in range(1, 5)]
+    assert "not enough memory" in r.stderr
+
+
 @pytest.mark.parametrize("code", [
     "io.open('/etc/passwd')", "os.exit(1)", "require('os')",
     "load('return 1')", "dofile('/etc/passwd')", "debug.getinfo(1)",
