@@ -26,6 +26,10 @@
  *     behind one are cached only with presence_cache_plain_peers;
  *   - this server restarting: the cache lives in memory and starts
  *     empty, knowingly: the first login probes, as without it.
+ * A contact is answered for only once its server has told all its
+ * resources: the answer to a probe that crossed, or what follows its
+ * approval of a subscription (RFC 6121 §3.1.5); a presence seen without
+ * either (the cache just started) may leave other resources out.
  * Directed presence (to a full JID) is not what the contact shows its
  * roster, and is not cached.  The cache answers any local user whose
  * roster says it is subscribed to the contact (mod_im probes only
@@ -45,11 +49,20 @@ typedef struct mod_pc_conf_s {
     bool    plain_peers;
 } mod_pc_conf_t;
 
-/* One remote contact (a bare JID). */
+/*
+ * One remote contact (a bare JID).  Its resources are all known only
+ * once its server has told them all: the answer to a probe, or what it
+ * sends after approving a subscription (RFC 6121 §3.1.5, §4.3.2); from
+ * then on its broadcasts keep the set exact.  Until then (presence seen
+ * without a probe before it: other resources may be online) the cache
+ * tracks it but does not answer for it.
+ */
 typedef struct mod_pc_contact_s {
     char       *peer;           /* the link it came over */
     sw_hash_t  *resources;      /* full JID -> char * (presence XML) */
     size_t      bytes;
+    bool        asked;          /* a probe or an approval went by */
+    bool        complete;       /* every resource is known */
 } mod_pc_contact_t;
 
 typedef struct mod_pc_s {
@@ -166,6 +179,31 @@ mod_pc_serialize(const sw_stanza_t *st)
  * The contact is known from then on; known and without resources means
  * offline.
  */
+/* The contact bare, made if new (NULL: the cache is full). */
+static mod_pc_contact_t *
+mod_pc_contact(mod_pc_t *pc, const char *peer, const char *bare)
+{
+    const mod_pc_conf_t *conf = pc->mc->conf;
+    mod_pc_contact_t    *c = sw_hash_get(pc->contacts, bare);
+
+    if (c != NULL) {
+        return c;
+    }
+    if (pc->bytes + 512 > conf->max_bytes) {
+        sw_log_rl_warn(&pc->rl, "presence_cache: full (%zu bytes, "
+                       "presence_cache_max): %s is not cached", pc->bytes,
+                       bare);
+        return NULL;
+    }
+    c = sw_calloc(1, sizeof(*c));
+    c->peer = sw_strdup(peer);
+    c->resources = sw_hash_new(2);
+    c->bytes = strlen(bare) + 64;
+    pc->bytes += c->bytes;
+    sw_hash_set(pc->contacts, bare, c);
+    return c;
+}
+
 static void
 mod_pc_learn(mod_pc_t *pc, sw_link_t *link, const sw_stanza_t *st)
 {
@@ -175,20 +213,14 @@ mod_pc_learn(mod_pc_t *pc, sw_link_t *link, const sw_stanza_t *st)
     char                *xml, *old;
     size_t               freed = 0;
 
-    c = sw_hash_get(pc->contacts, bare);
+    c = mod_pc_contact(pc, sw_link_name(link), bare);
     if (c == NULL) {
-        if (pc->bytes + 512 > conf->max_bytes) {
-            sw_log_rl_warn(&pc->rl, "presence_cache: full (%zu bytes, "
-                           "presence_cache_max): %s is not cached",
-                           pc->bytes, bare);
-            return;
-        }
-        c = sw_calloc(1, sizeof(*c));
-        c->peer = sw_strdup(sw_link_name(link));
-        c->resources = sw_hash_new(2);
-        c->bytes = strlen(bare) + 64;
-        pc->bytes += c->bytes;
-        sw_hash_set(pc->contacts, bare, c);
+        return;
+    }
+    if (c->asked) {
+        /* the answer: the whole set comes now, in one go */
+        c->asked = false;
+        c->complete = true;
     }
     if (st->type == NULL) {
         if (st->from->resource == NULL) {
@@ -213,6 +245,7 @@ mod_pc_learn(mod_pc_t *pc, sw_link_t *link, const sw_stanza_t *st)
     }
     /* unavailable */
     if (st->from->resource == NULL) {
+        c->complete = true;             /* every resource: none */
         sw_hash_each(c->resources, mod_pc_free_value, &freed);
         sw_hash_free(c->resources);
         c->resources = sw_hash_new(2);
@@ -243,6 +276,7 @@ mod_pc_inbound(sw_stanza_t **stp, void *ctx, void *ud, const char **cond)
     mod_pc_t          *pc = ud;
     sw_link_t         *link = ctx;
     const sw_stanza_t *st = *stp;
+    mod_pc_contact_t  *c;
     size_t             n;
 
     (void) cond;
@@ -256,6 +290,16 @@ mod_pc_inbound(sw_stanza_t **stp, void *ctx, void *ud, const char **cond)
         sw_log_info("presence_cache: %s restarted: %zu contacts there "
                     "forgotten", st->from->domain, n);
         return SW_DROP;
+    }
+    if (st->from->node != NULL && st->type != NULL
+        && strcmp(st->type, "subscribed") == 0)
+    {
+        /* §3.1.5: the contact's presence follows, every resource */
+        c = mod_pc_contact(pc, sw_link_name(link), st->from->bare);
+        if (c != NULL) {
+            c->asked = true;
+        }
+        return SW_PASS;
     }
     if (st->from->node == NULL || st->to->resource != NULL
         || (st->type != NULL && strcmp(st->type, "unavailable") != 0))
@@ -302,7 +346,6 @@ mod_pc_outbound(sw_stanza_t **stp, void *ctx, void *ud, const char **cond)
     sw_xml_t          *x;
     sw_pool_t         *pool;
 
-    (void) ctx;
     (void) cond;
     if (st->kind != SW_STANZA_PRESENCE || st->type == NULL
         || strcmp(st->type, "probe") != 0 || st->to == NULL
@@ -312,7 +355,12 @@ mod_pc_outbound(sw_stanza_t **stp, void *ctx, void *ud, const char **cond)
         return SW_PASS;
     }
     c = sw_hash_get(pc->contacts, st->to->bare);
-    if (c == NULL) {
+    if (c == NULL || !c->complete) {
+        /* the answer will make it complete */
+        c = mod_pc_contact(pc, sw_link_name(ctx), st->to->bare);
+        if (c != NULL) {
+            c->asked = true;
+        }
         pc->passed++;
         return SW_PASS;
     }

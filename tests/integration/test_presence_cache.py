@@ -148,18 +148,24 @@ def test_a_restarted_server_starts_cold_and_probes(tmp_path):
         assert p.b.stop() == 0
         p.b.start()
         wait_log(p.b, "link a: up")
+        # a1 changes status: B sees that resource, but not whether a1 has
+        # others, so a1 is still probed
+        online[0].send("<presence><status>moved</status></presence>")
+        time.sleep(1)
         before = stanzas_out(p.b)
         bob = login_bob(p)
         seen = contacts_seen(bob)
         after = stanzas_out(p.b)
-        assert seen == expected(), seen
-        assert after - before >= N_CONTACTS     # the probes crossed
+        want = expected()
+        want["a1@a.example"] = "moved"
+        assert seen == want, seen
+        assert after - before >= N_CONTACTS     # every probe crossed
         bob.send("</stream:stream>")
         bob.sock.close()
         # and the answers warmed it
         before = stanzas_out(p.b)
         bob = login_bob(p)
-        assert contacts_seen(bob) == expected()
+        assert contacts_seen(bob) == want
         assert stanzas_out(p.b) == before
     finally:
         p.a.stop()
