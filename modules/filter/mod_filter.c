@@ -8,9 +8,10 @@
  * filter_message_strip, filter_presence_fold) do the common cases on the
  * outbound chain without Lua, exactly as a policy's rule table of the
  * same keys does (byte for byte: the test suite compares them).
- * Globally, filter_preroute and filter_deliver put policies on the
- * server's own chains (every stanza routed; every stanza handed to a
- * local session).
+ * filter_preroute (global) puts policies on the server's preroute chain
+ * (every stanza routed); filter_deliver (global, or per VirtualHost) on
+ * the deliver chain, for the sessions of each host (every stanza handed
+ * to a client).
  *
  * A policy name without a slash is one of the standard library's
  * (SW_POLICY_DIR/NAME.lua); a path is relative to the config file's
@@ -61,6 +62,7 @@ struct mod_filter_slot_s {
     sw_policy_filter_t  pf;
     char               *path;       /* resolved */
     char               *where;      /* "peer b, outbound" */
+    char               *host;       /* deliver: only this host's sessions */
 };
 
 /* A selector of the C filters: same meaning as the policies' strings. */
@@ -372,7 +374,8 @@ mod_filter_resolve(const char *name)
 /* "file:line: " of the option's entry in the peer's section or the
  * global one, for error messages. */
 static void
-mod_filter_where(const char *peer, const char *key, char *buf, size_t size)
+mod_filter_where(sw_scope_e scope, const char *name, const char *key,
+                 char *buf, size_t size)
 {
     sw_config_t   *cfg = sw_server_config();
     sw_csection_t *sec = NULL;
@@ -382,8 +385,8 @@ mod_filter_where(const char *peer, const char *key, char *buf, size_t size)
     if (cfg == NULL) {
         return;
     }
-    if (peer != NULL) {
-        sec = sw_config_section(cfg, SW_SCOPE_PEER, peer);
+    if (name != NULL) {
+        sec = sw_config_section(cfg, scope, name);
         e = sec != NULL ? sw_config_entry(sec, key) : NULL;
     }
     if (e == NULL) {
@@ -394,11 +397,27 @@ mod_filter_where(const char *peer, const char *key, char *buf, size_t size)
     }
 }
 
-/* Loads the policies of one option and adds them to chain. */
+/* The deliver chain (ctx: the session) for one host's sessions. */
+static sw_verdict_e
+mod_filter_deliver_host(sw_stanza_t **stp, void *ctx, void *ud,
+                        const char **cond)
+{
+    mod_filter_slot_t  *slot = ud;
+    const sw_session_t *s = ctx;
+
+    if (s == NULL || s->jid == NULL
+        || strcmp(s->jid->domain, slot->host) != 0)
+    {
+        return SW_PASS;
+    }
+    return sw_policy_run(slot->pf.policy, "deliver", stp, NULL, cond);
+}
+
 static int
-mod_filter_attach(mod_filter_t *f, const char *peer, const char *key,
-                  const char *const *names, sw_chain_t *chain,
-                  const char *chain_name, bool link_ctx)
+mod_filter_attach_to(mod_filter_t *f, const char *peer, const char *host,
+                     const char *key, const char *const *names,
+                     sw_chain_t *chain, const char *chain_name,
+                     bool link_ctx)
 {
     mod_filter_slot_t *slot;
     sw_policy_t       *p;
@@ -410,13 +429,15 @@ mod_filter_attach(mod_filter_t *f, const char *peer, const char *key,
 
         p = sw_policy_load(path, &f->limits, err, sizeof(err));
         if (p == NULL) {
-            mod_filter_where(peer, key, where, sizeof(where));
+            mod_filter_where(host ? SW_SCOPE_HOST : SW_SCOPE_PEER,
+                             host ? host : peer, key, where, sizeof(where));
             sw_log_error("%s%s: %s", where, key, err);
             free(path);
             return SW_ERROR;
         }
         if (!sw_policy_has(p, chain_name)) {
-            mod_filter_where(peer, key, where, sizeof(where));
+            mod_filter_where(host ? SW_SCOPE_HOST : SW_SCOPE_PEER,
+                             host ? host : peer, key, where, sizeof(where));
             sw_log_warn("%s%s: %s has no %s function: it does nothing "
                         "there", where, key, path, chain_name);
         }
@@ -425,19 +446,36 @@ mod_filter_attach(mod_filter_t *f, const char *peer, const char *key,
         slot->pf.chain = chain_name;
         slot->pf.link_ctx = link_ctx;
         slot->path = path;
-        snprintf(label, sizeof(label), "%s%s%s%s", peer ? "peer " : "",
-                 peer ? peer : "", peer ? ", " : "", chain_name);
+        snprintf(label, sizeof(label), "%s%s%s%s",
+                 peer ? "peer " : host ? "host " : "",
+                 peer ? peer : host ? host : "",
+                 peer || host ? ", " : "", chain_name);
+        slot->host = host != NULL ? sw_strdup(host) : NULL;
         slot->where = sw_strdup(label);
         slot->next = f->slots;
         f->slots = slot;
         if (chain != NULL
             && sw_chain_add(chain, &f->mc->owner, sw_policy_name(p), prio,
-                            sw_policy_filter, &slot->pf) != SW_OK)
+                            host ? mod_filter_deliver_host : sw_policy_filter,
+                            host ? (void *) slot : (void *) &slot->pf)
+               != SW_OK)
         {
             return SW_ERROR;
         }
     }
     return SW_OK;
+}
+
+/* Loads the policies of one option and adds them to chain; peer names a
+ * Peer section, host a VirtualHost (the deliver chain, for its sessions
+ * only), neither the global section. */
+static int
+mod_filter_attach(mod_filter_t *f, const char *peer, const char *key,
+                  const char *const *names, sw_chain_t *chain,
+                  const char *chain_name, bool link_ctx)
+{
+    return mod_filter_attach_to(f, peer, NULL, key, names, chain,
+                                chain_name, link_ctx);
 }
 
 /* One peer: its policies and C filters on its link's chains (link NULL
@@ -505,6 +543,7 @@ mod_filter_free_all(mod_filter_t *f)
         sw_policy_unref(s->pf.policy);
         free(s->path);
         free(s->where);
+        free(s->host);
         free(s);
     }
     while ((r = f->rules) != NULL) {
@@ -538,9 +577,15 @@ mod_filter_check(sw_module_ctx_t *mc)
 
         rc = mod_filter_attach(f, NULL, "filter_preroute", conf->preroute,
                                NULL, "preroute", false);
-        if (rc == SW_OK) {
-            rc = mod_filter_attach(f, NULL, "filter_deliver", conf->deliver,
-                                   NULL, "deliver", false);
+    }
+    for (i = 1; i < cfg->n_sections && rc == SW_OK; i++) {
+        if (cfg->sections[i].scope == SW_SCOPE_HOST) {
+            const mod_filter_conf_t *hc =
+                sw_module_conf(mc, cfg->sections[i].name);
+
+            rc = mod_filter_attach_to(f, NULL, cfg->sections[i].name,
+                                      "filter_deliver", hc->deliver, NULL,
+                                      "deliver", false);
         }
     }
     mod_filter_free_all(f);
@@ -563,6 +608,23 @@ mod_filter_load(sw_module_ctx_t *mc)
     return SW_OK;
 }
 
+/* A VirtualHost's deliver policies (its own, or the global ones), for
+ * its sessions. */
+static void
+mod_filter_host(sw_host_t *h, void *ud)
+{
+    mod_filter_each_t       *e = ud;
+    const mod_filter_conf_t *conf;
+
+    if (e->rc != SW_OK || strcmp(h->kind, "host") != 0) {
+        return;
+    }
+    conf = sw_module_conf(e->f->mc, h->name);
+    e->rc = mod_filter_attach_to(e->f, NULL, h->name, "filter_deliver",
+                                 conf->deliver, sw_chain_declare("deliver"),
+                                 "deliver", false);
+}
+
 static int
 mod_filter_start(sw_module_ctx_t *mc)
 {
@@ -574,14 +636,12 @@ mod_filter_start(sw_module_ctx_t *mc)
     if (e.rc != SW_OK
         || mod_filter_attach(f, NULL, "filter_preroute", conf->preroute,
                              sw_chain_declare("preroute"), "preroute", false)
-           != SW_OK
-        || mod_filter_attach(f, NULL, "filter_deliver", conf->deliver,
-                             sw_chain_declare("deliver"), "deliver", false)
            != SW_OK)
     {
         return SW_ERROR;
     }
-    return SW_OK;
+    sw_host_each(mod_filter_host, &e);
+    return e.rc;
 }
 
 /* SIGHUP: every policy is read again; one that fails keeps running. */
@@ -635,8 +695,9 @@ static const sw_option_t mod_filter_options[] = {
       offsetof(mod_filter_conf_t, preroute), SW_SCOPE_GLOBAL, 0, 0, 0, NULL,
       NULL, "policies run on every stanza the server routes" },
     { "filter_deliver", SW_OPT_STRLIST,
-      offsetof(mod_filter_conf_t, deliver), SW_SCOPE_GLOBAL, 0, 0, 0, NULL,
-      NULL, "policies run on every stanza handed to a local session" },
+      offsetof(mod_filter_conf_t, deliver), SW_SCOPE_GLOBAL | SW_SCOPE_HOST,
+      0, 0, 0, NULL, NULL, "policies run on every stanza handed to a "
+      "client session (in a VirtualHost: that host's sessions)" },
     { "filter_drop_chat_states", SW_OPT_BOOL,
       offsetof(mod_filter_conf_t, drop_chat_states), MOD_FILTER_PEER, 0, 0,
       0, "false", NULL, "XEP-0085 notifications stay here; messages with "

@@ -495,9 +495,10 @@ def test_config_check_names_the_file_and_line_of_a_bad_policy(tmp_path):
 
 
 def test_a_deliver_policy_folds_what_local_sessions_get(tmp_path):
-    """filter_deliver: a policy on the server's own deliver chain (every
-    stanza handed to a local session) strips XHTML-IM from what Bob gets
-    and drops typing notifications, whatever their origin."""
+    """filter_deliver in b.example's VirtualHost: a policy on the deliver
+    chain (every stanza handed to one of that host's client sessions)
+    strips XHTML-IM from what Bob gets and drops typing notifications,
+    whatever their origin."""
     pol = tmp_path / "d.lua"
     pol.write_text("""
         local CS = "http://jabber.org/protocol/chatstates"
@@ -512,9 +513,12 @@ def test_a_deliver_policy_folds_what_local_sessions_get(tmp_path):
     p = Pair(tmp_path)
     with open(p.b.cfg) as f:
         cfg = f.read()
+    cfg = cfg.replace('modules = {', 'modules = { "filter",', 1)
+    cfg = re.sub(r'(VirtualHost "b.example"[^\n]*\n)',
+                 r'\1filter_deliver = { "%s" }\n' % pol, cfg, 1)
+    assert "filter_deliver" in cfg, cfg
     with open(p.b.cfg, "w") as f:
-        f.write('filter_deliver = { "%s" }\n' % pol
-                + cfg.replace('modules = {', 'modules = { "filter",', 1))
+        f.write(cfg)
     p.a.start()
     p.b.start()
     try:
