@@ -69,21 +69,24 @@ sw_link_chain(sw_link_t *l, const char *name)
     return NULL;
 }
 
-/* link/gap: stanzas the peer queued for us will never come (they
- * expired in its queue, or its numbering went back); whoever mirrors
- * the peer's state (a presence cache) must learn it again. */
+/*
+ * link/gap: the peer's numbering skips what we delivered last.  Either
+ * stanzas expired in its queue, or it restarted and began a new run
+ * (sw_link_seq_base); the receiver cannot tell which.  Whoever mirrors
+ * the peer's state (a presence cache) must learn it again either way.
+ */
 static void
 sw_link_gap(sw_link_t *l, uint64_t seq)
 {
-    sw_link_event_t ev = { l, l->name, "stanzas expired in the peer's "
-                           "queue" };
+    sw_link_event_t ev = { l, l->name, "the peer's numbering skips "
+                           "(stanzas expired there, or it restarted)" };
 
     if (l->in_delivered == 0 || seq <= l->in_delivered + 1) {
         return;     /* the first contact, or nothing missing */
     }
-    sw_log_info("link %s: stanzas %llu-%llu expired in the peer's queue",
-                l->name, (unsigned long long) l->in_delivered + 1,
-                (unsigned long long) seq - 1);
+    sw_log_debug("link %s: the peer's numbering goes from %llu to %llu",
+                 l->name, (unsigned long long) l->in_delivered,
+                 (unsigned long long) seq);
     sw_hook_fire(sw_link_ev_gap, &ev);
 }
 

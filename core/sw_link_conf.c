@@ -247,8 +247,9 @@ sw_links_configure(sw_config_t *cfg)
         "is live (with TLS: the peer was verified); data sw_link_event_t");
     sw_link_ev_down = sw_hook_declare("link/down", "a peer link's live "
         "connection closed; data sw_link_event_t, with the reason");
-    sw_link_ev_gap = sw_hook_declare("link/gap", "stanzas the peer queued "
-        "for us expired there and will never come; data sw_link_event_t");
+    sw_link_ev_gap = sw_hook_declare("link/gap", "the peer's numbering "
+        "skips: stanzas expired in its queue, or it restarted; data "
+        "sw_link_event_t");
     for (i = 1; i < cfg->n_sections; i++) {
         sw_csection_t     *sec = &cfg->sections[i];
         sw_link_t         *l;

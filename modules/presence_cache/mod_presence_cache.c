@@ -15,7 +15,8 @@
  * order and exactly once, queued across outages and restarts, so each
  * update reaches the cache.  What breaks that:
  *   - stanzas expired in the peer's queue (peer_expire_presence):
- *     link/gap forgets everything learnt over that link;
+ *     link/gap (the peer's numbering skips; also after its restart)
+ *     forgets everything learnt over that link;
  *   - the peer server restarted (a kill -9 ends its users' sessions with
  *     no unavailable presence): on start, this module tells each Skywave
  *     peer, with a presence of type unavailable from each of its domains
