@@ -208,7 +208,8 @@ mod_filter_standalone(const sw_stanza_t *st)
 }
 
 /* What every peer's rules share: chat states; what folded presence
- * keeps (room payloads and an error; and show, status, priority). */
+ * keeps (room payloads, the presence cache's reset and an error; and
+ * show, status, priority). */
 static mod_filter_sels_t mod_filter_cs, mod_filter_muc, mod_filter_show;
 
 static void
@@ -217,7 +218,9 @@ mod_filter_shared_init(void)
     static const char *const muc[] = {
         "{http://jabber.org/protocol/muc}",
         "{http://jabber.org/protocol/muc#user}",
-        "{http://isode.com/protocol/fmuc}", "error", NULL
+        "{http://isode.com/protocol/fmuc}",
+        "{urn:skywave:presence-cache:0}",   /* a restarted server's reset */
+        "error", NULL
     };
     const char *const *m;
 

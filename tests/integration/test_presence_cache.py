@@ -12,7 +12,7 @@ import signal
 import time
 
 from test_c2s import Raw
-from test_peer_link import Pair, wait_log
+from test_peer_link import Pair, add_peer_options, wait_log
 
 N_CONTACTS, N_ONLINE = 20, 10
 
@@ -76,10 +76,13 @@ def expected():
             for i in range(1, N_CONTACTS + 1)}
 
 
-def make_pair(tmp_path):
+def make_pair(tmp_path, a_peer_options=""):
     p = Pair(tmp_path)
     for s in (p.a, p.b):
         add_module(s, "presence_cache")
+    if a_peer_options:
+        add_module(p.a, "filter")
+        add_peer_options(p.a, a_peer_options)
     for i in range(1, N_CONTACTS + 1):
         p.a.adduser("a%d@a.example" % i, "pw")
     p.a.start()
@@ -175,8 +178,9 @@ def test_a_restarted_server_starts_cold_and_probes(tmp_path):
 def test_a_peer_killed_and_restarted_is_not_shown_online(tmp_path):
     """kill -9 of A: its users' sessions end with no unavailable
     presence.  The restarted A tells B; B forgets A's contacts, probes,
-    and Bob sees every contact offline, not the cache's last word."""
-    p, online = make_pair(tmp_path)
+    and Bob sees every contact offline, not the cache's last word.  A
+    folds its presence (the lean policy): the reset survives it."""
+    p, online = make_pair(tmp_path, 'filter_outbound = "lean",\n')
     try:
         p.a.proc.send_signal(signal.SIGKILL)
         p.a.proc.wait(timeout=10)
