@@ -356,9 +356,9 @@ def link_run(tmp_path, options, sub):
         cfg = f.read()
     with open(p.a.cfg, "w") as f:
         f.write(cfg.replace('modules = {', 'modules = { "filter",', 1))
-    p.a.start()
-    p.b.start()
     try:
+        p.a.start()
+        p.b.start()
         wait_log(p.a, "link b: up")
         bob = Raw(p.b.port, "b.example")
         bob.login("bob", "pw-bob", "ship")
@@ -443,9 +443,9 @@ def test_sighup_reload_keeps_the_old_policy_when_the_new_is_broken(
         cfg = f.read()
     with open(p.a.cfg, "w") as f:
         f.write(cfg.replace('modules = {', 'modules = { "filter",', 1))
-    p.a.start()
-    p.b.start()
     try:
+        p.a.start()
+        p.b.start()
         wait_log(p.a, "link b: up")
         bob = Raw(p.b.port, "b.example")
         bob.login("bob", "pw-bob", "ship")
@@ -519,9 +519,9 @@ def test_a_deliver_policy_folds_what_local_sessions_get(tmp_path):
     assert "filter_deliver" in cfg, cfg
     with open(p.b.cfg, "w") as f:
         f.write(cfg)
-    p.a.start()
-    p.b.start()
     try:
+        p.a.start()
+        p.b.start()
         wait_log(p.a, "link b: up")
         bob = Raw(p.b.port, "b.example")
         bob.login("bob", "pw-bob", "ship")

@@ -85,6 +85,17 @@ def make_pair(tmp_path, a_peer_options=""):
         add_peer_options(p.a, a_peer_options)
     for i in range(1, N_CONTACTS + 1):
         p.a.adduser("a%d@a.example" % i, "pw")
+    try:
+        return p, subscribe_all(p)
+    except BaseException:
+        p.a.stop()
+        p.b.stop()
+        raise
+
+
+def subscribe_all(p):
+    """Bob subscribes to the 20 contacts, who approve; 10 stay online
+    (their raw clients are returned)."""
     p.a.start()
     p.b.start()
     wait_log(p.a, "link b: up")
@@ -108,7 +119,7 @@ def make_pair(tmp_path, a_peer_options=""):
     assert seen == expected(), seen
     bob.send("</stream:stream>")
     bob.sock.close()
-    return p, online
+    return online
 
 
 def test_warm_cache_answers_a_login_with_nothing_crossing(tmp_path):
