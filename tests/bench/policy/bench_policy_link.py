@@ -81,12 +81,13 @@ def wait_for(c, pattern, timeout):
     c.read_until(pattern, timeout=timeout)
 
 
-def part_policies(work, profile, systems, actions, interval):
+def part_policies(work, profile, systems, actions, interval, seed):
     rows = []
     for name, option in systems:
-        d = pathlib.Path(work) / ("%s-%s" % (profile, name))
+        d = pathlib.Path(work) / ("%s-%s-%d" % (profile, name, seed))
         d.mkdir()
-        ln = Setup(d, ["--profile", profile], keepalive="60s")
+        ln = Setup(d, ["--profile", profile, "--seed", str(seed)],
+                   keepalive="60s")
         try:
             add_module(ln.a, "filter")
             if option:
@@ -114,6 +115,7 @@ def part_policies(work, profile, systems, actions, interval):
             wire = links_json(ln.a)["wire_out"]
             rows.append({
                 "profile": profile, "system": name, "actions": actions,
+                "seed": seed,
                 "wire_per_action": round(wire / actions, 1),
                 "ip_per_action": round(ip / actions, 1),
                 "seconds": round(wall, 1),
@@ -228,6 +230,11 @@ def main():
     ap.add_argument("--actions", type=int, default=20)
     ap.add_argument("--interval", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=180)
+    ap.add_argument("--seeds", default="1",
+                    help="the emulator's loss seeds for part 1, e.g. 1,2,3 "
+                    "(each seed repeats its loss pattern exactly)")
+    ap.add_argument("--no-presence", action="store_true",
+                    help="part 1 only")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out", default=os.path.join(
         TOP, "tests", "bench", "results", "policy_link.json"))
@@ -237,19 +244,21 @@ def main():
                ("minimal", 'filter_outbound = "minimal",\n')]
     pol, pres = [], []
     for profile in args.profiles.split(","):
-        pol += part_policies(work, profile, systems, args.actions,
-                             args.interval)
-        pres += part_presence(work, profile, args.timeout)
+        for seed in (int(x) for x in args.seeds.split(",")):
+            pol += part_policies(work, profile, systems, args.actions,
+                                 args.interval, seed)
+        if not args.no_presence:
+            pres += part_presence(work, profile, args.timeout)
     print()
     print("%d actions, one every %.1f s" % (args.actions, args.interval))
     print()
-    print("| profile | policy | compressed B/action A->B | IP B/action "
-          "both ways |")
-    print("|---|---|---|---|")
+    print("| profile | loss seed | policy | compressed B/action A->B | "
+          "IP B/action both ways |")
+    print("|---|---|---|---|---|")
     for r in pol:
-        print("| %s | %s | %.1f | %.1f |" % (r["profile"], r["system"],
-                                           r["wire_per_action"],
-                                           r["ip_per_action"]))
+        print("| %s | %d | %s | %.1f | %.1f |" % (
+            r["profile"], r["seed"], r["system"], r["wire_per_action"],
+            r["ip_per_action"]))
     print()
     print("Bob logs in at B with %d contacts at A (%d online)"
           % (N_CONTACTS, N_ONLINE))
