@@ -225,17 +225,7 @@ sw_policy_st_payload_ns(lua_State *L)
     return 1;
 }
 
-/*
- * A child selector: (name, ns) with either nil for any; a name without a
- * namespace is in the stanza's own (jabber:client or jabber:server).
- */
-typedef struct sw_policy_sel_s {
-    const char *name;
-    const char *ns;
-    bool        any_ns;
-} sw_policy_sel_t;
-
-static bool
+bool
 sw_policy_sel_match(const sw_policy_sel_t *s, const sw_xml_t *stanza,
                     const sw_xml_t *c)
 {
@@ -351,20 +341,27 @@ static int
 sw_policy_st_remove(lua_State *L, sw_policy_st_t *h,
                     const sw_policy_sel_t *sels, size_t n, bool keep)
 {
-    sw_stanza_t *st;
-    sw_xml_t    *c, *next;
-    size_t       i;
-    int          removed = 0;
-    bool         match;
+    const sw_stanza_t *st = *h->stp;
 
-    st = *h->stp;
     if (st->kind == SW_STANZA_IQ && st->type != NULL
         && (strcmp(st->type, "get") == 0 || strcmp(st->type, "set") == 0))
     {
         /* RFC 6120 §8.2.3: a request has exactly one payload */
         return luaL_error(L, "an IQ request is not folded: bounce it");
     }
-    st = sw_stanza_writable(h->stp);
+    lua_pushinteger(L, (lua_Integer) sw_policy_fold(h->stp, sels, n, keep));
+    return 1;
+}
+
+size_t
+sw_policy_fold(sw_stanza_t **stp, const sw_policy_sel_t *sels, size_t n,
+               bool keep)
+{
+    sw_stanza_t *st = sw_stanza_writable(stp);
+    sw_xml_t    *c, *next;
+    size_t       i, removed = 0;
+    bool         match;
+
     for (c = st->xml->first; c != NULL; c = next) {
         next = c->next;
         if (c->type != SW_XML_ELEM) {
@@ -387,8 +384,7 @@ sw_policy_st_remove(lua_State *L, sw_policy_st_t *h,
     if (removed > 0 && st->kind == SW_STANZA_IQ) {
         sw_stanza_reparse(st);          /* the payload may have gone */
     }
-    lua_pushinteger(L, removed);
-    return 1;
+    return removed;
 }
 
 /* st:strip(name, ns) or st:strip("{ns}name") */

@@ -65,14 +65,8 @@ struct mod_filter_slot_s {
     char               *host;       /* deliver: only this host's sessions */
 };
 
-/* A selector of the C filters: same meaning as the policies' strings. */
-typedef struct mod_filter_sel_s {
-    const char *name;               /* NULL: any */
-    const char *ns;                 /* NULL: the stanza's own (owned) */
-} mod_filter_sel_t;
-
 typedef struct mod_filter_sels_s {
-    mod_filter_sel_t  v[MOD_FILTER_MAX_SELS];
+    sw_policy_sel_t   v[MOD_FILTER_MAX_SELS];   /* ns owned */
     size_t            n;
 } mod_filter_sels_t;
 
@@ -99,10 +93,11 @@ typedef struct mod_filter_s {
 /* ------------------------------------------------------- C filters --- */
 
 static bool
-mod_filter_sel_parse(const char *text, mod_filter_sel_t *s)
+mod_filter_sel_parse(const char *text, sw_policy_sel_t *s)
 {
     const char *close;
 
+    s->any_ns = false;
     if (text[0] != '{') {
         s->name = text;
         s->ns = NULL;
@@ -115,23 +110,6 @@ mod_filter_sel_parse(const char *text, mod_filter_sel_t *s)
     s->ns = sw_strndup(text + 1, (size_t) (close - text - 1));
     s->name = close[1] != '\0' ? close + 1 : NULL;
     return true;
-}
-
-static bool
-mod_filter_sel_match(const mod_filter_sel_t *s, const sw_xml_t *stanza,
-                     const sw_xml_t *c)
-{
-    const char *ns = s->ns != NULL ? s->ns : stanza->ns;
-
-    if (c->type != SW_XML_ELEM
-        || (s->name != NULL && strcmp(s->name, c->name) != 0))
-    {
-        return false;
-    }
-    if (ns == NULL || c->ns == NULL) {
-        return ns == c->ns;
-    }
-    return strcmp(ns, c->ns) == 0;
 }
 
 static int
@@ -155,34 +133,6 @@ mod_filter_sels_free(mod_filter_sels_t *sels)
         free((char *) sels->v[i].ns);
     }
     sels->n = 0;
-}
-
-/* Takes out the children keep says to (the policies' st:keep/strip). */
-static void
-mod_filter_remove(sw_stanza_t **stp, const mod_filter_sels_t *sels,
-                  bool keep)
-{
-    sw_stanza_t *st = sw_stanza_writable(stp);
-    sw_xml_t    *c, *next;
-    size_t       i;
-    bool         match;
-
-    for (c = st->xml->first; c != NULL; c = next) {
-        next = c->next;
-        if (c->type != SW_XML_ELEM) {
-            if (keep) {
-                sw_xml_unlink(c);
-            }
-            continue;
-        }
-        match = false;
-        for (i = 0; i < sels->n && !match; i++) {
-            match = mod_filter_sel_match(&sels->v[i], st->xml, c);
-        }
-        if (match != keep) {
-            sw_xml_unlink(c);
-        }
-    }
 }
 
 /* XEP-0085 §5.5 notifications: nothing but chat states, thread, hints
@@ -258,13 +208,13 @@ mod_filter_rules_run(sw_stanza_t **stp, void *ctx, void *ud,
             if (mod_filter_standalone(st)) {
                 return SW_DROP;
             }
-            mod_filter_remove(stp, &mod_filter_cs, false);
+            sw_policy_fold(stp, mod_filter_cs.v, mod_filter_cs.n, false);
         }
         if (r->keep) {
-            mod_filter_remove(stp, &r->keep_sels, true);
+            sw_policy_fold(stp, r->keep_sels.v, r->keep_sels.n, true);
         }
         if (r->strip_sels.n > 0) {
-            mod_filter_remove(stp, &r->strip_sels, false);
+            sw_policy_fold(stp, r->strip_sels.v, r->strip_sels.n, false);
         }
         break;
     case SW_STANZA_PRESENCE:
@@ -272,9 +222,9 @@ mod_filter_rules_run(sw_stanza_t **stp, void *ctx, void *ud,
             return SW_DROP;
         }
         if (r->fold == MOD_FILTER_FOLD_SHOW) {
-            mod_filter_remove(stp, &mod_filter_show, true);
+            sw_policy_fold(stp, mod_filter_show.v, mod_filter_show.n, true);
         } else if (r->fold == MOD_FILTER_FOLD_AVAILABLE) {
-            mod_filter_remove(stp, &mod_filter_muc, true);
+            sw_policy_fold(stp, mod_filter_muc.v, mod_filter_muc.n, true);
         }
         break;
     case SW_STANZA_IQ:

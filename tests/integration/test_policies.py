@@ -7,7 +7,6 @@ one is broken; and skywaved -t naming the file and line of a bad one."""
 import os
 import re
 import signal
-import subprocess
 import time
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from conftest import POLICY_DIR, SKYWAVED, run, sw_env
 from test_c2s import Raw
 from test_peer_link import Pair, add_peer_options, wait_log
+from test_presence_cache import add_module
 
 CS = "http://jabber.org/protocol/chatstates"
 
@@ -352,10 +352,7 @@ def link_run(tmp_path, options, sub):
     d.mkdir()
     p = Pair(d)
     add_peer_options(p.a, options)
-    with open(p.a.cfg) as f:
-        cfg = f.read()
-    with open(p.a.cfg, "w") as f:
-        f.write(cfg.replace('modules = {', 'modules = { "filter",', 1))
+    add_module(p.a, "filter")
     try:
         p.a.start()
         p.b.start()
@@ -439,10 +436,7 @@ def test_sighup_reload_keeps_the_old_policy_when_the_new_is_broken(
     pol.write_text("return { outbound = { drop_chat_states = true } }\n")
     p = Pair(tmp_path)
     add_peer_options(p.a, 'filter_outbound = "%s",\n' % pol)
-    with open(p.a.cfg) as f:
-        cfg = f.read()
-    with open(p.a.cfg, "w") as f:
-        f.write(cfg.replace('modules = {', 'modules = { "filter",', 1))
+    add_module(p.a, "filter")
     try:
         p.a.start()
         p.b.start()

@@ -4,7 +4,6 @@ probe on the link once the presence cache is warm (counted on the link:
 B's stanzas to A, and the emulator's packets B->A carrying data); and an
 endless-loop policy on A's outbound chain is cut by its budget while the
 link keeps carrying every message."""
-import os
 import re
 import time
 
@@ -12,8 +11,9 @@ import pytest
 
 from swnet import in_netns
 from test_c2s import Raw
-from test_link_emulated import Setup, links_json, wait_log
+from test_link_emulated import Setup
 from test_linkemu import _netns_usable
+from test_presence_cache import add_module, stanzas_out
 
 _reason = _netns_usable()
 pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
@@ -21,28 +21,11 @@ pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
 N_CONTACTS, N_ONLINE = 20, 10
 
 
-def add_module(server, name):
-    with open(server.cfg) as f:
-        cfg = f.read()
-    with open(server.cfg, "w") as f:
-        f.write(cfg.replace('modules = {', 'modules = { "%s",' % name, 1))
-
-
 def client(ns, server, user, host, password, resource):
     with in_netns(ns):
         c = Raw(server.port, host)
     c.login(user, password, resource)
     return c
-
-
-def stanzas_out(server):
-    """B's count of stanzas written to A, once links.json (written every
-    5 s) has caught up with now."""
-    t = time.time()
-    path = os.path.join(str(server.dir), "state", "links.json")
-    while not (os.path.exists(path) and os.path.getmtime(path) > t):
-        time.sleep(0.2)
-    return links_json(server)["stanzas_out"]
 
 
 def presences(c, seconds):

@@ -60,6 +60,27 @@ sw_verdict_e sw_policy_run(sw_policy_t *p, const char *chain,
                            sw_stanza_t **stp, sw_link_t *link,
                            const char **cond);
 
+/*
+ * Folding, shared by the policies' st:strip/st:keep and mod_filter's C
+ * filters (so both do byte for byte the same).  A selector: name (NULL:
+ * any) in ns (NULL: the stanza's own, jabber:client or jabber:server);
+ * any_ns: in any namespace.
+ */
+typedef struct sw_policy_sel_s {
+    const char *name;
+    const char *ns;
+    bool        any_ns;
+} sw_policy_sel_t;
+
+bool sw_policy_sel_match(const sw_policy_sel_t *s, const sw_xml_t *stanza,
+                         const sw_xml_t *child);
+/* Removes the child elements that match a selector (keep false) or that
+ * match none (keep true: the whitespace between children goes too);
+ * makes *stp writable first.  Returns how many elements went.  The
+ * caller never folds an IQ request (RFC 6120 §8.2.3). */
+size_t sw_policy_fold(sw_stanza_t **stp, const sw_policy_sel_t *sels,
+                      size_t n, bool keep);
+
 /* Calls that failed so far (errors, budget, memory): for tests and stats. */
 uint64_t sw_policy_failures(const sw_policy_t *p);
 

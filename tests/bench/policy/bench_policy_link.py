@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import sys
 import tempfile
 import time
@@ -44,16 +43,9 @@ from swnet import in_netns                                 # noqa: E402
 from test_c2s import Raw                                   # noqa: E402
 from test_link_emulated import Setup, links_json, wait_log  # noqa: E402
 from bench_policy import traffic                           # noqa: E402
+from test_presence_cache import add_module                 # noqa: E402
 
 N_CONTACTS, N_ONLINE = 20, 10
-
-
-def add_module(server, name, extra=""):
-    with open(server.cfg) as f:
-        cfg = f.read()
-    cfg = cfg.replace('modules = {', 'modules = { "%s",' % name, 1)
-    with open(server.cfg, "w") as f:
-        f.write(cfg + extra)
 
 
 def add_peer_option(server, text):
