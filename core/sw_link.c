@@ -302,6 +302,34 @@ sw_link_rtt_sample(sw_link_t *l, double sample)
     sw_link_rtt_save(l);
 }
 
+/*
+ * The transport's own measure of the path (TCP: the kernel's least
+ * round trip on the connection).  Ours comes from acks, which include
+ * the peer's commit, so the transport's is never above the truth: when
+ * it is above ours, ours is stale (stored from another bearer, or
+ * never measured: an end that only receives gets no ack of its own) and
+ * the transport's replaces it.  A faster path is left to the acks.
+ */
+static void
+sw_link_rtt_from_transport(sw_link_t *l)
+{
+    double r;
+
+    if (l->tp == NULL || l->tp->path_rtt == NULL || l->conn == NULL) {
+        return;
+    }
+    r = l->tp->path_rtt(l->tp->data, l, l->conn);
+    if (r > 0 && r > l->rtt_min) {
+        sw_log_debug("link %s: path round trip %.3f s (transport; was "
+                     "%.3f)", l->name, r, l->rtt_min);
+        l->rtt_min = r;
+        if (l->rtt_min_next > 0 && l->rtt_min_next < r) {
+            l->rtt_min_next = r;
+        }
+        sw_link_rtt_save(l);
+    }
+}
+
 /* The peer handled everything up to h (XEP-0198 style); it held the
  * ack held seconds before sending it. */
 static void
@@ -1365,7 +1393,7 @@ sw_link_path_up(sw_link_t *l)
         if (uv_is_active((uv_handle_t *) &l->retry) && !l->holdoff) {
             uv_timer_stop(&l->retry);
         }
-        l->connecting = false;      /* attempts in flight are kept */
+        l->connecting = false;      /* the transport closed the old */
         sw_link_connect(l);
         return;
     }
@@ -1530,6 +1558,31 @@ sw_link_hello(sw_link_t *l, char *buf, size_t size, uint64_t *first)
 }
 
 /*
+ * Whether a connection opened by the other end than the current one is
+ * part of one simultaneous open with it (doc/peer-links.md, "One
+ * connection"), not a reconnect that replaces it: opens within
+ * SW_LINK_SIMUL_MS of each other, or, while nothing at all has come on
+ * ours, within three ack timeouts (or path round trips, if longer) more.
+ * On hf-ip both ends' opens at link-up arrived 20 s apart: the SYNs, the
+ * kernel's retransmissions of them (1 s apart), their answers and the
+ * hellos queue behind each other on a half-duplex channel.  Judged a
+ * reconnect, each end kept another connection, and the two replaced
+ * each other for minutes.  Were ours dead, the peer's would be read
+ * (drained) until its own drain ends, and the next would replace ours.
+ */
+static bool
+sw_link_simultaneous(const sw_link_t *l)
+{
+    uint64_t age = uv_now(sw_loop()) - l->conn_since;
+    double   more = 3 * (l->rtt_min > l->conf.ack_timeout
+                         ? l->rtt_min : l->conf.ack_timeout);
+
+    return age <= SW_LINK_SIMUL_MS
+           || (sw_link_unconfirmed(l)
+               && age <= SW_LINK_SIMUL_MS + (uint64_t) (1000 * more));
+}
+
+/*
  * Makes conn (its layers set up, xs its parser) the link's connection:
  * the old one, if any, is closed, and everything starts at once: our
  * hello (unless it went out while conn was pending), then the queue;
@@ -1544,7 +1597,7 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     uint64_t  first;
 
     if (l->conn != NULL && !sw_link_plain(l) && l->block == NULL
-        && uv_now(sw_loop()) - l->conn_since <= SW_LINK_SIMUL_MS)
+        && sw_link_simultaneous(l))
     {
         sw_log_info("link %s: switching to the new connection "
                     "(simultaneous open), reading the old one to its end",
@@ -1792,7 +1845,7 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
          * a block connection ends without a word to the far end, and a
          * peer opens another only when it has ended its last. */
         bool keep_new = we_opened == l->we_opened
-                        || uv_now(sw_loop()) - l->conn_since > SW_LINK_SIMUL_MS
+                        || !sw_link_simultaneous(l)
                         || we_opened == sw_link_prefer_ours(l)
                         || sw_link_block_heard(l->conn);
 
@@ -2036,6 +2089,7 @@ sw_link_on_tick(uv_timer_t *t)
             }
             continue;
         }
+        sw_link_rtt_from_transport(l);
         sw_link_probe_check(l, now);
         if (sw_link_plain(l)) {
             /* a plain peer may say nothing for hours; TCP tells when a

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,6 +347,50 @@ mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
 #endif
 }
 
+#if defined(TCP_INFO) && defined(__linux__)
+/* glibc's struct tcp_info stops before tcpi_min_rtt; the kernel's
+ * (linux/tcp.h, which clashes with netinet/tcp.h) only ever grows at
+ * its end, so its prefix is this. */
+typedef struct {
+    struct tcp_info base;
+    uint64_t        pacing_rate, max_pacing_rate;
+    uint64_t        bytes_acked, bytes_received;
+    uint32_t        segs_out, segs_in, notsent_bytes;
+    uint32_t        min_rtt;            /* microseconds */
+} mod_link_tcp_info_t;
+#endif
+
+/*
+ * The kernel's least round trip on this connection (tcpi_min_rtt, Linux
+ * 4.6+, its own windowed minimum).  None before a sample: a handshake
+ * whose SYN or SYN-ACK was retransmitted gives none (Karn), and the
+ * kernel then reports ~0.
+ */
+static double
+mod_link_tcp_path_rtt(void *data, sw_link_t *link, sw_conn_t *conn)
+{
+#if defined(TCP_INFO) && defined(__linux__)
+    mod_link_tcp_info_t ti;
+    socklen_t           len = sizeof(ti);
+    int                 fd = sw_conn_fd(conn);
+
+    (void) data;
+    (void) link;
+    memset(&ti, 0, sizeof(ti));
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0
+        || len < sizeof(ti) || ti.min_rtt == 0 || ti.min_rtt == ~0U)
+    {
+        return 0;
+    }
+    return ti.min_rtt / 1e6;
+#else
+    (void) data;
+    (void) link;
+    (void) conn;
+    return 0;
+#endif
+}
+
 typedef struct {
     mod_link_tcp_t *t;
     const char     *ip;
@@ -559,12 +604,34 @@ mod_link_tcp_iface_was(mod_link_tcp_t *t, int index, bool running)
     return false;
 }
 
+/*
+ * The attempts made while the path was down go first: their SYNs went
+ * nowhere, and the kernel would go on retransmitting each of them (on
+ * Linux 6.5+ once a second at first, net.ipv4.tcp_syn_linear_timeouts)
+ * into the link that just came back.  On hf-ip (1200 bit/s, half
+ * duplex) the retransmissions of five such attempts, the SYN-ACKs
+ * answering each and the resets answering those filled the link for a
+ * minute before the first stanza crossed.  One fresh attempt replaces
+ * them.
+ */
 static void
 mod_link_tcp_nudge(sw_link_t *l, void *ud)
 {
-    if (strcmp(sw_link_conf(l)->transport, "tcp") == 0) {
-        sw_link_path_up(l);
+    mod_link_tcp_t *t = ud;
+    mod_link_tcp_attempt_t *a, *next;
+
+    if (strcmp(sw_link_conf(l)->transport, "tcp") != 0) {
+        return;
     }
+    for (a = t->attempts; a != NULL; a = next) {
+        next = a->next;
+        if (a->link == l) {
+            sw_log_debug("link %s: the path came back: closing an attempt "
+                         "made while it was down", sw_link_name(l));
+            mod_link_tcp_cancel(a);
+        }
+    }
+    sw_link_path_up(l);
 }
 
 /*
@@ -731,6 +798,7 @@ mod_link_tcp_load(sw_module_ctx_t *mc)
         .connect = mod_link_tcp_connect,
         .stalled = mod_link_tcp_stalled,
         .cancel = mod_link_tcp_cancel_link,
+        .path_rtt = mod_link_tcp_path_rtt,
     };
 
     t->mc = mc;

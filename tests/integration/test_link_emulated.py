@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -305,6 +306,42 @@ def test_iridium_latency(linked):
     print("iridium: link up %.2f s after start; alice->bob %.2f s, "
           "bob->alice %.2f s" % (up, there, back))
     assert 1.5 <= there < 30 and 1.5 <= back < 30, (there, back)
+
+
+def stored_rtt(server, peer):
+    """The path round trip the server keeps for a peer (store_kv
+    link_rtt), or None."""
+    db = sqlite3.connect(os.path.join(str(server.dir), "state",
+                                      "skywave.db"))
+    try:
+        row = db.execute("SELECT value FROM store_kv WHERE store = "
+                         "'link_rtt' AND key = ?", (peer,)).fetchone()
+    finally:
+        db.close()
+    return None if row is None else float(row[0])
+
+
+def test_an_end_that_only_receives_knows_the_round_trip(linked):
+    # B sends no stanza of its own, so no ack ever measures a round trip
+    # for it; it takes the kernel's (TCP_INFO min_rtt) and stores it.
+    # Without one its acks went out a second apart whatever the path.
+    ln = linked(["--profile", "iridium"], keepalive="20s")
+    ln.start()
+    ln.wait_up(timeout=60)
+    alice, bob = ln.alice(), ln.bob()
+    for i in range(12):
+        alice.send(message("bob@b.example", "only in %d" % i, "o%d" % i))
+        time.sleep(1)
+    got = bob.collect("only in", 12, timeout=60)
+    assert len(got) == 12, got
+    time.sleep(6)
+    assert ln.a.stop() == 0 and ln.b.stop() == 0
+    st = links_json(ln.b)
+    rtt = stored_rtt(ln.b, "a")
+    print("B: stored round trip %r, counters %r" % (rtt, st))
+    assert st["stanzas_out"] == 0, st
+    # Iridium: 1.5 s each way, plus the serialisation at 2400 bit/s.
+    assert rtt is not None and 3.0 <= rtt < 8, rtt
 
 
 def test_outage_in_the_middle_of_a_burst(linked):

@@ -124,6 +124,15 @@ typedef struct sw_transport_s {
      * the one the simultaneous-open rule keeps, the queue sent on both.
      */
     void  (*cancel)(void *data, sw_link_t *link);
+    /*
+     * Optional: the path's round trip in seconds as the transport has
+     * measured it on conn (TCP: the kernel's min_rtt), 0 when it has
+     * none.  The link uses it while it has no sample of its own from
+     * acks: an end that only receives never gets one, and without it
+     * would ack as if the path were fast (on half-duplex HF, an ack a
+     * second, each costing two turnarounds).
+     */
+    double (*path_rtt)(void *data, sw_link_t *link, sw_conn_t *conn);
 } sw_transport_t;
 
 /* A transport module registers itself at load (the struct is copied).
@@ -256,7 +265,9 @@ void sw_link_connect_unanswered(sw_link_t *l);
  * interface came up, a route appeared: netlink for TCP, a radio's link
  * state).  A link without a connection connects at once, whatever its
  * backoff; one with unacknowledged stanzas probes at once with a new
- * connection beside the old, which may have died with the path.
+ * connection beside the old, which may have died with the path.  The
+ * transport closes its attempts in flight first (made into the dead
+ * path, their retransmissions would only crowd the returning link).
  */
 void sw_link_path_up(sw_link_t *l);
 /*

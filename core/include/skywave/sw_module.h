@@ -10,7 +10,7 @@
 #include <skywave/sw_config.h>
 
 /* Bumped whenever a public struct or function signature changes. */
-#define SW_MODULE_ABI 3
+#define SW_MODULE_ABI 4
 
 #define SW_STR_(x) #x
 #define SW_STR(x)  SW_STR_(x)

@@ -876,6 +876,10 @@ def bench(system, profile, args, work, certs, bundle):
     try:
         emu = Emu(args.linkemu, d, tag, ["--profile", profile]
                   + (["--carrier"] if args.carrier else []))
+        for kv in args.sysctl:
+            for ns in (emu.ns_a, emu.ns_b):
+                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                                kv], check=True)
         sniff = Sniffer(emu.ns_a, DEV, ADDR["a"])
         sniff.start()
         if system.startswith("skywave"):
@@ -1062,6 +1066,10 @@ def main():
                     help="outages take the TUN devices' carrier, as a "
                     "modem that reports its link state: the hosts see "
                     "them (netlink)")
+    ap.add_argument("--sysctl", action="append", default=[],
+                    metavar="KEY=VALUE", help="set in both namespaces "
+                    "before the servers start, e.g. "
+                    "net.ipv4.tcp_syn_linear_timeouts=0 (repeatable)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out", default=os.path.join(TOP, "tests", "bench",
                                                   "results", "link.json"))

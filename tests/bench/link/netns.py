@@ -69,13 +69,15 @@ class Sniffer(threading.Thread):
         self.join(2)
         self.sock.close()
 
-    def dump(self, path, marks):
+    def dump(self, path, marks, base=None):
         """Writes the packets seen, one per line (seconds since the
         first, direction, ports, TCP flags, IP and payload bytes), with
-        the benchmark's marks ((name, monotonic time) pairs) in time order."""
+        the benchmark's marks ((name, monotonic time) pairs) in time order;
+        times from base (monotonic), by default the first packet's."""
         if not self.packets:
             return
-        base = self.packets[0][0]
+        if base is None:
+            base = self.packets[0][0]
         names = "FSRPAU"
         rows = [(t, "%9.3f %s %5d>%-5d %-6s ip %4d tcp %4d" % (
             t - base, "a>b" if a else "b>a", sp, dp,

@@ -39,11 +39,13 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from swnet import in_netns                                 # noqa: E402
+from swnet import in_netns, ADDR_A                         # noqa: E402
 from test_c2s import Raw                                   # noqa: E402
 from test_link_emulated import Setup, links_json, wait_log  # noqa: E402
 from bench_policy import traffic                           # noqa: E402
 from test_presence_cache import add_module                 # noqa: E402
+sys.path.insert(0, os.path.join(TOP, "tests", "bench", "link"))
+from netns import Sniffer                                  # noqa: E402
 
 N_CONTACTS, N_ONLINE = 20, 10
 
@@ -73,7 +75,8 @@ def wait_for(c, pattern, timeout):
     c.read_until(pattern, timeout=timeout)
 
 
-def part_policies(work, profile, systems, actions, interval, seed):
+def part_policies(work, profile, systems, actions, interval, seed,
+                  sniff=False):
     rows = []
     for name, option in systems:
         d = pathlib.Path(work) / ("%s-%s-%d" % (profile, name, seed))
@@ -92,17 +95,29 @@ def part_policies(work, profile, systems, actions, interval, seed):
             alice = client(ln.emu.ns_a, ln.a, "alice", "a.example",
                            "pw-alice", "home")
             time.sleep(5)
+            sns, marks = [], []
+            if sniff:
+                sns = [Sniffer(ns, "lemu0", ADDR_A)
+                       for ns in (ln.emu.ns_a, ln.emu.ns_b)]
+                for sn in sns:
+                    sn.start()
             ip0 = ip_bytes(ln)
             acts = traffic(actions)
             t0 = time.time()
             for i, a in enumerate(acts):
+                marks.append(("action %d" % i, time.monotonic()))
                 alice.send("".join(a))
                 if i < len(acts) - 1:
                     time.sleep(interval)
             bob.read_until(r"id='m%d'" % (actions - 1), timeout=300)
+            marks.append(("last message read", time.monotonic()))
             wall = time.time() - t0
             time.sleep(8)               # the last acks cross
             ip = ip_bytes(ln) - ip0
+            for side, sn in zip("ab", sns):
+                sn.stop()
+                sn.dump(str(d / ("packets-%s.txt" % side)), marks,
+                        marks[0][1])
             ln.a.stop()
             wire = links_json(ln.a)["wire_out"]
             rows.append({
@@ -227,10 +242,15 @@ def main():
                     "(each seed repeats its loss pattern exactly)")
     ap.add_argument("--no-presence", action="store_true",
                     help="part 1 only")
+    ap.add_argument("--sniff", action="store_true",
+                    help="part 1: every IP packet on each side of the "
+                    "emulator to packets-a.txt and packets-b.txt in the "
+                    "run's directory (implies --keep)")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out", default=os.path.join(
         TOP, "tests", "bench", "results", "policy_link.json"))
     args = ap.parse_args()
+    args.keep = args.keep or args.sniff
     work = tempfile.mkdtemp(prefix="bench-policy-link-")
     systems = [("none", None), ("lean", 'filter_outbound = "lean",\n'),
                ("minimal", 'filter_outbound = "minimal",\n')]
@@ -238,7 +258,7 @@ def main():
     for profile in args.profiles.split(","):
         for seed in (int(x) for x in args.seeds.split(",")):
             pol += part_policies(work, profile, systems, args.actions,
-                                 args.interval, seed)
+                                 args.interval, seed, args.sniff)
         if not args.no_presence:
             pres += part_presence(work, profile, args.timeout)
     print()
