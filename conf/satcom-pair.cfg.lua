@@ -9,6 +9,9 @@ link_tcp_port = 5270
 -- TCP Fast Open is on (link_tcp_fastopen); for the shore's new connections
 -- to ride in their SYN after a restart here, this host needs
 --   sysctl -w net.ipv4.tcp_fastopen=3
+-- and over a path slower than a second (Iridium, HF), so that the kernel
+-- does not resend each SYN every second (Linux 6.5+):
+--   sysctl -w net.ipv4.tcp_syn_linear_timeouts=0
 
 VirtualHost "ship.example"
 

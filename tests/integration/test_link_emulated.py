@@ -24,8 +24,8 @@ import pytest
 
 from conftest import Server
 from test_c2s import Raw
-from swnet import (ADDR_A, ADDR_B, Emu, enter_netns, in_netns, make_cert,
-                   peer_section, tls_options)
+from swnet import (ADDR_A, ADDR_B, Emu, Sniffer, enter_netns, in_netns,
+                   make_cert, peer_section, tls_options)
 from swnet import netns_usable as _netns_usable
 
 _reason = _netns_usable()
@@ -685,6 +685,31 @@ def test_interface_coming_up_connects_at_once(linked):
     bob.wait(r"<body>during</body>", 30)
     wait_log(ln.a, "link_tcp: an interface or a route came up")
     wait_log(ln.a, "the path may be back", count=n + 1)
+
+
+def test_interface_coming_up_replaces_the_attempts_made_while_down(linked):
+    """Attempts made while the link was down are closed when the host
+    sees it come back, and one fresh attempt replaces them: the kernel
+    would go on retransmitting each one's SYN into the returning link
+    (on hf-ip they held it for a minute)."""
+    ln = linked(["--profile", "iridium", "--carrier"], keepalive="20s")
+    assert ln.emu.ctl("down") == "ok"
+    ln.start()
+    # one attempt every link_tcp_connect_timeout (10 s) while down
+    time.sleep(23)
+    sniff = Sniffer(ln.emu.ns_a, "lemu0", ADDR_A)
+    sniff.start()
+    try:
+        assert ln.emu.ctl("up") == "ok"
+        ln.wait_up(timeout=60)
+        time.sleep(2)
+    finally:
+        sniff.stop()
+    syns = {(sport, dport) for _, from_a, _, _, fl, sport, dport
+            in sniff.packets if from_a and fl & 0x12 == 0x02}
+    print("SYNs from A after link-up: %r" % sorted(syns))
+    ours = [p for p in syns if p[1] == LINK_PORT]
+    assert len(ours) == 1, syns
 
 
 def test_sigterm_while_the_peer_is_unreachable(linked):

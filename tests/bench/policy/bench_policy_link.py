@@ -39,13 +39,11 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
 sys.path.insert(0, HERE)
 
-from swnet import in_netns, ADDR_A                         # noqa: E402
+from swnet import in_netns, ADDR_A, Sniffer                # noqa: E402
 from test_c2s import Raw                                   # noqa: E402
 from test_link_emulated import Setup, links_json, wait_log  # noqa: E402
 from bench_policy import traffic                           # noqa: E402
 from test_presence_cache import add_module                 # noqa: E402
-sys.path.insert(0, os.path.join(TOP, "tests", "bench", "link"))
-from netns import Sniffer                                  # noqa: E402
 
 N_CONTACTS, N_ONLINE = 20, 10
 
