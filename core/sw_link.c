@@ -1265,16 +1265,21 @@ sw_link_connect(sw_link_t *l)
         uv_timer_stop(&l->retry);   /* something to send: now */
     }
     /*
-     * One connection, opened once: when both ends may open, the peer's
-     * connection wins a simultaneous open, and we have nothing to send,
-     * the peer's is given a head start before we open ours.
+     * One connection, opened once: when both ends may open and we have
+     * nothing to send, the peer's connection is given a head start
+     * before we open ours: 3 s when the peer's would win a simultaneous
+     * open, 1 s when ours would (so that an end with stanzas waiting
+     * opens alone: on a half-duplex channel two ends opening at once
+     * queue their SYNs, answers and hellos behind each other's).
+     * Something queued meanwhile opens at once (above).
      */
     if (!l->holdoff && l->q_n == 0 && !sw_link_plain(l)
-        && l->conf.initiate == SW_LINK_INITIATE_BOTH
-        && !sw_link_prefer_ours(l))
+        && l->conf.initiate == SW_LINK_INITIATE_BOTH)
     {
         l->holdoff = true;
-        uv_timer_start(&l->retry, sw_link_on_retry, SW_LINK_HOLDOFF_MS, 0);
+        uv_timer_start(&l->retry, sw_link_on_retry,
+                       sw_link_prefer_ours(l) ? SW_LINK_HEADSTART_MS
+                                              : SW_LINK_HOLDOFF_MS, 0);
         return;
     }
     l->holdoff = false;

@@ -370,7 +370,9 @@ class SkywavePair:
             with open(os.path.join(d, "skywave.cfg.lua"), "w") as f:
                 f.write(
                     'data_dir = "state"\nlog_file = "skywave.log"\n'
-                    'log_level = "info"\n'
+                    'log_level = "%s"\n' % os.environ.get(
+                        "BENCH_LOG_LEVEL", "info")
+                    +
                     'modules = { "c2s", "im", "server", "link_tcp" }\n'
                     'c2s_interfaces = { "127.0.0.1", "%s" }\n'
                     'c2s_port = 5222\nc2s_direct_tls_port = 0\n'
