@@ -747,7 +747,7 @@ mod_link_tcp_netlink_stop(mod_link_tcp_t *t)
  * (net.ipv4.tcp_syn_linear_timeouts), only then doubling.  On a path
  * whose round trip is longer than a second every such retransmission is
  * spurious and takes link time: on hf-ip (1200 bit/s, half duplex) a
- * cold start took 25.7 s with the default 4 and 12.1 s with 0 (floor
+ * cold start took 26.7 s with the default 4 and 12.1 s with 0 (floor
  * 8.7 s).  Said at start, not warned: it is the host's choice.
  */
 static void

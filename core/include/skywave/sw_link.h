@@ -127,10 +127,11 @@ typedef struct sw_transport_s {
     /*
      * Optional: the path's round trip in seconds as the transport has
      * measured it on conn (TCP: the kernel's min_rtt), 0 when it has
-     * none.  The link uses it while it has no sample of its own from
-     * acks: an end that only receives never gets one, and without it
-     * would ack as if the path were fast (on half-duplex HF, an ack a
-     * second, each costing two turnarounds).
+     * none.  Asked once a second; the link takes it when it is longer
+     * than its own from acks: an end that only receives has none, and
+     * without it would ack as if the path were fast (on half-duplex
+     * HF, an ack a second, each costing turnarounds), and a stored one
+     * may come from another bearer.
      */
     double (*path_rtt)(void *data, sw_link_t *link, sw_conn_t *conn);
 } sw_transport_t;
