@@ -1268,18 +1268,23 @@ sw_link_connect(sw_link_t *l)
      * One connection, opened once: when both ends may open and we have
      * nothing to send, the peer's connection is given a head start
      * before we open ours: 3 s when the peer's would win a simultaneous
-     * open, 1 s when ours would (so that an end with stanzas waiting
-     * opens alone: on a half-duplex channel two ends opening at once
-     * queue their SYNs, answers and hellos behind each other's).
+     * open, else 2 s or two path round trips (its handshake must reach
+     * us: on vhf 1 s was 0.1 s short), so that an end with stanzas
+     * waiting opens alone: on a half-duplex channel two ends opening at
+     * once queue their SYNs, answers and hellos behind each other's.
      * Something queued meanwhile opens at once (above).
      */
     if (!l->holdoff && l->q_n == 0 && !sw_link_plain(l)
         && l->conf.initiate == SW_LINK_INITIATE_BOTH)
     {
+        uint64_t ms = SW_LINK_HOLDOFF_MS;
+
+        if (sw_link_prefer_ours(l)) {
+            ms = (uint64_t) (2000 * l->rtt_min);
+            ms = ms > SW_LINK_HEADSTART_MS ? ms : SW_LINK_HEADSTART_MS;
+        }
         l->holdoff = true;
-        uv_timer_start(&l->retry, sw_link_on_retry,
-                       sw_link_prefer_ours(l) ? SW_LINK_HEADSTART_MS
-                                              : SW_LINK_HOLDOFF_MS, 0);
+        uv_timer_start(&l->retry, sw_link_on_retry, ms, 0);
         return;
     }
     l->holdoff = false;

@@ -20,7 +20,8 @@
 #define SW_LINK_HOLDOFF_MS     3000    /* an idle end whose connections
                                            lose simultaneous opens waits
                                            this long for the peer's */
-#define SW_LINK_HEADSTART_MS   1000    /* ... and one whose win */
+#define SW_LINK_HEADSTART_MS   2000    /* ... and one whose win, at
+                                           least (two round trips) */
 #define SW_LINK_RTT_WINDOW_MS  300000  /* the path RTT is the least sample
                                           of the last one or two windows */
 
