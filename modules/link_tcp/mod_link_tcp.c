@@ -296,21 +296,27 @@ mod_link_tcp_connect(void *data, sw_link_t *link)
     return SW_OK;
 }
 
-/* The peer's own connection is live: our attempts are not needed. */
+/* Closes every attempt in flight to link's peer, saying why. */
 static void
-mod_link_tcp_cancel_link(void *data, sw_link_t *link)
+mod_link_tcp_cancel_all(mod_link_tcp_t *t, sw_link_t *link, const char *why)
 {
-    mod_link_tcp_t         *t = data;
     mod_link_tcp_attempt_t *a, *next;
 
     for (a = t->attempts; a != NULL; a = next) {
         next = a->next;
         if (a->link == link) {
-            sw_log_debug("link %s: the peer's connection is live: closing "
-                         "an attempt of ours", sw_link_name(link));
+            sw_log_debug("link %s: %s: closing an attempt of ours",
+                         sw_link_name(link), why);
             mod_link_tcp_cancel(a);
         }
     }
+}
+
+/* The peer's own connection is live: our attempts are not needed. */
+static void
+mod_link_tcp_cancel_link(void *data, sw_link_t *link)
+{
+    mod_link_tcp_cancel_all(data, link, "the peer's connection is live");
 }
 
 /*
@@ -617,20 +623,11 @@ mod_link_tcp_iface_was(mod_link_tcp_t *t, int index, bool running)
 static void
 mod_link_tcp_nudge(sw_link_t *l, void *ud)
 {
-    mod_link_tcp_t *t = ud;
-    mod_link_tcp_attempt_t *a, *next;
-
     if (strcmp(sw_link_conf(l)->transport, "tcp") != 0) {
         return;
     }
-    for (a = t->attempts; a != NULL; a = next) {
-        next = a->next;
-        if (a->link == l) {
-            sw_log_debug("link %s: the path came back: closing an attempt "
-                         "made while it was down", sw_link_name(l));
-            mod_link_tcp_cancel(a);
-        }
-    }
+    mod_link_tcp_cancel_all(ud, l, "the path came back (made while it "
+                            "was down)");
     sw_link_path_up(l);
 }
 
