@@ -38,6 +38,8 @@ sw_owner_t          sw_link_owner;
 sw_link_t          *sw_link_routing;     /* its inbound stanza is */
 bool                sw_link_routing_live;  /* ... being routed, and
                                               reached a session */
+bool                sw_link_routing_unstored;  /* ... or caused a stanza
+                                              that could not be stored */
 char                sw_link_local[256];  /* our first VirtualHost */
 sw_hook_t          *sw_link_ev_up;
 sw_hook_t          *sw_link_ev_down;
@@ -46,6 +48,7 @@ sw_hook_t          *sw_link_ev_gap;
 static void sw_link_promote(sw_link_t *l);
 static void sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
                          bool we_opened, bool hello_sent);
+static void sw_link_route_in(sw_link_t *l, sw_stanza_t *st);
 static void sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
     SW_PRINTF(2, 3);
 
@@ -704,6 +707,57 @@ sw_link_stream_error(sw_link_t *l, const char *cond, const char *why)
 }
 
 /*
+ * Stops reading what the peer sends and closes the connection it came
+ * on, so that the peer sends again what we have not acknowledged.  On
+ * the connection being drained the live one goes too: the next one
+ * starts from our durable count (doc/peer-links.md, "One connection").
+ */
+static void
+sw_link_unread(sw_link_t *l)
+{
+    if (l->rx_conn != NULL && l->rx_conn == l->drain) {
+        sw_xmlstream_pause(l->drain_xs);
+        sw_conn_close(l->drain, false);
+    } else if (l->xs != NULL) {
+        sw_xmlstream_pause(l->xs);
+    }
+    sw_link_drop(l, "storage failed");
+}
+
+/*
+ * The stanza numbered seq was counted (sw_link_count_in) but something it
+ * caused could not be stored: a message for an offline user while the
+ * disk is full is bounced, and the bounce cannot be queued for the link
+ * back either.  Acknowledged, it would be lost; so the count goes back
+ * to before (in this batch, which may commit for the stanzas before it),
+ * seq stays held (sw_link_live_advance never moves past it) and the
+ * connection closes: the peer sends it again, and again, until the disk
+ * has room.  What it had already caused may happen twice (a groupchat
+ * message reaching local occupants): never lost.
+ */
+static void
+sw_link_uncount(sw_link_t *l, uint64_t seq, uint64_t before)
+{
+    sw_storage_t *s = sw_link_store();
+
+    l->in_delivered = before;
+    l->in_next = seq;
+    if (s != NULL && sw_link_in_tx
+        && s->link_state_set(s, l->name, l->next_out, before) != SW_OK)
+    {
+        /* the batch is likely to fail too; if it commits, a restart
+         * before the peer sends seq again would take it as delivered */
+        sw_log_error("link %s: cannot take back the count of stanza %llu",
+                     l->name, (unsigned long long) seq);
+    }
+    sw_log_rl_error(&sw_link_rl_store, "link %s: stanza %llu from the peer "
+                    "caused one that could not be stored: not acknowledged; "
+                    "closing the connection so that it sends it again",
+                    l->name, (unsigned long long) seq);
+    sw_link_unread(l);
+}
+
+/*
  * The link's own count of a stanza from the peer (not with a plain
  * XEP-0361 peer): false when it is not to be delivered (delivered before,
  * or the count could not be stored).
@@ -745,10 +799,7 @@ sw_link_count_in(sw_link_t *l, sw_pool_t *pool)
                         (unsigned long long) seq);
         l->in_next--;
         sw_pool_free(pool);
-        if (l->xs != NULL) {
-            sw_xmlstream_pause(l->xs);
-        }
-        sw_link_drop(l, "storage failed");
+        sw_link_unread(l);
         return false;
     }
     l->in_delivered = seq;
@@ -770,12 +821,11 @@ static void
 sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
 {
     uint64_t      seq = l->in_next;
+    uint64_t      before = l->in_delivered;
     bool          plain = sw_link_plain(l);
     sw_stanza_t  *st;
-    sw_host_t    *h;
     const char   *err = NULL;
     sw_stanza_kind_e kind;
-    sw_origin_t   origin = { SW_ORIGIN_LINK, NULL, NULL };
     char          why[600];
     const char   *cond;
 
@@ -834,8 +884,41 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
                              "'to'");
         return;
     }
-    h = st->to ? sw_host_find(st->to->domain) : NULL;
-    if (h == NULL) {
+    /*
+     * A message handed to a client's session is out before its count
+     * commits.  If the batch fails, the peer sends it again, and it
+     * would reach the client again, once per failed batch (a full disk:
+     * every reconnect).  So the messages that reached a session are
+     * remembered until their count is durable, and not delivered again.
+     * Messages only: a message goes either to sessions or to offline
+     * storage, never both, so one that reached a session lost nothing
+     * to the rollback; presence may also have written the roster.
+     */
+    kind = st->kind;
+    sw_link_routing = l;
+    sw_link_routing_live = false;
+    sw_link_routing_unstored = false;
+    sw_link_route_in(l, st);
+    sw_link_routing = NULL;
+    if (plain) {
+        return;
+    }
+    if (sw_link_routing_unstored) {
+        sw_link_uncount(l, seq, before);
+    } else if (sw_link_routing_live && kind == SW_STANZA_MESSAGE) {
+        sw_link_seqs_add(&l->live, seq);
+        sw_link_seqs_remove(&l->held, seq);
+    }
+}
+
+/* A peer's stanza (taken), checked, goes to its local destination. */
+static void
+sw_link_route_in(sw_link_t *l, sw_stanza_t *st)
+{
+    sw_origin_t   origin = { SW_ORIGIN_LINK, NULL, NULL };
+    const char   *err = NULL;
+
+    if (st->to == NULL || sw_host_find(st->to->domain) == NULL) {
         /* RFC 6120 §8.3.3.7: we do not serve that domain */
         sw_route_bounce(st, "item-not-found", NULL);
         return;
@@ -852,27 +935,8 @@ sw_link_deliver(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
     case SW_PASS:
         break;
     }
-    /*
-     * A message handed to a client's session is out before its count
-     * commits.  If the batch fails, the peer sends it again, and it
-     * would reach the client again, once per failed batch (a full disk:
-     * every reconnect).  So the messages that reached a session are
-     * remembered until their count is durable, and not delivered again.
-     * Messages only: a message goes either to sessions or to offline
-     * storage, never both, so one that reached a session lost nothing
-     * to the rollback; presence may also have written the roster.
-     */
-    kind = st->kind;
-    sw_link_routing = l;
-    sw_link_routing_live = false;
-    origin.kind = SW_ORIGIN_LINK;
     origin.link = l;
     sw_route_from(st, &origin);
-    sw_link_routing = NULL;
-    if (!plain && sw_link_routing_live && kind == SW_STANZA_MESSAGE) {
-        sw_link_seqs_add(&l->live, seq);
-        sw_link_seqs_remove(&l->held, seq);
-    }
 }
 
 /*

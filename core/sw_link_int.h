@@ -191,6 +191,7 @@ extern size_t sw_link_held_n, sw_link_held_cap;
 extern sw_owner_t sw_link_owner;
 extern sw_link_t *sw_link_routing;
 extern bool sw_link_routing_live;
+extern bool sw_link_routing_unstored;
 extern char sw_link_local[256];
 extern sw_hook_t *sw_link_ev_up;
 extern sw_hook_t *sw_link_ev_down;

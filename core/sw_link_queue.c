@@ -567,10 +567,21 @@ sw_link_enqueue(sw_link_t *l, sw_stanza_t *st)
              * (RFC 6120 §8.3.3.18) and a client's XEP-0198 count covers
              * a bounced stanza, never a lost one.
              */
+            sw_buf_free(&b);
+            if (sw_link_routing != NULL && !sw_link_plain(sw_link_routing)) {
+                /*
+                 * Caused by a stanza from a peer that keeps what we do
+                 * not acknowledge: that one is not acknowledged
+                 * (sw_link_uncount) and comes again.  No bounce: it
+                 * could not be stored either, and would tell the sender
+                 * of a failure when the stanza is only late.
+                 */
+                sw_link_routing_unstored = true;
+                return;
+            }
             sw_log_rl_error(&sw_link_rl_store, "link %s: could not store a "
                             "stanza for the peer; bounced to its sender",
                             l->name);
-            sw_buf_free(&b);
             sw_route_bounce(sw_stanza_ref(st), "resource-constraint",
                             "the server cannot store the message now");
             return;

@@ -183,6 +183,48 @@ def test_disk_full_on_the_receiver_delivers_once(tmp_path, small_disk):
         p.b.stop()
 
 
+def test_disk_full_on_the_receiver_of_offline_messages(tmp_path,
+                                                       small_disk):
+    """Bob writes to Alice, offline, while a's disk is full.  a cannot
+    store the messages offline, and cannot queue the bounces for the link
+    back either: so it must not acknowledge them (the chaos soak lost
+    such messages, seed 2100845674).  b sends them again until a's disk
+    has room; then Alice finds every one offline, once, and Bob got no
+    error for a message that was only late."""
+    p = Pair(tmp_path)
+    state = small_disk(p.a.dir / "state")
+    p.a.start()
+    p.b.start()
+    try:
+        wait_log(p.a, "link b: up")
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/>")
+        time.sleep(0.5)
+        filler = fill(state)
+        for i in range(4):
+            bob.send("<message to='alice@a.example' type='chat' id='m%d'>"
+                     "<body>m%d</body></message>" % (i, i))
+            time.sleep(0.3)
+        time.sleep(3)                   # b sends them again, in vain
+        os.unlink(filler)
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<presence/>")       # offline or live, once each
+        got = []
+        deadline = time.time() + 30
+        while len(got) < 4 and time.time() < deadline:
+            got += bodies(read_for(alice, 1))
+        got += bodies(read_for(alice, 1))
+        assert sorted(got) == ["m%d" % i for i in range(4)], got
+        assert "caused one that could not be stored" in p.a.log_text()
+        text = read_for(bob, 1)
+        assert "type='error'" not in text, text
+    finally:
+        p.a.stop()
+        p.b.stop()
+
+
 def test_disk_full_on_the_receiver_then_kill_9(tmp_path, small_disk):
     """As above, and once the disk has room again a is killed before b
     could send the messages again (b is stopped): a committed their count
