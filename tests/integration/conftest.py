@@ -107,6 +107,25 @@ def free_port():
 
 _ports_given = set()
 
+# The servers the running test started: a failing test's report ends with
+# the last lines of each one's log (CI keeps nothing else of them).
+_servers = []
+LOG_TAIL_LINES = 80
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for srv in _servers:
+            lines = srv.log_text().splitlines()[-LOG_TAIL_LINES:]
+            report.sections.append(("skywaved log %s (last %d lines)"
+                                    % (srv.log, len(lines)),
+                                    "\n".join(lines)))
+    if report.when == "teardown":
+        del _servers[:]
+
 
 class Server:
     """A skywaved started on loopback with a generated config."""
@@ -132,6 +151,7 @@ class Server:
         # Words put before the command line, e.g. ["ip", "netns", "exec",
         # NS] to run the server in a network namespace.
         self.wrapper = []
+        _servers.append(self)
 
     def adduser(self, jid, password):
         r = run([SKYWAVECTL, "-c", self.cfg, "adduser", jid], sw_env(),
