@@ -49,6 +49,7 @@ static void sw_link_promote(sw_link_t *l);
 static void sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
                          bool we_opened, bool hello_sent);
 static void sw_link_route_in(sw_link_t *l, sw_stanza_t *st);
+static void sw_link_drain_end(sw_link_t *l, const char *why);
 static void sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
     SW_PRINTF(2, 3);
 
@@ -312,19 +313,28 @@ sw_link_rtt_sample(sw_link_t *l, double sample)
  * it is above ours, ours is stale (stored from another bearer, or
  * never measured: an end that only receives gets no ack of its own) and
  * the transport's replaces it.  A faster path is left to the acks.
+ * It may also be inflated: the kernel's least round trip comes from few
+ * samples when a connection is young, and a peer that delays its ACKs
+ * or a queue at the handshake lengthens them all.  Since probing (three
+ * round trips) and an attempt's life (two) follow it, and nothing but
+ * acks would bring it down, it is taken at most as half the ack
+ * timeout: a path slower than that would make every ack late anyway.
  */
 static void
 sw_link_rtt_from_transport(sw_link_t *l)
 {
-    double r;
+    double said, r, cap = l->conf.ack_timeout / 2;
 
     if (l->tp == NULL || l->tp->path_rtt == NULL || l->conn == NULL) {
         return;
     }
-    r = l->tp->path_rtt(l->tp->data, l, l->conn);
+    said = l->tp->path_rtt(l->tp->data, l, l->conn);
+    r = said > cap ? cap : said;
     if (r > 0 && r > l->rtt_min) {
-        sw_log_debug("link %s: path round trip %.3f s (transport; was "
-                     "%.3f)", l->name, r, l->rtt_min);
+        sw_log_debug("link %s: path round trip %.3f s (the transport "
+                     "said %.3f s%s; was %.3f)", l->name, r, said,
+                     said > cap ? ", above half the ack timeout" : "",
+                     l->rtt_min);
         l->rtt_min = r;
         if (l->rtt_min_next > 0 && l->rtt_min_next < r) {
             l->rtt_min_next = r;
@@ -1039,6 +1049,19 @@ sw_link_on_hello(sw_link_t *l, const sw_xml_t *el)
         sw_link_protocol_error(l, "<link/> says seq %llu but next %llu",
                                (unsigned long long) seq,
                                (unsigned long long) next);
+        return;
+    }
+    if (w.has_next && l->in_delivered >= next && l->rx_conn != NULL
+        && l->rx_conn == l->drain)
+    {
+        /*
+         * The connection being drained is older news than the live one:
+         * the peer opened it before it queued what the live one has
+         * delivered since.  Not a numbering that went back: nothing on
+         * it is new (the peer sends all it has not seen acknowledged on
+         * the live one), and resynchronising would deliver it twice.
+         */
+        sw_link_drain_end(l, "it is behind the live connection");
         return;
     }
     if (w.has_next && l->in_delivered >= next) {
