@@ -43,6 +43,7 @@ class Pair:
         self.a.adduser("alice@a.example", "pw-alice")
         self.b.adduser("bob@b.example", "pw-bob")
         self.a_link_port = pa
+        self.b_link_port = pb
 
 
 @pytest.fixture

@@ -157,6 +157,61 @@ def test_peer_numbering_that_went_back_is_resynchronised(pair):
     peer.close()
 
 
+def test_drained_connection_behind_the_live_one_is_not_a_step_back(
+        tmp_path):
+    """a opens its connection to b (a raw socket), and b delivers 1 and 2
+    on it.  A connection b opened a moment before, whose hello says
+    next='1', arrives within the simultaneous-open window; a keeps its
+    own and reads b's to its end (drains it).  That hello is older news
+    than what a's connection carried, not b's numbering going back: a
+    took it for one once, resynchronised, and delivered 1 and 2 a second
+    time when b sent them again."""
+    p = Pair(tmp_path)
+    lsn = socket.socket()
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind(("127.0.0.1", p.b_link_port))
+    lsn.listen(4)
+    lsn.settimeout(20)
+    p.a.start()
+    try:
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<presence/>")
+        # something for b: a connects at once
+        alice.send("<message to='bob@b.example' type='chat' id='q1'>"
+                   "<body>to b</body></message>")
+        ours, _ = lsn.accept()
+        ours.settimeout(5)
+        ours.recv(65536)                    # a's hello and its queue
+        z = zlib.compressobj(9)
+        ours.sendall(z.compress(("<link xmlns='%s' seq='1' next='3' "
+                                 "ack='0'/>%s%s" % (NS, msg(1), msg(2)))
+                                .encode()) + z.flush(zlib.Z_SYNC_FLUSH))
+        got = alice.read_until(r"<body>raw 2</body>", timeout=10)
+        late = RawPeer(p)                   # opened before 1 and 2 were
+        late.send("<link xmlns='%s' seq='1' next='1' ack='0'/>" % NS)
+        time.sleep(1)
+        late.close()
+        ours.close()                        # b restarts, unacked: again
+        wait_log(p.a, "link b: connection closed")
+        again = RawPeer(p)
+        again.send("<link xmlns='%s' seq='1' next='4' ack='0'/>%s%s%s"
+                   % (NS, msg(1), msg(2), msg(3)))
+        got += alice.read_until(r"<body>raw 3</body>", timeout=10)
+        time.sleep(1)
+        got += alice.buf.decode(errors="replace")
+        again.close()
+        assert re.findall(r"<body>(raw \d+)</body>", got) == \
+            ["raw 1", "raw 2", "raw 3"], got
+        log = p.a.log_text()
+        assert "the peer's numbering went back" not in log
+        assert ("closing the connection being drained: it is behind the "
+                "live connection") in log
+    finally:
+        lsn.close()
+        p.a.stop()
+
+
 def test_restored_database_loses_and_duplicates_nothing(tmp_path):
     """a's database is copied, a sends more, the copy is put back (a
     backup restored): what a sends after that reaches bob, and nothing
