@@ -2193,6 +2193,21 @@ sw_link_on_tick(uv_timer_t *t)
         } else if (now - l->last_rx > (uint64_t) (3000 * l->conf.keepalive))
         {
             sw_link_drop(l, "nothing received for three keepalive periods");
+        } else if (l->block != NULL && sw_link_unconfirmed(l)
+                   && now - l->conn_since
+                      > (uint64_t) (1000 * sw_link_ack_timeout(l)))
+        {
+            /*
+             * The peer answers a block connection's first block at once
+             * (its hello).  Silence means it ended the connection (its
+             * own block on it was lost), and took another one that we
+             * refused as a simultaneous open; each end would write on a
+             * connection the other has ended, every block confirmed by
+             * the transport and dropped on arrival, until the keepalive
+             * above (three periods).  A block link never probes.
+             */
+            sw_link_drop(l, "nothing heard on it from the peer within an "
+                         "ack timeout");
         } else if (now - l->last_tx > (uint64_t) (1000 * l->conf.keepalive))
         {
             sw_link_send_ack(l);        /* doubles as a keepalive */

@@ -175,6 +175,31 @@ def test_lost_and_rejected_blocks_lose_and_repeat_nothing(tmp_path):
     assert text.count("link a: up") + text.count("link b: up") > 2
 
 
+def test_a_connection_the_peer_ended_at_once_is_not_kept(tmp_path):
+    """a opens the first connection; b's first block on it (its hello) is
+    lost, so b ends that connection and opens another.  That one reached
+    a within the simultaneous-open window while a's own had heard
+    nothing from b, and a kept its own: each end then wrote on a
+    connection the other had ended, the blocks confirmed by the
+    transport and dropped on arrival, until three keepalive periods
+    passed (3 min; the CI run that timed out after 90 s).  A connection
+    we opened that hears nothing from the peer for an ack timeout ends."""
+    p = BlockPair(tmp_path, mtu=256)
+    cfg = open(p.b.cfg).read()
+    open(p.b.cfg, "w").write("testblock_lose_first = 1\n" + cfg)
+    with p:
+        wait_log(p.a, "link b: up")
+        alice = online(p.a, "alice@a.example", "pw-alice", "home")
+        bob = online(p.b, "bob@b.example", "pw-bob", "ship")
+        time.sleep(6)                   # past b's second connection
+        alice.send(msg("bob@b.example", 1, "ab"))
+        bob.send(msg("alice@a.example", 1, "ba"))
+        got_b = bob.read_until(r"<body>ab 1 ", timeout=20)
+        got_a = alice.read_until(r"<body>ba 1 ", timeout=20)
+    assert bodies(got_b, "ab") == [1] and bodies(got_a, "ba") == [1]
+    assert counts(p.b)["lost"] == 1, counts(p.b)
+
+
 @pytest.mark.parametrize("mtu", [64, 1500])
 def test_mtu_extremes(tmp_path, mtu):
     p = BlockPair(tmp_path, mtu=mtu)

@@ -14,6 +14,8 @@
  *   testblock_delay       one-way delay of blocks and confirmations
  *   testblock_window      blocks in flight before it says busy
  *   testblock_seed        the losses' random sequence
+ *   testblock_lose_first  this side's first N blocks are lost (beside
+ *                         testblock_loss): a loss at a chosen moment
  *
  * Datagrams: 'B' + id (8 bytes) + block, and 'A' + id (a confirmation).
  * At stop it logs its counts: "testblock: sent N, lost N, rejected N,
@@ -38,6 +40,7 @@ typedef struct {
     double  expire;
     int64_t window;
     int64_t seed;
+    int64_t lose_first;
 } testblock_conf_t;
 
 typedef struct testblock_s testblock_t;
@@ -217,7 +220,9 @@ testblock_send(void *data, sw_link_t *l, uint64_t id, const void *block,
     }
     /* the outcome: a confirmation, or this timer running out */
     testblock_later(tb, l, id, TB_EXPIRE, c->expire, NULL, 0);
-    if (testblock_rand100(tb) < (unsigned) c->loss) {
+    if (tb->sent <= (uint64_t) c->lose_first
+        || testblock_rand100(tb) < (unsigned) c->loss)
+    {
         tb->lost++;
         return SW_OK;
     }
@@ -408,6 +413,8 @@ static const sw_option_t testblock_options[] = {
            "8", "blocks in flight before busy"),
     TB_OPT("testblock_seed", SW_OPT_INT, seed, SW_SCOPE_GLOBAL, 0,
            2147483647, "1", "seed of the losses"),
+    TB_OPT("testblock_lose_first", SW_OPT_INT, lose_first, SW_SCOPE_GLOBAL,
+           0, 1000000, "0", "this side's first N blocks are lost"),
     SW_OPTION_END
 };
 
