@@ -1354,25 +1354,33 @@ sw_link_connect(sw_link_t *l)
     /*
      * One connection, opened once: when both ends may open and we have
      * nothing to send, the peer's connection is given a head start
-     * before we open ours: 3 s when the peer's would win a simultaneous
-     * open, else 2 s or two path round trips (its handshake must reach
-     * us: on vhf 1 s was 0.1 s short), so that an end with stanzas
-     * waiting opens alone: on a half-duplex channel two ends opening at
-     * once queue their SYNs, answers and hellos behind each other's.
-     * Something queued meanwhile opens at once (above).
+     * before we open ours: peer_head_start (2 s) or two path round
+     * trips if longer (its handshake must reach us: on vhf 1 s was 0.1 s
+     * short), 1 s more when the peer's would win a simultaneous open, so
+     * that an end with stanzas waiting opens alone: on a half-duplex
+     * channel two ends opening at once queue their SYNs, answers and
+     * hellos behind each other's.  Something queued meanwhile opens at
+     * once (above).  A head start of 0 lets the winning end open at once.
      */
     if (!l->holdoff && l->q_n == 0 && !sw_link_plain(l)
         && l->conf.initiate == SW_LINK_INITIATE_BOTH)
     {
-        uint64_t ms = SW_LINK_HOLDOFF_MS;
+        uint64_t ms = 0;
 
-        if (sw_link_prefer_ours(l)) {
+        if (l->conf.head_start > 0) {
             ms = (uint64_t) (2000 * l->rtt_min);
-            ms = ms > SW_LINK_HEADSTART_MS ? ms : SW_LINK_HEADSTART_MS;
+            if (ms < (uint64_t) (1000 * l->conf.head_start)) {
+                ms = (uint64_t) (1000 * l->conf.head_start);
+            }
         }
-        l->holdoff = true;
-        uv_timer_start(&l->retry, sw_link_on_retry, ms, 0);
-        return;
+        if (!sw_link_prefer_ours(l)) {
+            ms += SW_LINK_HOLDOFF_MS;
+        }
+        if (ms > 0) {
+            l->holdoff = true;
+            uv_timer_start(&l->retry, sw_link_on_retry, ms, 0);
+            return;
+        }
     }
     l->holdoff = false;
     l->connecting = true;

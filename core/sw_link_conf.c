@@ -122,6 +122,13 @@ const sw_option_t sw_peer_options[] = {
                 "at least 2 s): the link is found on average half of it "
                 "after it returns, for SYNs this often while the link is "
                 "up and the peer silent (doc/peer-links.md)"),
+    SW_PEER_OPT("peer_head_start", SW_OPT_DURATION, head_start, 0, 0,
+                600LL * 1000, "2s", NULL, "with nothing to send and both "
+                "ends allowed to open, how long we leave the peer to open "
+                "first (at least two path round trips; the end whose "
+                "connection would lose a simultaneous open waits 1 s "
+                "more), so that the end with stanzas waiting opens alone; "
+                "0: the winning end opens at once"),
     SW_PEER_OPT("peer_tls", SW_OPT_BOOL, tls, 0, 0, 0, "false", NULL,
                 "TLS from the first byte, both certificates checked "
                 "against peer_tls_pin"),

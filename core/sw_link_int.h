@@ -17,11 +17,10 @@
 #define SW_LINK_TICK_MS        1000
 #define SW_LINK_SIMUL_MS       5000    /* opens closer than this are
                                           simultaneous; later ones replace */
-#define SW_LINK_HOLDOFF_MS     3000    /* an idle end whose connections
+#define SW_LINK_HOLDOFF_MS     1000    /* an idle end whose connections
                                            lose simultaneous opens waits
-                                           this long for the peer's */
-#define SW_LINK_HEADSTART_MS   2000    /* ... and one whose win, at
-                                           least (two round trips) */
+                                           this much beyond the head
+                                           start (peer_head_start) */
 #define SW_LINK_RTT_WINDOW_MS  300000  /* the path RTT is the least sample
                                           of the last one or two windows */
 

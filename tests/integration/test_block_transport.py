@@ -32,6 +32,7 @@ def block_config(my_port, peer_port, peer_domain, mtu, loss, reject, seed,
             '    testblock_peer_port = %d,\n'
             '    peer_reconnect_min = "100ms",\n'
             '    peer_reconnect_max = "300ms",\n'
+            '    peer_head_start = "0s",\n'
             '}\n' % (my_port, mtu, loss, reject, window, seed,
                      peer_domain.split(".")[0], peer_domain, peer_port))
 

@@ -28,7 +28,8 @@ def link_config(my_port, peer_port, name, domains, fmuc):
     opts = [("link_tcp_address", "127.0.0.1"),
             ("link_tcp_peer_port", peer_port),
             ("peer_reconnect_min", "200ms"),
-            ("peer_reconnect_max", "1s")]
+            ("peer_reconnect_max", "1s"),
+            ("peer_head_start", "0s")]
     extra = ("    peer_fmuc = { %s },\n" % ", ".join('"%s"' % f for f in fmuc)
              if fmuc else "")
     return ('link_tcp_interfaces = { "127.0.0.1" }\n'
@@ -403,7 +404,8 @@ def test_a_joined_node_restarted_gives_each_node_the_others_again(tmp_path):
                              ("link_tcp_peer_port", port),
                              ("peer_initiate", initiate),
                              ("peer_reconnect_min", "200ms"),
-                             ("peer_reconnect_max", "1s")],
+                             ("peer_reconnect_max", "1s"),
+                             ("peer_head_start", "0s")],
                             '    peer_fmuc = { "%s" },\n' % fmuc)
 
     # A connects to B (127.0.0.2) and C (127.0.0.3), from 127.0.0.1: each

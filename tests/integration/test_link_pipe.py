@@ -42,6 +42,7 @@ def pipe_config(command, peer_domain):
             '    link_pipe_command = "%s",\n'
             '    peer_reconnect_min = "200ms",\n'
             '    peer_reconnect_max = "1s",\n'
+            '    peer_head_start = "0s",\n'
             '}\n' % (peer_domain.split(".")[0], peer_domain, command))
 
 

@@ -24,7 +24,8 @@ def link_config(my_port, peer_port, name, domains):
                 ("link_tcp_address", "127.0.0.1"),
                 ("link_tcp_peer_port", peer_port),
                 ("peer_reconnect_min", "200ms"),
-                ("peer_reconnect_max", "1s")]))
+                ("peer_reconnect_max", "1s"),
+                ("peer_head_start", "0s")]))
 
 
 @pytest.fixture

@@ -27,7 +27,8 @@ def peer_config(my_port, peer_port, peer_domain, extra=""):
                 ("link_tcp_address", "127.0.0.1"),
                 ("link_tcp_peer_port", peer_port),
                 ("peer_reconnect_min", "200ms"),
-                ("peer_reconnect_max", "1s")]))
+                ("peer_reconnect_max", "1s"),
+                ("peer_head_start", "0s")]))
 
 
 class Pair:

@@ -79,6 +79,7 @@ typedef struct sw_peer_conf_s {
     double             ack_delay;       /* longest an ack waits, s */
     int                codec;           /* sw_link_codec_e */
     double             probe_interval;  /* s between attempts; 0: auto */
+    double             head_start;      /* an idle end waits, s */
 } sw_peer_conf_t;
 
 typedef enum sw_link_fold_e {
