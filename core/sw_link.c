@@ -1666,16 +1666,28 @@ sw_link_hello(sw_link_t *l, char *buf, size_t size, uint64_t *first)
  * Whether a connection opened by the other end than the current one is
  * part of one simultaneous open with it (doc/peer-links.md, "One
  * connection"), not a reconnect that replaces it: opens within
- * SW_LINK_SIMUL_MS of each other.  (A longer window while our first
- * connection had heard nothing was tried for hf-ip, where both ends'
- * opens crossed 20 s apart at a cold start; the chaos soak then
- * delivered stanzas twice after a kill -9, from the connection being
- * read to its end: reverted until that is understood.)
+ * SW_LINK_SIMUL_MS of each other, or, when ours is the first since we
+ * started and nothing at all has come on it, within three ack timeouts
+ * (or path round trips, if longer) more.  On hf-ip both ends' opens at
+ * a cold start arrived 20 s apart: the SYNs, the kernel's
+ * retransmissions of them (1 s apart), their answers and the hellos
+ * queue behind each other on a half-duplex channel.  Judged a reconnect,
+ * each end kept another connection, and the two replaced each other for
+ * minutes.  Not later: ours may then be a probe sent into an outage,
+ * and a restarted peer's connection must replace it at once, not be
+ * read beside it.  Were ours dead, the peer's would be read (drained)
+ * until its drain ends, and the next would replace ours.
  */
 static bool
 sw_link_simultaneous(const sw_link_t *l)
 {
-    return uv_now(sw_loop()) - l->conn_since <= SW_LINK_SIMUL_MS;
+    uint64_t age = uv_now(sw_loop()) - l->conn_since;
+    double   more = 3 * (l->rtt_min > l->conf.ack_timeout
+                         ? l->rtt_min : l->conf.ack_timeout);
+
+    return age <= SW_LINK_SIMUL_MS
+           || (l->first_conn && sw_link_unconfirmed(l)
+               && age <= SW_LINK_SIMUL_MS + (uint64_t) (1000 * more));
 }
 
 /*
@@ -1740,6 +1752,7 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     if (l->ever_up) {
         l->st.reconnects++;
     }
+    l->first_conn = !l->ever_up;
     l->ever_up = true;
     sw_log_info("link %s: %s (%s, %s); resending %zu stanzas from %llu",
                 l->name, l->tls ? "connected, TLS handshake under way" : "up",

@@ -166,6 +166,7 @@ struct sw_link_s {
 
     sw_link_stats_t   st;
     bool              ever_up;
+    bool              first_conn;       /* conn is the first since start */
     double            rtt_min;          /* least ack RTT: the path's own */
     double            rtt_min_next;     /* ... of the current window */
     double            rtt_saved;        /* rtt_min as last stored */

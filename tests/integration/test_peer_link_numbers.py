@@ -212,6 +212,43 @@ def test_drained_connection_behind_the_live_one_is_not_a_step_back(
         p.a.stop()
 
 
+def test_a_late_open_while_our_first_connection_heard_nothing(tmp_path):
+    """a's first connection to b (a raw socket that accepts and says
+    nothing, as b's answer still queued on a half-duplex channel) is 8 s
+    old when b's own open arrives: beyond the 5 s of a simultaneous open,
+    but a's connection has heard nothing since a started, so the two
+    opens crossed (on hf-ip they arrived 20 s apart) and a keeps its own,
+    reading b's to its end, instead of each end keeping the other's."""
+    p = Pair(tmp_path)
+    lsn = socket.socket()
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind(("127.0.0.1", p.b_link_port))
+    lsn.listen(4)
+    lsn.settimeout(20)
+    p.a.start()
+    try:
+        alice = Raw(p.a.port, "a.example")
+        alice.login("alice", "pw-alice", "home")
+        alice.send("<presence/>")
+        alice.send("<message to='bob@b.example' type='chat' id='q1'>"
+                   "<body>to b</body></message>")
+        ours, _ = lsn.accept()          # a's first connection: silence
+        time.sleep(8)
+        late = RawPeer(p)
+        late.send("<link xmlns='%s' seq='1' next='2' ack='0'/>%s"
+                  % (NS, msg(1)))
+        got = alice.read_until(r"<body>raw 1</body>", timeout=10)
+        assert "raw 1" in got           # delivered from the drained one
+        log = p.a.log_text()
+        assert "simultaneous open: keeping the existing connection" in log
+        assert "switching to the new connection" not in log
+        late.close()
+        ours.close()
+    finally:
+        lsn.close()
+        p.a.stop()
+
+
 def test_restored_database_loses_and_duplicates_nothing(tmp_path):
     """a's database is copied, a sends more, the copy is put back (a
     backup restored): what a sends after that reaches bob, and nothing
