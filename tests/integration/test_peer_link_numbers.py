@@ -157,6 +157,31 @@ def test_peer_numbering_that_went_back_is_resynchronised(pair):
     peer.close()
 
 
+def b_listener(tmp_path):
+    """A pair whose b never starts, and a socket listening on b's link
+    port that plays b for the connections a opens; a is started."""
+    p = Pair(tmp_path)
+    lsn = socket.socket()
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind(("127.0.0.1", p.b_link_port))
+    lsn.listen(4)
+    lsn.settimeout(20)
+    p.a.start()
+    return p, lsn
+
+
+def a_connects(p, lsn):
+    """alice, online, writes to bob: a connects at once; returns alice
+    and a's connection as accepted."""
+    alice = Raw(p.a.port, "a.example")
+    alice.login("alice", "pw-alice", "home")
+    alice.send("<presence/>")
+    alice.send("<message to='bob@b.example' type='chat' id='q1'>"
+               "<body>to b</body></message>")
+    ours, _ = lsn.accept()
+    return alice, ours
+
+
 def test_drained_connection_behind_the_live_one_is_not_a_step_back(
         tmp_path):
     """a opens its connection to b (a raw socket), and b delivers 1 and 2
@@ -166,21 +191,9 @@ def test_drained_connection_behind_the_live_one_is_not_a_step_back(
     than what a's connection carried, not b's numbering going back: a
     took it for one once, resynchronised, and delivered 1 and 2 a second
     time when b sent them again."""
-    p = Pair(tmp_path)
-    lsn = socket.socket()
-    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsn.bind(("127.0.0.1", p.b_link_port))
-    lsn.listen(4)
-    lsn.settimeout(20)
-    p.a.start()
+    p, lsn = b_listener(tmp_path)
     try:
-        alice = Raw(p.a.port, "a.example")
-        alice.login("alice", "pw-alice", "home")
-        alice.send("<presence/>")
-        # something for b: a connects at once
-        alice.send("<message to='bob@b.example' type='chat' id='q1'>"
-                   "<body>to b</body></message>")
-        ours, _ = lsn.accept()
+        alice, ours = a_connects(p, lsn)
         ours.settimeout(5)
         ours.recv(65536)                    # a's hello and its queue
         z = zlib.compressobj(9)
@@ -219,20 +232,9 @@ def test_a_late_open_while_our_first_connection_heard_nothing(tmp_path):
     but a's connection has heard nothing since a started, so the two
     opens crossed (on hf-ip they arrived 20 s apart) and a keeps its own,
     reading b's to its end, instead of each end keeping the other's."""
-    p = Pair(tmp_path)
-    lsn = socket.socket()
-    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsn.bind(("127.0.0.1", p.b_link_port))
-    lsn.listen(4)
-    lsn.settimeout(20)
-    p.a.start()
+    p, lsn = b_listener(tmp_path)
     try:
-        alice = Raw(p.a.port, "a.example")
-        alice.login("alice", "pw-alice", "home")
-        alice.send("<presence/>")
-        alice.send("<message to='bob@b.example' type='chat' id='q1'>"
-                   "<body>to b</body></message>")
-        ours, _ = lsn.accept()          # a's first connection: silence
+        alice, ours = a_connects(p, lsn)    # a's first one: silence
         time.sleep(8)
         late = RawPeer(p)
         late.send("<link xmlns='%s' seq='1' next='2' ack='0'/>%s"
