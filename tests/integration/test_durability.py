@@ -14,7 +14,7 @@ import time
 import pytest
 
 from test_c2s import Raw
-from test_peer_link import Pair, wait_log
+from test_peer_link import Pair, online, wait_log
 
 
 def bounced_ids(text):
@@ -197,9 +197,7 @@ def test_disk_full_on_the_receiver_of_offline_messages(tmp_path,
     p.b.start()
     try:
         wait_log(p.a, "link b: up")
-        bob = Raw(p.b.port, "b.example")
-        bob.login("bob", "pw-bob", "ship")
-        bob.send("<presence/>")
+        bob = online(p.b, "bob@b.example", "pw-bob", "ship")
         time.sleep(0.5)
         filler = fill(state)
         for i in range(4):
@@ -208,9 +206,8 @@ def test_disk_full_on_the_receiver_of_offline_messages(tmp_path,
             time.sleep(0.3)
         time.sleep(3)                   # b sends them again, in vain
         os.unlink(filler)
-        alice = Raw(p.a.port, "a.example")
-        alice.login("alice", "pw-alice", "home")
-        alice.send("<presence/>")       # offline or live, once each
+        # offline or live, once each
+        alice = online(p.a, "alice@a.example", "pw-alice", "home")
         got = []
         deadline = time.time() + 30
         while len(got) < 4 and time.time() < deadline:
