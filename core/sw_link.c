@@ -1337,6 +1337,50 @@ sw_link_may_open(const sw_link_t *l)
 static bool sw_link_prefer_ours(const sw_link_t *l);
 static void sw_link_on_retry(uv_timer_t *t);
 
+/* Nothing to send on a link both ends may open (Skywave's protocol): the
+ * peer opens when it has something, and this end need not. */
+static bool
+sw_link_idle_end(const sw_link_t *l)
+{
+    return l->q_n == 0 && !sw_link_plain(l)
+           && l->conf.initiate == SW_LINK_INITIATE_BOTH;
+}
+
+bool
+sw_link_keep_unanswered(const sw_link_t *l)
+{
+    return l->conn != NULL || !sw_link_idle_end(l);
+}
+
+/*
+ * An idle end's attempt went unanswered: the path is down.  Attempts
+ * kept into a dead path put their SYNs, and the answers to them, on the
+ * link when it returns, in the way of the connection of the end that has
+ * stanzas waiting (on hf-ip both ends' retransmissions filled the
+ * half-duplex channel for 20 s before a cold start's first stanza
+ * crossed).  So this end stops: the peer opens when it has something to
+ * send; this end opens when it has, when the host says the path is back
+ * (sw_link_path_up: after the head start), and otherwise once
+ * peer_reconnect_max later, for a peer that never opens (a "them" there
+ * against our "both", a misconfiguration; doc/peer-links.md).
+ */
+static void
+sw_link_leave_to_peer(sw_link_t *l)
+{
+    double   delay;
+    uint32_t r;
+
+    uv_random(NULL, NULL, &r, sizeof(r), 0, NULL);
+    delay = l->conf.reconnect_max * (0.8 + 0.4 * (r / 4294967295.0));
+    sw_log_info("link %s: no answer, and nothing to send: leaving it to "
+                "the peer to open (we try again in %.0f s, or when we "
+                "have something to send)", l->name, delay);
+    l->holdoff = false;
+    l->passive = true;
+    uv_timer_start(&l->retry, sw_link_on_retry, (uint64_t) (delay * 1000),
+                   0);
+}
+
 void
 sw_link_connect(sw_link_t *l)
 {
@@ -1346,7 +1390,7 @@ sw_link_connect(sw_link_t *l)
         return;
     }
     if (uv_is_active((uv_handle_t *) &l->retry)) {
-        if (!l->holdoff || l->q_n == 0) {
+        if (!(l->holdoff || l->passive) || l->q_n == 0) {
             return;
         }
         uv_timer_stop(&l->retry);   /* something to send: now */
@@ -1362,9 +1406,7 @@ sw_link_connect(sw_link_t *l)
      * hellos behind each other's.  Something queued meanwhile opens at
      * once (above).  A head start of 0 lets the winning end open at once.
      */
-    if (!l->holdoff && l->q_n == 0 && !sw_link_plain(l)
-        && l->conf.initiate == SW_LINK_INITIATE_BOTH)
-    {
+    if (!l->holdoff && !l->passive && sw_link_idle_end(l)) {
         uint64_t ms = 0;
 
         if (l->conf.head_start > 0) {
@@ -1383,6 +1425,7 @@ sw_link_connect(sw_link_t *l)
         }
     }
     l->holdoff = false;
+    l->passive = false;
     l->connecting = true;
     if (l->tp->connect(l->tp->data, l) != SW_OK) {
         l->connecting = false;
@@ -1410,6 +1453,7 @@ sw_link_schedule_retry(sw_link_t *l)
         return;
     }
     l->holdoff = false;
+    l->passive = false;
     /* Backoff with ±20% jitter, so two ends do not retry in lockstep. */
     uv_random(NULL, NULL, &r, sizeof(r), 0, NULL);
     jitter = 0.8 + 0.4 * (r / 4294967295.0);
@@ -1498,6 +1542,7 @@ sw_link_path_up(sw_link_t *l)
         if (uv_is_active((uv_handle_t *) &l->retry) && !l->holdoff) {
             uv_timer_stop(&l->retry);
         }
+        l->passive = false;         /* idle: the head start applies */
         l->connecting = false;      /* the transport closed the old */
         sw_link_connect(l);
         return;
@@ -1520,12 +1565,17 @@ static void sw_link_probe_check(sw_link_t *l, uint64_t now);
 void
 sw_link_connect_unanswered(sw_link_t *l)
 {
+    bool next = l->conn == NULL && sw_link_running && sw_link_may_open(l)
+                && !uv_is_active((uv_handle_t *) &l->retry);
+
     l->connecting = false;
+    if (next && !sw_link_keep_unanswered(l)) {
+        sw_link_leave_to_peer(l);       /* the transport closed it */
+        return;
+    }
     sw_log_debug("link %s: no answer yet; the attempt stays open while "
                  "the next starts", l->name);
-    if (l->conn == NULL && sw_link_running && sw_link_may_open(l)
-        && !uv_is_active((uv_handle_t *) &l->retry))
-    {
+    if (next) {
         sw_link_connect(l);
     } else if (l->conn != NULL && sw_link_running) {
         /* with a connection, probing goes on at once (not at the next

@@ -116,6 +116,9 @@ struct sw_link_s {
     bool              we_opened;
     bool              connecting;
     bool              holdoff;          /* the retry timer is a hold-off */
+    bool              passive;          /* the retry timer is an idle
+                                           end's fallback: it leaves
+                                           opening to the peer */
     double            probe_gap;        /* s between refused probes */
     uint64_t          probe_at;         /* loop ms: no probe before */
     uint64_t          probe_said;       /* loop ms: last probe logged */

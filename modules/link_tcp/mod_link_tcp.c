@@ -149,6 +149,12 @@ mod_link_tcp_on_deadline(uv_timer_t *timer)
                                               : max;
     }
 
+    if (!sw_link_keep_unanswered(link)) {
+        /* an idle end's: the peer opens when it has something to send */
+        mod_link_tcp_cancel(a);
+        sw_link_connect_unanswered(link);
+        return;
+    }
     a->late = true;
     uv_close((uv_handle_t *) a->timer, mod_link_tcp_free_handle);
     a->timer = NULL;

@@ -705,6 +705,68 @@ def test_only_the_end_with_stanzas_waiting_opens_at_a_cold_start(linked):
     assert not any(a and d == LINK_PORT for a, _, d in syns), syns
 
 
+# the fallback of an idle end that left opening to the peer: the
+# default (the Setup's 2 s would come before the link does)
+IDLE_FALLBACK = ('    peer_reconnect_max = "30s",\n',) * 2
+
+
+def test_an_idle_end_leaves_a_dead_path_to_the_peer(linked):
+    """The same cold start with nothing the hosts can see (no carrier),
+    the link down long enough for A's attempt to go unanswered: A, idle,
+    closes it and starts no other ("leaving it to the peer to open").
+    Kept, its SYNs and the kernel's retransmissions of them would reach
+    the link when it returns, in the way of B's connection (on hf-ip
+    both ends' filled the channel for 20 s of a cold start)."""
+    ln = linked(["--profile", "vhf"], keepalive="20s",
+                top='link_tcp_connect_timeout = "2s"\n', more=IDLE_FALLBACK)
+    assert ln.emu.ctl("down") == "ok"
+    ln.start()
+    alice, bob = ln.alice(), ln.bob()
+    bob.send(message("alice@a.example", "waiting", "w0"))
+    time.sleep(8)           # A's head start (2 s) and its attempt's 2 s
+    sniff = Sniffer(ln.emu.ns_a, "lemu0", ADDR_A)
+    sniff.start()
+    try:
+        assert ln.emu.ctl("up") == "ok"
+        alice.wait(r"<body>waiting</body>", 30)
+        ln.wait_up()
+        time.sleep(2)
+    finally:
+        sniff.stop()
+    syns = [(from_a, sport, dport) for _, from_a, _, _, fl, sport, dport
+            in sniff.packets if fl & 0x12 == 0x02]
+    print("SYNs after link-up: %r" % syns)
+    assert any(not a and d == LINK_PORT for a, _, d in syns), syns
+    assert not any(a and d == LINK_PORT for a, _, d in syns), syns
+    assert count_log(ln.a, "link b: no answer, and nothing to send: "
+                     "leaving it to the peer to open") == 1, ln.a.log_text()
+
+
+def test_an_idle_end_that_left_it_to_the_peer_opens_for_a_stanza(linked):
+    """Both ends idle while the link is down: both leave opening to the
+    other (their fallback is 30 s away).  A stanza queued on A then opens
+    at once, and it is delivered as soon as the link is back, not at
+    the fallback."""
+    ln = linked(["--profile", "vhf"], keepalive="20s",
+                top='link_tcp_connect_timeout = "2s"\n', more=IDLE_FALLBACK)
+    assert ln.emu.ctl("down") == "ok"
+    ln.start()
+    alice, bob = ln.alice(), ln.bob()
+    for s, peer in ((ln.a, "b"), (ln.b, "a")):
+        wait_log(s, "link %s: no answer, and nothing to send: leaving it "
+                 "to the peer to open" % peer, 20)
+    t0 = time.monotonic()
+    alice.send(message("bob@b.example", "now", "n0"))
+    wait_log(ln.a, "link b: no answer yet", 10)
+    assert ln.emu.ctl("up") == "ok"
+    bob.wait(r"<body>now</body>", 30)
+    took = time.monotonic() - t0
+    print("queued while both ends left it to the other: delivered after "
+          "%.1f s" % took)
+    # the fallback opens 24-36 s after the idle attempt went unanswered
+    assert took < 20, took
+
+
 def test_interface_coming_up_connects_at_once(linked):
     """With --carrier the emulator takes the TUN devices' carrier down
     for an outage, as a modem or radio that reports its link would: when

@@ -263,6 +263,14 @@ void sw_link_connect_failed(sw_link_t *l, const char *reason);
  */
 void sw_link_connect_unanswered(sw_link_t *l);
 /*
+ * Whether an attempt unanswered at its deadline is worth keeping: not at
+ * an end with nothing to send and no connection, on a link both ends may
+ * open (the peer opens when it has something; this end's SYNs would only
+ * crowd the link when it returns).  The transport closes such an attempt
+ * before it calls sw_link_connect_unanswered, which then starts none.
+ */
+bool sw_link_keep_unanswered(const sw_link_t *l);
+/*
  * The transport learned that the path to the peer may be back (an
  * interface came up, a route appeared: netlink for TCP, a radio's link
  * state).  A link without a connection connects at once, whatever its
