@@ -1362,7 +1362,8 @@ sw_link_keep_unanswered(const sw_link_t *l)
  * send; this end opens when it has, when the host says the path is back
  * (sw_link_path_up: after the head start), and otherwise once
  * peer_reconnect_max later, for a peer that never opens (a "them" there
- * against our "both", a misconfiguration; doc/peer-links.md).
+ * against our "both", a misconfiguration; doc/peer-links.md); ten times
+ * that once the peer has opened a connection to us since we started.
  */
 static void
 sw_link_leave_to_peer(sw_link_t *l)
@@ -1372,6 +1373,9 @@ sw_link_leave_to_peer(sw_link_t *l)
 
     uv_random(NULL, NULL, &r, sizeof(r), 0, NULL);
     delay = l->conf.reconnect_max * (0.8 + 0.4 * (r / 4294967295.0));
+    if (l->peer_opens) {
+        delay *= SW_LINK_FALLBACK_SLOW;
+    }
     sw_log_info("link %s: no answer, and nothing to send: leaving it to "
                 "the peer to open (we try again in %.0f s, or when we "
                 "have something to send)", l->name, delay);
@@ -1991,6 +1995,8 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
 
     if (we_opened) {
         l->connecting = false;
+    } else {
+        l->peer_opens = true;
     }
     if (sw_link_plain(l)) {
         return sw_link_attach_plain(l, conn, we_opened);

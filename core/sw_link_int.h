@@ -17,6 +17,10 @@
 #define SW_LINK_TICK_MS        1000
 #define SW_LINK_SIMUL_MS       5000    /* opens closer than this are
                                           simultaneous; later ones replace */
+#define SW_LINK_FALLBACK_SLOW  10      /* an idle end that leaves opening
+                                          to a peer seen opening tries
+                                          again this many times
+                                          peer_reconnect_max later */
 #define SW_LINK_HOLDOFF_MS     1000    /* an idle end whose connections
                                            lose simultaneous opens waits
                                            this much beyond the head
@@ -119,6 +123,8 @@ struct sw_link_s {
     bool              passive;          /* the retry timer is an idle
                                            end's fallback: it leaves
                                            opening to the peer */
+    bool              peer_opens;       /* it opened one to us since
+                                           we started */
     double            probe_gap;        /* s between refused probes */
     uint64_t          probe_at;         /* loop ms: no probe before */
     uint64_t          probe_said;       /* loop ms: last probe logged */

@@ -767,6 +767,34 @@ def test_an_idle_end_that_left_it_to_the_peer_opens_for_a_stanza(linked):
     assert took < 20, took
 
 
+def test_an_idle_end_whose_peer_opens_leaves_it_longer(linked):
+    """The fallback of an idle end that left opening to the peer is for a
+    peer that never opens: once the peer has opened a connection to us,
+    it comes ten times later.  Both ends idle: A's connection wins a
+    simultaneous open, so A opens after its head start and B does not;
+    after an outage that ends the connection, B's fallback is 240-360 s
+    away, A's 24-36 s."""
+    ln = linked(["--profile", "vhf"],
+                top='link_tcp_connect_timeout = "2s"\n', more=IDLE_FALLBACK)
+    ln.start()
+    ln.wait_up()
+    assert count_log(ln.b, "we opened)") == 0, ln.b.log_text()
+    assert ln.emu.ctl("down") == "ok"
+    left = "no answer, and nothing to send: leaving it to the peer to " \
+        "open (we try again in "
+    wait_log(ln.a, "link b: " + left, 30)
+    wait_log(ln.b, "link a: " + left, 30)
+
+    def fallback(s, peer):
+        text = s.log_text()
+        at = text.index("link %s: %s" % (peer, left))
+        return int(text[at:].split("we try again in ")[1].split(" s")[0])
+    print("fallbacks: A %d s, B %d s" % (fallback(ln.a, "b"),
+                                         fallback(ln.b, "a")))
+    assert 24 <= fallback(ln.a, "b") <= 36, ln.a.log_text()
+    assert 240 <= fallback(ln.b, "a") <= 360, ln.b.log_text()
+
+
 def test_interface_coming_up_connects_at_once(linked):
     """With --carrier the emulator takes the TUN devices' carrier down
     for an outage, as a modem or radio that reports its link would: when
