@@ -1184,8 +1184,19 @@ sw_link_on_data(sw_conn_t *c, const char *data, size_t len, void *ud)
 
     l->st.bytes_in += len;
     if (c == l->pend) {
-        /* may be promoted while parsing: the parser goes with it */
+        uint64_t live_next = l->in_next;
+
+        /* may be promoted while parsing (the parser goes with it), or
+         * drained (sw_link_pend_judge: the rest of this feed then runs
+         * on the drain's numbering, as below) */
+        l->pend_drained = false;
         sw_xmlstream_feed(l->pend_xs, data, len, NULL);
+        if (l->pend_drained) {
+            l->pend_drained = false;
+            l->rx_conn = NULL;
+            l->drain_next = l->in_next;
+            l->in_next = live_next;
+        }
         return;
     }
     if (c == l->drain) {
@@ -1275,8 +1286,11 @@ sw_link_on_secured(sw_conn_t *c, void *ud)
 {
     sw_link_t *l = ud;
 
-    if (l != NULL && c == l->pend) {
+    if (l != NULL && c == l->pend && !l->pend_judge) {
         sw_link_promote(l);     /* the TLS handshake proved the peer */
+    }
+    if (l != NULL && c == l->pend) {
+        return;                 /* its hello decides (sw_link_pend_judge) */
     }
     if (l != NULL) {
         sw_log_info("link %s: up (%s, %s, peer verified)",
@@ -1733,15 +1747,34 @@ sw_link_hello(sw_link_t *l, char *buf, size_t size, uint64_t *first)
  * until its drain ends, and the next would replace ours.
  */
 static bool
-sw_link_simultaneous(const sw_link_t *l)
+sw_link_simultaneous_late(const sw_link_t *l)
 {
     uint64_t age = uv_now(sw_loop()) - l->conn_since;
     double   more = 3 * (l->rtt_min > l->conf.ack_timeout
                          ? l->rtt_min : l->conf.ack_timeout);
 
-    return age <= SW_LINK_SIMUL_MS
-           || (l->first_conn && sw_link_unconfirmed(l)
-               && age <= SW_LINK_SIMUL_MS + (uint64_t) (1000 * more));
+    return age > SW_LINK_SIMUL_MS && l->first_conn && sw_link_unconfirmed(l)
+           && age <= SW_LINK_SIMUL_MS + (uint64_t) (1000 * more);
+}
+
+static bool
+sw_link_simultaneous(const sw_link_t *l)
+{
+    return uv_now(sw_loop()) - l->conn_since <= SW_LINK_SIMUL_MS
+           || sw_link_simultaneous_late(l);
+}
+
+/* Closes the live connection, to be replaced. */
+static void
+sw_link_close_live(sw_link_t *l)
+{
+    l->st.wire_out += sw_conn_bytes_out(l->conn);
+    l->st.wire_in += sw_conn_bytes_in(l->conn);
+    sw_conn_set_data(l->conn, NULL);
+    sw_conn_close(l->conn, false);
+    l->conn = NULL;
+    sw_xmlstream_free(l->xs);
+    l->xs = NULL;
 }
 
 /*
@@ -1770,13 +1803,7 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     }
     if (l->conn != NULL) {
         sw_log_info("link %s: switching to the new connection", l->name);
-        l->st.wire_out += sw_conn_bytes_out(l->conn);
-        l->st.wire_in += sw_conn_bytes_in(l->conn);
-        sw_conn_set_data(l->conn, NULL);
-        sw_conn_close(l->conn, false);
-        l->conn = NULL;
-        sw_xmlstream_free(l->xs);
-        l->xs = NULL;
+        sw_link_close_live(l);
     }
     uv_timer_stop(&l->retry);
     l->holdoff = false;
@@ -1856,13 +1883,68 @@ sw_link_pend_close(sw_link_t *l, const char *why)
     sw_conn_close(l->pend, false);
 }
 
+/*
+ * The peer's connection came late in our first connection's extended
+ * simultaneous-open window (sw_link_simultaneous_late): its hello says
+ * which it is.  If it acknowledges a stanza we still hold, the peer got
+ * it, whether on our connection or on one before (its acks lost): the
+ * peer heard from us before it opened this one, which is then a
+ * reconnect (it restarted, or found ours dead) and replaces ours.
+ * Judged as a simultaneous open instead, it was read to its end while
+ * our message sat on our connection to the peer's previous process: on
+ * hf-ip a restarted receiver got it 42 s after the link came back, not
+ * 10.  Otherwise the opens crossed, and it is read to its end (drained)
+ * as in any simultaneous open.  Returns whether it was drained (el
+ * handled).
+ */
+static bool
+sw_link_pend_judge(sw_link_t *l, sw_xml_t *el, sw_pool_t *pool)
+{
+    sw_link_wire_t  w;
+    sw_conn_t      *conn = l->pend;
+    sw_xmlstream_t *xs = l->pend_xs;
+
+    l->pend_judge = false;
+    if (l->conn == NULL) {
+        return false;                   /* ours has gone: it is the one */
+    }
+    if (sw_link_wire_parse(el, &w) == SW_OK && w.has_ack && l->q_n > 0
+        && sw_link_q_at(l, 0)->seq <= w.ack && w.ack <= l->sent_max)
+    {
+        sw_log_info("link %s: the peer's new connection acknowledges "
+                    "stanza %llu, which we still held: the peer heard us "
+                    "before it opened it, a reconnect, not a simultaneous "
+                    "open; switching to it", l->name,
+                    (unsigned long long) w.ack);
+        sw_link_close_live(l);
+        return false;
+    }
+    sw_log_info("link %s: simultaneous open: keeping the existing "
+                "connection, reading the new one to its end", l->name);
+    l->pend = NULL;
+    l->pend_xs = NULL;
+    sw_link_drain(l, conn, xs, false, l->in_delivered + 1);
+    /* the rest of this feed runs on the drain's numbering (on_data) */
+    l->pend_drained = true;
+    l->in_next = l->drain_next;
+    l->rx_conn = conn;
+    sw_link_drain_on_element(l, el, pool);
+    return true;
+}
+
 static void
 sw_link_pend_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
 {
     sw_link_t      *l = ud;
     sw_link_wire_t  w;
+    sw_conn_t      *conn;
 
     if (sw_link_is_hello(el)) {
+        bool judged = l->pend_judge;
+
+        if (judged && sw_link_pend_judge(l, el, pool)) {
+            return;                     /* drained */
+        }
         /*
          * What the peer says it delivered goes out of the queue before
          * the rest is sent again on this connection (a restarted peer
@@ -1875,7 +1957,14 @@ sw_link_pend_on_element(void *ud, sw_xml_t *el, sw_pool_t *pool)
         {
             sw_link_acked(l, w.ack, 0);
         }
+        conn = l->pend;
         sw_link_promote(l);
+        if (judged && l->tls && l->conn == conn && sw_conn_tls_done(conn)) {
+            /* verified while its hello was awaited (sw_link_on_secured) */
+            sw_log_info("link %s: up (%s, %s, peer verified)", l->name,
+                        sw_conn_peer(conn), sw_conn_tls_desc(conn));
+            sw_link_set_up(l, true, NULL);
+        }
         sw_link_on_element(l, el, pool);
         return;
     }
@@ -1992,6 +2081,7 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
 {
     sw_xmlstream_t *xs;
     bool            pending = false;
+    bool            judge = false;
 
     if (we_opened) {
         l->connecting = false;
@@ -2014,7 +2104,9 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
                         || we_opened == sw_link_prefer_ours(l)
                         || sw_link_block_heard(l->conn);
 
-        if (!keep_new) {
+        judge = !keep_new && !we_opened && l->block == NULL
+                && sw_link_simultaneous_late(l);
+        if (!keep_new && !judge) {
             sw_log_info("link %s: simultaneous open: keeping the existing "
                         "connection, reading the new one to its end",
                         l->name);
@@ -2058,6 +2150,7 @@ sw_link_attach(sw_link_t *l, sw_conn_t *conn, bool we_opened)
         l->pend_xs = xs;
         l->pend_since = uv_now(sw_loop());
         l->pend_ack = l->in_durable;
+        l->pend_judge = judge;
         sw_log_info("link %s: a new connection from %s waits to prove it "
                     "is the peer's", l->name, sw_conn_peer(conn));
         /*

@@ -106,7 +106,9 @@ const sw_option_t sw_peer_options[] = {
     SW_PEER_OPT("peer_reconnect_min", SW_OPT_DURATION, reconnect_min, 0,
                 100, 3600LL * 1000, "1s", NULL, "first retry delay"),
     SW_PEER_OPT("peer_reconnect_max", SW_OPT_DURATION, reconnect_max, 0,
-                100, 3600LL * 1000, "30s", NULL, "longest retry delay"),
+                100, 3600LL * 1000, "30s", NULL, "longest retry delay; also when an idle end "
+                "that left opening to the peer tries again (ten times it "
+                "once the peer has opened a connection to us)"),
     SW_PEER_OPT("peer_ack_timeout", SW_OPT_DURATION, ack_timeout, 0,
                 500, 3600LL * 1000, "10s", NULL, "a stanza unacknowledged "
                 "this long makes us open a fresh connection beside the "

@@ -117,6 +117,10 @@ struct sw_link_s {
     uint64_t          pend_since;
     uint64_t          pend_first;       /* seq our hello gave it */
     uint64_t          pend_ack;         /* ack our hello gave it */
+    bool              pend_judge;       /* a simultaneous open or a
+                                           reconnect: its hello says */
+    bool              pend_drained;     /* judged the former while its
+                                           data was being parsed */
     bool              we_opened;
     bool              connecting;
     bool              holdoff;          /* the retry timer is a hold-off */

@@ -251,6 +251,46 @@ def test_a_late_open_while_our_first_connection_heard_nothing(tmp_path):
         p.a.stop()
 
 
+def test_a_late_open_that_acknowledges_our_stanza_is_a_reconnect(tmp_path):
+    """As above, but the hello of b's open acknowledges the stanza a sent
+    on its own connection: b got it before it opened (then restarted, or
+    found a's connection dead), so the opens did not cross, and b's
+    replaces a's.  Taken for a simultaneous open, it was read to its end
+    while a's next stanza went on the connection to b's previous process
+    (on hf-ip a restarted receiver got it 42 s after the link came back)."""
+    p, lsn = b_listener(tmp_path)
+    try:
+        alice, ours = a_connects(p, lsn)    # a's first one: silence
+        ours.settimeout(5)
+        assert ours.recv(65536)             # a's hello and its queue
+        # the queued message is a's first stanza
+        seq = int(re.search(r"link b: 0 stanzas queued from before; next "
+                            r"out (\d+)", p.a.log_text()).group(1))
+        time.sleep(7)                       # past the 5 s of an ordinary one
+        late = RawPeer(p)
+        late.send("<link xmlns='%s' seq='1' next='2' ack='%d'/>%s"
+                  % (NS, seq, msg(1)))
+        got = alice.read_until(r"<body>raw 1</body>", timeout=10)
+        assert "raw 1" in got
+        wait_log(p.a, "a reconnect, not a simultaneous open")
+        alice.send("<message to='bob@b.example' type='chat' id='q2'>"
+                   "<body>after</body></message>")
+        # it goes on b's connection; a closed its own
+        late.s.settimeout(10)
+        assert late.s.recv(65536)           # a's hello there, then "after"
+        ours.settimeout(5)
+        while ours.recv(65536):             # what a wrote on it before
+            pass                            # ... then its end
+        log = p.a.log_text()
+        assert "simultaneous open: keeping the existing connection" \
+            not in log, log
+        late.close()
+        ours.close()
+    finally:
+        lsn.close()
+        p.a.stop()
+
+
 def test_restored_database_loses_and_duplicates_nothing(tmp_path):
     """a's database is copied, a sends more, the copy is put back (a
     backup restored): what a sends after that reaches bob, and nothing
