@@ -376,6 +376,9 @@ class SkywavePair:
                     'modules = { "c2s", "im", "server", "link_tcp" }\n'
                     'c2s_interfaces = { "127.0.0.1", "%s" }\n'
                     'c2s_port = 5222\nc2s_direct_tls_port = 0\n'
+                    # a login across hf-ip takes over the default 60 s:
+                    # measured, not cut (the bench waits --timeout)
+                    'c2s_negotiation_timeout = "600s"\n'
                     'c2s_certificate = "%s"\nc2s_key = "%s"\n'
                     'link_tcp_interfaces = { "%s" }\nlink_tcp_port = 5270\n'
                     'link_tcp_fastopen = %s\n'
