@@ -676,19 +676,12 @@ def test_cold_start_with_the_link_down(linked):
     assert st["stanzas_in"] == 20, st
 
 
-def test_only_the_end_with_stanzas_waiting_opens_at_a_cold_start(linked):
-    """Both servers start with the link down (the hosts see it: carrier)
-    and only B has stanzas waiting.  When it comes up, A, idle, gives B's
-    connection a head start instead of opening its own as well: on a
-    half-duplex channel two opens queue behind each other (vhf: 2.2 s
-    to the first delivery with both, 1.35 s with one).  A 1 s head start
-    was 0.1 s short here (A's SYN left before B's handshake reached A)."""
-    ln = linked(["--profile", "vhf", "--carrier"], keepalive="20s")
-    assert ln.emu.ctl("down") == "ok"
-    ln.start()
-    alice, bob = ln.alice(), ln.bob()
+def only_b_opens(ln, alice, bob, wait):
+    """bob's message waits on B, the link down; after wait s it comes up:
+    the message arrives, and only B opened a link connection (SYNs on
+    the link port after link-up)."""
     bob.send(message("alice@a.example", "waiting", "w0"))
-    time.sleep(3)
+    time.sleep(wait)
     sniff = Sniffer(ln.emu.ns_a, "lemu0", ADDR_A)
     sniff.start()
     try:
@@ -703,6 +696,20 @@ def test_only_the_end_with_stanzas_waiting_opens_at_a_cold_start(linked):
     print("SYNs after link-up: %r" % syns)
     assert any(not a and d == LINK_PORT for a, _, d in syns), syns
     assert not any(a and d == LINK_PORT for a, _, d in syns), syns
+
+
+def test_only_the_end_with_stanzas_waiting_opens_at_a_cold_start(linked):
+    """Both servers start with the link down (the hosts see it: carrier)
+    and only B has stanzas waiting.  When it comes up, A, idle, gives B's
+    connection a head start instead of opening its own as well: on a
+    half-duplex channel two opens queue behind each other (vhf: 2.2 s
+    to the first delivery with both, 1.35 s with one).  A 1 s head start
+    was 0.1 s short here (A's SYN left before B's handshake reached A)."""
+    ln = linked(["--profile", "vhf", "--carrier"], keepalive="20s")
+    assert ln.emu.ctl("down") == "ok"
+    ln.start()
+    alice, bob = ln.alice(), ln.bob()
+    only_b_opens(ln, alice, bob, 3)
 
 
 # the fallback of an idle end that left opening to the peer: the
@@ -722,22 +729,7 @@ def test_an_idle_end_leaves_a_dead_path_to_the_peer(linked):
     assert ln.emu.ctl("down") == "ok"
     ln.start()
     alice, bob = ln.alice(), ln.bob()
-    bob.send(message("alice@a.example", "waiting", "w0"))
-    time.sleep(8)           # A's head start (2 s) and its attempt's 2 s
-    sniff = Sniffer(ln.emu.ns_a, "lemu0", ADDR_A)
-    sniff.start()
-    try:
-        assert ln.emu.ctl("up") == "ok"
-        alice.wait(r"<body>waiting</body>", 30)
-        ln.wait_up()
-        time.sleep(2)
-    finally:
-        sniff.stop()
-    syns = [(from_a, sport, dport) for _, from_a, _, _, fl, sport, dport
-            in sniff.packets if fl & 0x12 == 0x02]
-    print("SYNs after link-up: %r" % syns)
-    assert any(not a and d == LINK_PORT for a, _, d in syns), syns
-    assert not any(a and d == LINK_PORT for a, _, d in syns), syns
+    only_b_opens(ln, alice, bob, 8)     # past A's head start and attempt
     assert count_log(ln.a, "link b: no answer, and nothing to send: "
                      "leaving it to the peer to open") == 1, ln.a.log_text()
 
