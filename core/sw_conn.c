@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <skywave/sw_conn.h>
 #include <skywave/sw_log.h>
@@ -361,6 +362,19 @@ sw_conn_io_shutdown_done(sw_conn_t *c, int error)
     if (c->state != SW_CONN_CLOSING) {
         sw_conn_close_handle(c);
     }
+}
+
+void
+sw_conn_close_reset(sw_conn_t *c)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    int           fd = sw_conn_fd(c);
+
+    if (fd >= 0 && c->state == SW_CONN_OPEN) {
+        /* not a socket (a pipe): an ordinary close */
+        (void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    sw_conn_close(c, false);
 }
 
 void

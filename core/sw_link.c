@@ -1340,6 +1340,18 @@ sw_link_drop(sw_link_t *l, const char *why)
     sw_conn_close(l->conn, false);
 }
 
+/* The same for a connection that seems dead: what its kernel holds is
+ * thrown away (sw_conn_close_reset), not retransmitted into the link. */
+static void
+sw_link_drop_dead(sw_link_t *l, const char *why)
+{
+    if (l->conn == NULL) {
+        return;
+    }
+    sw_log_warn("link %s: dropping the connection: %s", l->name, why);
+    sw_conn_close_reset(l->conn);
+}
+
 /* ------------------------------------------------------- connecting --- */
 
 static bool
@@ -1764,14 +1776,16 @@ sw_link_simultaneous(const sw_link_t *l)
            || sw_link_simultaneous_late(l);
 }
 
-/* Closes the live connection, to be replaced. */
+/* Closes the live connection, to be replaced: what its kernel still
+ * holds goes again on the new one, and retransmitted into a peer that may
+ * be gone (restarted, or the connection dead) it would take link time. */
 static void
 sw_link_close_live(sw_link_t *l)
 {
     l->st.wire_out += sw_conn_bytes_out(l->conn);
     l->st.wire_in += sw_conn_bytes_in(l->conn);
     sw_conn_set_data(l->conn, NULL);
-    sw_conn_close(l->conn, false);
+    sw_conn_close_reset(l->conn);
     l->conn = NULL;
     sw_xmlstream_free(l->xs);
     l->xs = NULL;
@@ -2362,7 +2376,8 @@ sw_link_on_tick(uv_timer_t *t)
             }
         } else if (now - l->last_rx > (uint64_t) (3000 * l->conf.keepalive))
         {
-            sw_link_drop(l, "nothing received for three keepalive periods");
+            sw_link_drop_dead(l, "nothing received for three keepalive "
+                              "periods");
         } else if (l->block != NULL && sw_link_unconfirmed(l)
                    && now - l->conn_since
                       > (uint64_t) (1000 * sw_link_ack_timeout(l)))

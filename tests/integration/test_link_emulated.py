@@ -567,6 +567,43 @@ def test_tls_session_resumed_after_an_outage(linked, tmp_path):
     wait_log(ln.b, ", resumed, 0-RTT, peer verified")
 
 
+def test_a_replaced_connection_is_reset_not_retransmitted(linked):
+    """A's connection carries a message into an outage and A's probe
+    replaces it once the link is back.  The old connection is closed with
+    a reset (SO_LINGER 0), not an orderly close: its kernel would go on
+    retransmitting what it held, then a FIN, into the link, though the
+    message goes again on the new connection (on hf-ip the old
+    connection to a restarted peer put a 273-byte retransmission into the
+    returning half-duplex channel)."""
+    ln = linked(["--profile", "satcom-64k"], keepalive="20s")
+    sniff = Sniffer(ln.emu.ns_a, "lemu0", ADDR_A)
+    sniff.start()
+    try:
+        ln.start()
+        ln.wait_up()
+        alice, bob = ln.alice(), ln.bob()
+        alice.send(message("bob@b.example", "before", "r0"))
+        bob.wait(r"<body>before</body>", 20)
+        time.sleep(1)
+        assert ln.emu.ctl("down") == "ok"
+        alice.send(message("bob@b.example", "during", "r1"))
+        wait_log(ln.a, "probing with a new connection", timeout=30)
+        assert ln.emu.ctl("up") == "ok"
+        bob.wait(r"<body>during</body>", 30)
+        wait_log(ln.a, "link b: switching to the new connection", 30)
+        time.sleep(3)
+    finally:
+        sniff.stop()
+    # the link connection that carried "before", by its ports
+    old = next((sp, dp) for _, from_a, _, n, _, sp, dp in sniff.packets
+               if from_a and n > 0 and LINK_PORT in (sp, dp))
+    flags = [fl for _, from_a, _, _, fl, sp, dp in sniff.packets
+             if from_a and (sp, dp) == old]
+    print("A's packets on its old connection, flags: %r" % flags)
+    assert any(fl & 0x04 for fl in flags), flags        # RST
+    assert not any(fl & 0x01 for fl in flags), flags    # no FIN
+
+
 def test_dictionary_mismatch_is_detected(linked, tmp_path):
     da, db = tmp_path / "dict-a", tmp_path / "dict-b"
     da.write_bytes((b"<message from='' to='' type='chat' id=''><body>"

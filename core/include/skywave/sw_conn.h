@@ -151,6 +151,14 @@ void sw_conn_set_max_pending(sw_conn_t *c, size_t bytes);
  * the socket.  The closed callback follows.  Idempotent.
  */
 void sw_conn_close(sw_conn_t *c, bool flush);
+/*
+ * Closes at once, throwing away what the kernel still holds to send: a
+ * socket sends a reset instead of retransmitting it (and a FIN) for
+ * minutes (SO_LINGER 0, socket(7)).  For a connection that is dead or
+ * replaced, whose unacknowledged data goes again elsewhere: over a slow
+ * link the retransmissions into a dead peer take channel time.
+ */
+void sw_conn_close_reset(sw_conn_t *c);
 /* Stop/resume reading (flow control). */
 void sw_conn_pause_read(sw_conn_t *c, bool pause);
 void sw_conn_set_data(sw_conn_t *c, void *ud);
