@@ -731,7 +731,7 @@ sw_link_unread(sw_link_t *l)
     } else if (l->xs != NULL) {
         sw_xmlstream_pause(l->xs);
     }
-    sw_link_drop(l, "storage failed");
+    sw_link_drop(l, "storage failed", false);
 }
 
 /*
@@ -976,7 +976,7 @@ sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
     if (l->xs != NULL) {
         sw_xmlstream_pause(l->xs);
     }
-    sw_link_drop(l, "protocol error");
+    sw_link_drop(l, "protocol error", false);
 }
 
 /*
@@ -1170,7 +1170,7 @@ sw_link_on_error(void *ud, const char *cond, const char *text)
     char       why[256];
 
     snprintf(why, sizeof(why), "stream error %s: %s", cond, text);
-    sw_link_drop(l, why);
+    sw_link_drop(l, why, false);
 }
 
 static const sw_xmlstream_cb_t sw_link_xs_cb = {
@@ -1327,29 +1327,23 @@ static const sw_conn_cb_t sw_link_conn_cb = {
     .closed = sw_link_on_closed,
 };
 
-/* Closes the connection (the retry logic takes it from there). */
+/* Closes the connection (the retry logic takes it from there).  reset:
+ * the connection seems dead, and what its kernel holds is thrown away
+ * (sw_conn_close_reset) rather than retransmitted into the link. */
 void
-sw_link_drop(sw_link_t *l, const char *why)
+sw_link_drop(sw_link_t *l, const char *why, bool reset)
 {
     if (l->conn == NULL) {
         return;
     }
     sw_log_warn("link %s: dropping the connection: %s", l->name, why);
-    /* dead: nothing to flush (an orderly close of a connection whose
-     * handshake never completed would wait for it) */
-    sw_conn_close(l->conn, false);
-}
-
-/* The same for a connection that seems dead: what its kernel holds is
- * thrown away (sw_conn_close_reset), not retransmitted into the link. */
-static void
-sw_link_drop_dead(sw_link_t *l, const char *why)
-{
-    if (l->conn == NULL) {
-        return;
+    if (reset) {
+        sw_conn_close_reset(l->conn);
+    } else {
+        /* nothing to flush (an orderly close of a connection whose
+         * handshake never completed would wait for it) */
+        sw_conn_close(l->conn, false);
     }
-    sw_log_warn("link %s: dropping the connection: %s", l->name, why);
-    sw_conn_close_reset(l->conn);
 }
 
 /* ------------------------------------------------------- connecting --- */
@@ -2376,8 +2370,8 @@ sw_link_on_tick(uv_timer_t *t)
             }
         } else if (now - l->last_rx > (uint64_t) (3000 * l->conf.keepalive))
         {
-            sw_link_drop_dead(l, "nothing received for three keepalive "
-                              "periods");
+            sw_link_drop(l, "nothing received for three keepalive periods",
+                         true);
         } else if (l->block != NULL && sw_link_unconfirmed(l)
                    && now - l->conn_since
                       > (uint64_t) (1000 * sw_link_ack_timeout(l)))
@@ -2392,7 +2386,7 @@ sw_link_on_tick(uv_timer_t *t)
              * above (three periods).  A block link never probes.
              */
             sw_link_drop(l, "nothing heard on it from the peer within an "
-                         "ack timeout");
+                         "ack timeout", false);
         } else if (now - l->last_tx > (uint64_t) (1000 * l->conf.keepalive))
         {
             sw_link_send_ack(l);        /* doubles as a keepalive */

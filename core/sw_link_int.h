@@ -246,7 +246,7 @@ void sw_link_batch_begin(void);
 int sw_link_route(void *data, void *ud);
 void sw_link_live_advance(sw_link_t *l);
 void sw_link_on_batch(uv_check_t *h);
-void sw_link_drop(sw_link_t *l, const char *why);
+void sw_link_drop(sw_link_t *l, const char *why, bool reset);
 void sw_link_connect(sw_link_t *l);
 void sw_link_expire(sw_link_t *l, int64_t now);
 int sw_link_load(sw_link_t *l);

@@ -742,7 +742,7 @@ sw_link_batch_failed(void)
             if (l->xs != NULL) {
                 sw_xmlstream_pause(l->xs);
             }
-            sw_link_drop(l, "storage failed");
+            sw_link_drop(l, "storage failed", false);
         }
     }
     for (i = 0; i < sw_link_held_n; i++) {

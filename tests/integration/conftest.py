@@ -73,7 +73,9 @@ def free_port():
     32768-60999 by default): a port the kernel handed out with bind(0)
     may be handed out again to the next outgoing connection (a server's
     link dialling its peer) before our server listens on it.  Below that
-    range only an explicit bind takes a port.
+    range only an explicit bind takes a port.  Under pytest-xdist each
+    worker takes its own slice of that range, so two workers never hand
+    out the same port between its check here and a server's listen.
     """
     import random
     import socket
@@ -85,6 +87,12 @@ def free_port():
             hi = first - 1
     except (OSError, ValueError, IndexError):
         pass
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if worker.startswith("gw") and worker[2:].isdigit() and count > 1:
+        span = (hi - lo + 1) // count
+        lo += int(worker[2:]) % count * span
+        hi = lo + span - 1
     for _ in range(200):
         port = random.randint(lo, hi)
         if port in _ports_given:
