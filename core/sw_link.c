@@ -344,7 +344,12 @@ sw_link_rtt_from_transport(sw_link_t *l)
 }
 
 /* The peer handled everything up to h (XEP-0198 style); it held the
- * ack held seconds before sending it. */
+ * ack held seconds before sending it.  A stanza written more than once
+ * gives no round-trip sample (Karn's rule, RFC 6298 §3): its ack may be
+ * for the first copy, arriving just after the second left (on hf-ip a
+ * probe's resend, then the ack of the first copy 30 ms later, stored a
+ * round trip of 0.03 s: a restarted server then probed every 2 s, each
+ * probe's SYN with its queue 1.7 s of the channel). */
 static void
 sw_link_acked(sw_link_t *l, uint64_t h, double held)
 {
@@ -355,8 +360,8 @@ sw_link_acked(sw_link_t *l, uint64_t h, double held)
     while (l->q_n > 0 && sw_link_q_at(l, 0)->seq <= h) {
         sw_link_qitem_t *it = sw_link_q_at(l, 0);
 
-        if (it->seq == h && it->sent_at > 0 && !sw_link_plain(l)
-            && now - it->sent_at - held > 0)
+        if (it->seq == h && it->sent_at > 0 && !it->resent
+            && !sw_link_plain(l) && now - it->sent_at - held > 0)
         {
             sw_link_rtt_sample(l, now - it->sent_at - held);
         }
@@ -622,6 +627,7 @@ sw_link_output(sw_link_t *l)
         if (it->evict) {
             sw_link_q_unload(l, it);
         }
+        it->resent = it->resent || it->sent_at > 0;
         it->sent_at = now;
         l->written = it->seq;
         if (it->seq > l->sent_max) {

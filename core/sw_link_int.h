@@ -56,6 +56,8 @@ typedef struct sw_link_item_mem_s {
     uint64_t          seq;
     int64_t           expires;
     double            sent_at;      /* loop time of the last write */
+    bool              resent;       /* written more than once: its ack
+                                       is no round-trip sample (Karn) */
     int64_t           queued;       /* unix seconds when queued */
     char             *xml;          /* NULL: in storage only (paged out) */
     size_t            len;

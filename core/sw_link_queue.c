@@ -228,6 +228,7 @@ sw_link_q_append(sw_link_t *l, uint64_t seq, int64_t expires, char *xml,
     it->xml = xml;
     it->len = len;
     it->sent_at = 0;
+    it->resent = false;
     it->queued = (int64_t) time(NULL);
     it->kind = sw_link_kind_of(xml);
     it->batch = sw_link_batch_gen;

@@ -466,6 +466,71 @@ def test_unauthenticated_tls_connection_does_not_replace_the_live_one(
         assert p.b.stop() == 0
 
 
+def stored_rtt(server, peer="b"):
+    """The path round trip server keeps for peer (store_kv link_rtt)."""
+    import sqlite3
+    db = sqlite3.connect(str(server.dir / "state" / "skywave.db"))
+    try:
+        row = db.execute("SELECT value FROM store_kv WHERE store = "
+                         "'link_rtt' AND key = ?", (peer,)).fetchone()
+    finally:
+        db.close()
+    return None if row is None else float(row[0])
+
+
+def test_the_ack_of_a_resent_stanza_is_no_round_trip_sample(tmp_path):
+    """a's stanza goes unacknowledged on its connection, which closes; a
+    reconnects and resends it, and b's hello on the new connection
+    acknowledges it at once.  That ack may be for the first copy: the
+    time since the second left is no round trip (Karn's rule, RFC 6298
+    §3).  Taken as one, it replaced the path's 1 s with a few ms and was
+    stored; on hf-ip a server restarted with such a value (0.03 s, after
+    a probe's resend) probed every 2 s, each probe's SYN with its queue
+    1.7 s of the channel."""
+    p = Pair(tmp_path)
+    p.a.start()                         # makes the database
+    assert p.a.stop() == 0
+    import sqlite3
+    db = sqlite3.connect(str(p.a.dir / "state" / "skywave.db"))
+    db.execute("INSERT OR REPLACE INTO store_kv (store, host, key, value) "
+               "VALUES ('link_rtt', '', 'b', '1.000')")
+    db.commit()
+    db.close()
+    lsn = socket.socket()
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind(("127.0.0.1", p.b_link_port))
+    lsn.listen(4)
+    lsn.settimeout(20)
+    p.a.start()
+    try:
+        wait_log(p.a, "link b: path round trip 1.00 s, as last measured")
+        alice, ours = a_connects(p, lsn)
+        seq = int(re.findall(r"link b: 0 stanzas queued from before; "
+                             r"next out (\d+)", p.a.log_text())[-1])
+        ours.settimeout(5)
+        data = ours.recv(65536)             # a's hello (then the stanza)
+        if len(data) < 40:
+            data += ours.recv(65536)
+        ours.close()                        # not acknowledged
+        again, _ = lsn.accept()             # a reconnects
+        again.settimeout(5)
+        assert again.recv(65536)            # a's hello, the stanza again
+        time.sleep(0.05)                    # (a sample of 0 is ignored)
+        z = zlib.compressobj(9)
+        again.sendall(z.compress(("<link xmlns='%s' seq='1' next='1' "
+                                  "ack='%d'/>" % (NS, seq)).encode())
+                      + z.flush(zlib.Z_SYNC_FLUSH))
+        time.sleep(1)
+        log = p.a.log_text()
+        assert log.count("link b: up") == 2, log
+        assert "resending 1 stanzas from %d" % seq in log, log
+        again.close()
+    finally:
+        lsn.close()
+        assert p.a.stop() == 0
+    assert stored_rtt(p.a) == 1.0
+
+
 def test_acks_are_coalesced_and_say_how_long_they_were_held(tmp_path):
     """Five stanzas from the peer within half a second get one ack, not
     five, and it says how long it was held after the last one arrived
