@@ -1392,7 +1392,7 @@ sw_link_keep_unanswered(const sw_link_t *l)
  * that once the peer has opened a connection to us since we started.
  */
 static void
-sw_link_leave_to_peer(sw_link_t *l)
+sw_link_leave_to_peer(sw_link_t *l, const char *why)
 {
     double   delay;
     uint32_t r;
@@ -1402,9 +1402,9 @@ sw_link_leave_to_peer(sw_link_t *l)
     if (l->peer_opens) {
         delay *= SW_LINK_FALLBACK_SLOW;
     }
-    sw_log_info("link %s: no answer, and nothing to send: leaving it to "
-                "the peer to open (we try again in %.0f s, or when we "
-                "have something to send)", l->name, delay);
+    sw_log_info("link %s: %s, and nothing to send: leaving it to the peer "
+                "to open (we try again in %.0f s, or when we have "
+                "something to send)", l->name, why, delay);
     l->holdoff = false;
     l->passive = true;
     uv_timer_start(&l->retry, sw_link_on_retry, (uint64_t) (delay * 1000),
@@ -1600,7 +1600,8 @@ sw_link_connect_unanswered(sw_link_t *l)
 
     l->connecting = false;
     if (next && !sw_link_keep_unanswered(l)) {
-        sw_link_leave_to_peer(l);       /* the transport closed it */
+        /* the transport closed it */
+        sw_link_leave_to_peer(l, "no answer");
         return;
     }
     sw_log_debug("link %s: no answer yet; the attempt stays open while "
@@ -1612,6 +1613,26 @@ sw_link_connect_unanswered(sw_link_t *l)
          * tick: peer_probe_interval may be shorter than a tick) */
         sw_link_probe_check(l, uv_now(sw_loop()));
     }
+}
+
+/*
+ * The transport saw the peer's connection on its way instead of opening
+ * ours (mod_link_tcp: half open at our listener).  On hf-ip an idle
+ * end's attempt 2 s after the host said the path was back, beside the
+ * sender's half-done handshake, put a SYN a second on the half-duplex
+ * channel for 8 s while the sender's ACK and stanza waited (a cold start
+ * 12.8 s against a floor of 8.7 s).
+ */
+void
+sw_link_peer_opening(sw_link_t *l)
+{
+    l->connecting = false;
+    if (l->conn != NULL || !sw_link_running
+        || uv_is_active((uv_handle_t *) &l->retry))
+    {
+        return;
+    }
+    sw_link_leave_to_peer(l, "the peer's connection to us is half open");
 }
 
 /* Simultaneous open: both ends keep the connection opened by the end

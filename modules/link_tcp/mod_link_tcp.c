@@ -17,8 +17,11 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <net/if.h>
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <sys/time.h>
 #endif
 
 #include <skywave/skywave.h>
@@ -242,6 +245,111 @@ mod_link_tcp_fastopen_connect(sw_link_t *link, uv_tcp_t *tcp)
                  sw_link_name(link));
 }
 
+#ifdef __linux__
+/* Is the diagnostic's remote address the peer's (an IPv4 peer may show
+ * as v4-mapped on a dual-stack listener)? */
+static bool
+mod_link_tcp_diag_is(const struct inet_diag_msg *m,
+                     const struct sockaddr_storage *peer)
+{
+    if (peer->ss_family == AF_INET) {
+        uint32_t a = ((const struct sockaddr_in *) peer)->sin_addr.s_addr;
+
+        return m->idiag_family == AF_INET ? m->id.idiag_dst[0] == a
+               : m->idiag_family == AF_INET6 && m->id.idiag_dst[0] == 0
+                 && m->id.idiag_dst[1] == 0
+                 && m->id.idiag_dst[2] == htonl(0xffff)
+                 && m->id.idiag_dst[3] == a;
+    }
+    return m->idiag_family == AF_INET6
+           && memcmp(m->id.idiag_dst,
+                     &((const struct sockaddr_in6 *) peer)->sin6_addr,
+                     16) == 0;
+}
+
+/* One family's SYN_RECV sockets (sock_diag(7)): any from peer to port? */
+static bool
+mod_link_tcp_half_open_in(int fd, int family,
+                          const struct sockaddr_storage *peer, int port)
+{
+    struct {
+        struct nlmsghdr         nlh;
+        struct inet_diag_req_v2 r;
+    }    req;
+    char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+    bool found = false;
+
+    memset(&req, 0, sizeof(req));
+    req.nlh.nlmsg_len = sizeof(req);
+    req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.r.sdiag_family = (uint8_t) family;
+    req.r.sdiag_protocol = IPPROTO_TCP;
+    req.r.idiag_states = 1U << TCP_SYN_RECV;
+    if (send(fd, &req, sizeof(req), 0) < 0) {
+        return false;
+    }
+    for (;;) {
+        ssize_t          n = recv(fd, buf, sizeof(buf), 0);
+        struct nlmsghdr *h = (struct nlmsghdr *) buf;
+
+        if (n <= 0) {
+            return found;                       /* error, or timed out */
+        }
+        for (; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n)) {
+            const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+            if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
+                return found;
+            }
+            if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*m))
+                && m->idiag_state == TCP_SYN_RECV
+                && ntohs(m->id.idiag_sport) == port
+                && mod_link_tcp_diag_is(m, peer))
+            {
+                found = true;           /* read on to the end of the dump */
+            }
+        }
+    }
+}
+
+/*
+ * Whether a connection from the peer to our link port is half open here
+ * (its SYN came and our SYN-ACK went; its ACK has not come): the peer is
+ * opening.  An idle end asks before it opens its own beside it.  False
+ * when the kernel's socket diagnostics cannot be had.  A dump of the
+ * SYN_RECV sockets only, and only when an idle end would open: rare.
+ */
+static bool
+mod_link_tcp_half_open(const struct sockaddr_storage *peer, int port)
+{
+    struct timeval tv = { 0, 200000 };
+    bool           found;
+    int            fd;
+
+    if (port <= 0) {
+        return false;
+    }
+    fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0) {
+        return false;
+    }
+    (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    found = mod_link_tcp_half_open_in(fd, AF_INET, peer, port)
+            || mod_link_tcp_half_open_in(fd, AF_INET6, peer, port);
+    close(fd);
+    return found;
+}
+#else
+static bool
+mod_link_tcp_half_open(const struct sockaddr_storage *peer, int port)
+{
+    (void) peer;
+    (void) port;
+    return false;
+}
+#endif
+
 static int
 mod_link_tcp_connect(void *data, sw_link_t *link)
 {
@@ -258,6 +366,15 @@ mod_link_tcp_connect(void *data, sw_link_t *link)
         sw_log_error("link %s: link_tcp_address is not set to an IP "
                      "address", sw_link_name(link));
         return SW_ERROR;
+    }
+    if (!sw_link_keep_unanswered(link)
+        && mod_link_tcp_half_open(&sa, (int) conf->port))
+    {
+        /* an idle end: the peer is opening, ours would only crowd the
+         * link (doc/peer-links.md, "An idle end does not try a dead
+         * path") */
+        sw_link_peer_opening(link);
+        return SW_OK;
     }
     a = sw_calloc(1, sizeof(*a));
     a->link = link;

@@ -749,6 +749,25 @@ def test_only_the_end_with_stanzas_waiting_opens_at_a_cold_start(linked):
     only_b_opens(ln, alice, bob, 3)
 
 
+def test_an_idle_end_does_not_open_beside_a_half_open_connection(linked):
+    """As above on hf-ip (1200 bit/s, 3 s turnarounds): B's handshake
+    takes about 7 s, longer than A's head start (2 s, no round trip
+    known yet), so when that ends B's connection is half open at A (its
+    SYN came, A's SYN-ACK went).  A sees it (sock_diag) and leaves the
+    opening to B.  Opening its own, A put a SYN a second on the
+    half-duplex channel for 8 s while B's ACK and stanza waited (cold
+    start 12.8 s against a floor of 8.7 s)."""
+    ln = linked(["--profile", "hf-ip", "--carrier"], keepalive="60s",
+                more=IDLE_FALLBACK)
+    assert ln.emu.ctl("down") == "ok"
+    ln.start()
+    alice, bob = ln.alice(), ln.bob()
+    only_b_opens(ln, alice, bob, 3)
+    assert count_log(ln.a, "link b: the peer's connection to us is half "
+                     "open, and nothing to send: leaving it to the peer "
+                     "to open") == 1, ln.a.log_text()
+
+
 # the fallback of an idle end that left opening to the peer: the
 # default (the Setup's 2 s would come before the link does)
 IDLE_FALLBACK = ('    peer_reconnect_max = "30s",\n',) * 2

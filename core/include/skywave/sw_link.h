@@ -271,6 +271,13 @@ void sw_link_connect_unanswered(sw_link_t *l);
  */
 bool sw_link_keep_unanswered(const sw_link_t *l);
 /*
+ * Instead of an attempt, when sw_link_keep_unanswered() is false: the
+ * peer's own connection is on its way (TCP: half open at our listener),
+ * so this idle end leaves the opening to it, as after an unanswered
+ * attempt.  The transport's connect() calls it and returns SW_OK.
+ */
+void sw_link_peer_opening(sw_link_t *l);
+/*
  * The transport learned that the path to the peer may be back (an
  * interface came up, a route appeared: netlink for TCP, a radio's link
  * state).  A link without a connection connects at once, whatever its
@@ -284,9 +291,9 @@ void sw_link_path_up(sw_link_t *l);
  * How long a transport should let one connect attempt run before the
  * next starts beside it, once the link has a measured RTT: the Peer's
  * peer_probe_interval when set (at least half the RTT), else three
- * round trips (at least 2 s), so probes after an outage put a fresh SYN on the link every few
- * seconds instead of following TCP's SYN back-off; 0 when nothing is
- * measured yet (the transport's own default applies).
+ * round trips (at least 2 s), so probes after an outage put a fresh SYN
+ * on the link every few seconds instead of following TCP's SYN back-off;
+ * 0 when nothing is measured yet (the transport's own default applies).
  */
 double sw_link_connect_deadline(const sw_link_t *l);
 /* The least round trip measured on the link's path, in seconds; 0 when
