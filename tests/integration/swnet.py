@@ -13,6 +13,8 @@ tests/soak/soak.py and tests/bench/link use it).
 - make_cert(dir, name): a self-signed ECDSA certificate for name.
 - peer_section(name, domains, options), tls_options(cert, key, pin, ca):
   the text of a Peer section of skywave.cfg.lua.
+- stored_rtt(server, peer): the path round trip a server keeps for a
+  peer (store_kv link_rtt), or None.
 
 Standard library only.
 """
@@ -27,6 +29,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import struct
 import subprocess
@@ -328,3 +331,16 @@ class Sniffer(threading.Thread):
         dirs = [p[1] for p in self.packets if t0 <= p[0] <= t1 and p[3] > 0]
         changes = sum(1 for x, y in zip(dirs, dirs[1:]) if x != y)
         return changes // 2, len(dirs)
+
+
+def stored_rtt(server, peer):
+    """The path round trip server keeps for peer (store_kv link_rtt), or
+    None."""
+    db = sqlite3.connect(os.path.join(str(server.dir), "state",
+                                      "skywave.db"))
+    try:
+        row = db.execute("SELECT value FROM store_kv WHERE store = "
+                         "'link_rtt' AND key = ?", (peer,)).fetchone()
+    finally:
+        db.close()
+    return None if row is None else float(row[0])

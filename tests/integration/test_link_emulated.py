@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 
@@ -25,7 +24,7 @@ import pytest
 from conftest import Server
 from test_c2s import Raw
 from swnet import (ADDR_A, ADDR_B, Emu, Sniffer, enter_netns, in_netns,
-                   make_cert, peer_section, tls_options)
+                   make_cert, peer_section, stored_rtt, tls_options)
 from swnet import netns_usable as _netns_usable
 
 _reason = _netns_usable()
@@ -306,19 +305,6 @@ def test_iridium_latency(linked):
     print("iridium: link up %.2f s after start; alice->bob %.2f s, "
           "bob->alice %.2f s" % (up, there, back))
     assert 1.5 <= there < 30 and 1.5 <= back < 30, (there, back)
-
-
-def stored_rtt(server, peer):
-    """The path round trip the server keeps for a peer (store_kv
-    link_rtt), or None."""
-    db = sqlite3.connect(os.path.join(str(server.dir), "state",
-                                      "skywave.db"))
-    try:
-        row = db.execute("SELECT value FROM store_kv WHERE store = "
-                         "'link_rtt' AND key = ?", (peer,)).fetchone()
-    finally:
-        db.close()
-    return None if row is None else float(row[0])
 
 
 def test_an_end_that_only_receives_knows_the_round_trip(linked):

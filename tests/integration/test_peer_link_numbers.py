@@ -6,12 +6,14 @@ the connection that brought it."""
 import re
 import shutil
 import socket
+import sqlite3
 import time
 import zlib
 
 import pytest
 
 from test_c2s import Raw
+from swnet import stored_rtt
 from test_peer_link import Pair, pair, wait_log  # noqa: F401 (fixture)
 
 NS = "urn:skywave:link:0"
@@ -157,15 +159,22 @@ def test_peer_numbering_that_went_back_is_resynchronised(pair):
     peer.close()
 
 
-def b_listener(tmp_path):
-    """A pair whose b never starts, and a socket listening on b's link
-    port that plays b for the connections a opens; a is started."""
-    p = Pair(tmp_path)
+def listen_as_b(p):
+    """A socket listening on b's link port, to play b for the
+    connections a opens."""
     lsn = socket.socket()
     lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsn.bind(("127.0.0.1", p.b_link_port))
     lsn.listen(4)
     lsn.settimeout(20)
+    return lsn
+
+
+def b_listener(tmp_path):
+    """A pair whose b never starts, and a socket listening on b's link
+    port that plays b for the connections a opens; a is started."""
+    p = Pair(tmp_path)
+    lsn = listen_as_b(p)
     p.a.start()
     return p, lsn
 
@@ -466,18 +475,6 @@ def test_unauthenticated_tls_connection_does_not_replace_the_live_one(
         assert p.b.stop() == 0
 
 
-def stored_rtt(server, peer="b"):
-    """The path round trip server keeps for peer (store_kv link_rtt)."""
-    import sqlite3
-    db = sqlite3.connect(str(server.dir / "state" / "skywave.db"))
-    try:
-        row = db.execute("SELECT value FROM store_kv WHERE store = "
-                         "'link_rtt' AND key = ?", (peer,)).fetchone()
-    finally:
-        db.close()
-    return None if row is None else float(row[0])
-
-
 def test_the_ack_of_a_resent_stanza_is_no_round_trip_sample(tmp_path):
     """a's stanza goes unacknowledged on its connection, which closes; a
     reconnects and resends it, and b's hello on the new connection
@@ -490,17 +487,12 @@ def test_the_ack_of_a_resent_stanza_is_no_round_trip_sample(tmp_path):
     p = Pair(tmp_path)
     p.a.start()                         # makes the database
     assert p.a.stop() == 0
-    import sqlite3
     db = sqlite3.connect(str(p.a.dir / "state" / "skywave.db"))
     db.execute("INSERT OR REPLACE INTO store_kv (store, host, key, value) "
                "VALUES ('link_rtt', '', 'b', '1.000')")
     db.commit()
     db.close()
-    lsn = socket.socket()
-    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsn.bind(("127.0.0.1", p.b_link_port))
-    lsn.listen(4)
-    lsn.settimeout(20)
+    lsn = listen_as_b(p)
     p.a.start()
     try:
         wait_log(p.a, "link b: path round trip 1.00 s, as last measured")
@@ -528,7 +520,7 @@ def test_the_ack_of_a_resent_stanza_is_no_round_trip_sample(tmp_path):
     finally:
         lsn.close()
         assert p.a.stop() == 0
-    assert stored_rtt(p.a) == 1.0
+    assert stored_rtt(p.a, "b") == 1.0
 
 
 def test_acks_are_coalesced_and_say_how_long_they_were_held(tmp_path):
