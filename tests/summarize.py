@@ -84,6 +84,7 @@ def count_junit(name, label):
 
 count_unit(os.path.join(top, "tests/unit"), "make-check.rc", "unit")
 count_junit("integration.xml", "integration")
+count_junit("integration-timed.xml", "integration (timed)")
 
 dc = step_state("distcheck.out")
 if dc == "skipped":
