@@ -719,6 +719,7 @@ def only_b_opens(ln, alice, bob, wait):
     print("SYNs after link-up: %r" % syns)
     assert any(not a and d == LINK_PORT for a, _, d in syns), syns
     assert not any(a and d == LINK_PORT for a, _, d in syns), syns
+    return sniff.packets
 
 
 def test_only_the_end_with_stanzas_waiting_opens_at_a_cold_start(linked):
@@ -733,6 +734,24 @@ def test_only_the_end_with_stanzas_waiting_opens_at_a_cold_start(linked):
     ln.start()
     alice, bob = ln.alice(), ln.bob()
     only_b_opens(ln, alice, bob, 3)
+
+
+def test_the_handshake_ack_rides_with_the_first_bytes(linked):
+    """The connecting end's last handshake packet carries its first
+    bytes (the hello with the stanza waiting): a lone ACK just before
+    them cost 52 bytes, 0.35 s of hf-ip's 1200 bit/s channel in every
+    ordinary handshake (cold start 10.8 s against a floor of 8.7 s)."""
+    ln = linked(["--profile", "vhf", "--carrier"], keepalive="20s")
+    assert ln.emu.ctl("down") == "ok"
+    ln.start()
+    alice, bob = ln.alice(), ln.bob()
+    packets = only_b_opens(ln, alice, bob, 3)
+    from_b = [(payload, fl) for _, from_a, _, payload, fl, _, dport
+              in packets if not from_a and dport == LINK_PORT]
+    print("B's packets to the link port: %r" % from_b[:4])
+    assert from_b[0][1] & 0x12 == 0x02, from_b       # its SYN
+    after = [p for p in from_b if not p[1] & 0x02]
+    assert after and after[0][0] > 0, from_b         # not a bare ACK
 
 
 def test_an_idle_end_does_not_open_beside_a_half_open_connection(linked):
