@@ -22,6 +22,11 @@ Peer "shore" {
     peer_initiate = "both",
     peer_keepalive = "120s",        -- fewer bytes on an idle satellite link
     peer_reconnect_max = "20s",
+    -- over half-duplex HF, so that neither kernel resends its SYN or
+    -- SYN-ACK before a turnaround can answer it (Linux, skywaved in a
+    -- cgroup of its own as systemd runs it, CAP_BPF and CAP_NET_ADMIN;
+    -- doc/peer-links.md, "The handshake's timeout"):
+    -- link_tcp_syn_timeout = "10s",
     -- without a modem that reports its link to the host, an attempt every
     -- 300 ms finds the link within ~1.25x the floor after an outage or a
     -- restart (1.6-1.8x automatic), for ~2.5 % of a 64 kbit/s link while

@@ -27,6 +27,8 @@
 #include <skywave/skywave.h>
 #include <skywave/sw_link.h>
 
+#include "link_tcp_bpf.h"
+
 #define MOD_LINK_TCP_MAX_LISTENERS 8
 /* Attempts per link kept open after their deadline, the newest included
  * (more, up to the _MAX, when the cadence is short: each must live two
@@ -41,6 +43,7 @@ typedef struct {
     const char        *address;         /* the peer's (Peer scope) */
     int64_t            peer_port;
     double             connect_timeout;
+    double             syn_timeout;     /* 0: from the path round trip */
     bool               fastopen;
 } mod_link_tcp_conf_t;
 
@@ -53,6 +56,7 @@ typedef struct {
     mod_link_tcp_attempt_t *attempts;   /* connects in flight */
     sw_log_rl_t             rl_unknown; /* connections nobody expects */
     struct mod_link_tcp_nl_s *nl;       /* netlink: interfaces, routes */
+    link_tcp_bpf_t         *bpf;        /* handshake timeouts; or NULL */
     uint64_t                nl_last;    /* loop ms of the last nudge */
     struct {
         int  index;
@@ -376,6 +380,49 @@ mod_link_tcp_half_open(const struct sockaddr_storage *peer, int port)
 }
 #endif
 
+/*
+ * The first SYN and SYN-ACK timeouts of handshakes with link's peer
+ * (link_tcp_bpf.c).  link_tcp_syn_timeout sets both.  Otherwise our
+ * SYN-ACK's is three path round trips once one is known (RFC 6298 §2.2
+ * after a first sample), never under the kernel's 1 s (§2.4): the
+ * peer's SYN came, so the path is up and an early copy only takes link
+ * time (on half-duplex HF the handshake's last ACK comes two
+ * turnarounds and the first bytes after our SYN-ACK, 8 s on hf-ip
+ * against a path round trip of 4-5 s), and a lost one is answered again
+ * at the peer's next SYN.  Our SYN's stays the kernel's: an attempt
+ * made while the path may be down is a probe, and its retransmissions
+ * are what finds the path back soonest.
+ */
+static void
+mod_link_tcp_syn_timeout(mod_link_tcp_t *t, sw_link_t *link)
+{
+    mod_link_tcp_conf_t    *conf;
+    struct sockaddr_storage sa;
+    double                  rtt3;
+
+    if (t->bpf == NULL || strcmp(sw_link_conf(link)->transport, "tcp") != 0)
+    {
+        return;
+    }
+    conf = sw_module_conf(t->mc, sw_link_name(link));
+    if (conf->address == NULL || sw_ip_addr(conf->address, 0, &sa) != SW_OK)
+    {
+        return;
+    }
+    rtt3 = 3 * sw_link_path_rtt(link);
+    if (conf->syn_timeout > 0) {
+        link_tcp_bpf_set(t->bpf, &sa, conf->syn_timeout, conf->syn_timeout);
+    } else {
+        link_tcp_bpf_set(t->bpf, &sa, 0, rtt3 > 1 ? rtt3 : 0);
+    }
+}
+
+static void
+mod_link_tcp_syn_timeout_each(sw_link_t *link, void *ud)
+{
+    mod_link_tcp_syn_timeout(ud, link);
+}
+
 static int
 mod_link_tcp_connect(void *data, sw_link_t *link)
 {
@@ -402,6 +449,7 @@ mod_link_tcp_connect(void *data, sw_link_t *link)
         sw_link_peer_opening(link);
         return SW_OK;
     }
+    mod_link_tcp_syn_timeout(t, link);
     a = sw_calloc(1, sizeof(*a));
     a->link = link;
     a->t = t;
@@ -530,8 +578,9 @@ mod_link_tcp_path_rtt(void *data, sw_link_t *link, sw_conn_t *conn)
     socklen_t           len = sizeof(ti);
     int                 fd = sw_conn_fd(conn);
 
-    (void) data;
-    (void) link;
+    /* asked each tick of a live link: the SYN-ACK timeout follows the
+     * path round trip measured since (a no-op when it has not moved) */
+    mod_link_tcp_syn_timeout(data, link);
     memset(&ti, 0, sizeof(ti));
     if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0
         || len < sizeof(ti) || ti.min_rtt == 0 || ti.min_rtt == ~0U)
@@ -665,6 +714,7 @@ mod_link_tcp_on_accept(sw_listener_t *ls, uv_tcp_t *tcp, const char *ip,
         sw_tcp_refuse(tcp);
         return;
     }
+    mod_link_tcp_syn_timeout(t, m.found);   /* for its next handshake */
     sw_link_attach(m.found, sw_conn_new(tcp, &mod_link_tcp_cb, NULL), false);
 }
 
@@ -921,6 +971,14 @@ mod_link_tcp_syn_check(void)
 #endif
 }
 
+static void
+mod_link_tcp_count(sw_link_t *link, void *ud)
+{
+    if (strcmp(sw_link_conf(link)->transport, "tcp") == 0) {
+        (*(size_t *) ud)++;
+    }
+}
+
 /* Listening starts once the links are ready for their peers. */
 static int
 mod_link_tcp_start(void *data)
@@ -928,9 +986,15 @@ mod_link_tcp_start(void *data)
     mod_link_tcp_t      *t = data;
     mod_link_tcp_conf_t *conf = t->mc->conf;
     const char *const   *i;
+    size_t               n = 0;
 
     mod_link_tcp_netlink_start(t);
     mod_link_tcp_syn_check();
+    sw_link_each(mod_link_tcp_count, &n);
+    if (n > 0) {
+        t->bpf = link_tcp_bpf_open();
+        sw_link_each(mod_link_tcp_syn_timeout_each, t);
+    }
     if (conf->port == 0) {
         return SW_OK;
     }
@@ -960,6 +1024,8 @@ mod_link_tcp_stop(void *data)
     }
     t->attempts = NULL;
     mod_link_tcp_netlink_stop(t);
+    link_tcp_bpf_close(t->bpf);
+    t->bpf = NULL;
     for (i = 0; i < t->n_listeners; i++) {
         sw_listener_close(t->listeners[i]);
     }
@@ -1010,6 +1076,13 @@ static const sw_option_t mod_link_tcp_options[] = {
       SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 500, 600000, "10s", NULL,
       "a connect attempt unanswered this long is kept while the next "
       "starts (more than one round trip of the slowest link)" },
+    { "link_tcp_syn_timeout", SW_OPT_DURATION,
+      offsetof(mod_link_tcp_conf_t, syn_timeout),
+      SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 0, 120000, "0", NULL,
+      "first SYN and SYN-ACK timeout of handshakes with the peer (0: the "
+      "kernel's 1 s for our SYN, three path round trips for our SYN-ACK "
+      "once one is measured; Linux, the server in a cgroup of its own, "
+      "CAP_BPF and CAP_NET_ADMIN)" },
     { "link_tcp_fastopen", SW_OPT_BOOL,
       offsetof(mod_link_tcp_conf_t, fastopen),
       SW_SCOPE_GLOBAL | SW_SCOPE_PEER, 0, 0, 0, "true", NULL,

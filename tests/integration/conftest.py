@@ -159,6 +159,8 @@ class Server:
         # Words put before the command line, e.g. ["ip", "netns", "exec",
         # NS] to run the server in a network namespace.
         self.wrapper = []
+        # A cgroup2 directory to start the server in (swnet.own_cgroup)
+        self.cgroup = None
         _servers.append(self)
 
     def adduser(self, jid, password):
@@ -181,7 +183,14 @@ class Server:
         env = sw_env()
         env["SKYWAVE_NO_DLCLOSE"] = "1"
         before = len(self.log_text())   # a restart: its own "started"
-        self.proc = subprocess.Popen(cmd, env=env)
+        preexec = None
+        if self.cgroup is not None:
+            procs = os.path.join(self.cgroup, "cgroup.procs")
+
+            def preexec():
+                with open(procs, "w") as f:
+                    f.write(str(os.getpid()))
+        self.proc = subprocess.Popen(cmd, env=env, preexec_fn=preexec)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -15,6 +15,8 @@ tests/soak/soak.py and tests/bench/link use it).
   the text of a Peer section of skywave.cfg.lua.
 - stored_rtt(server, peer): the path round trip a server keeps for a
   peer (store_kv link_rtt), or None.
+- own_cgroup(name), drop_cgroup(dir): a cgroup2 group of its own for a
+  server (link_tcp's BPF program attaches only to such a group).
 
 Standard library only.
 """
@@ -344,3 +346,36 @@ def stored_rtt(server, peer):
     finally:
         db.close()
     return None if row is None else float(row[0])
+
+
+# A cgroup2 mount of the tests' own: `ip netns exec` remounts /sys, so a
+# server in a namespace sees none under /sys/fs/cgroup.
+CGROUP2 = "/run/skywave-tests/cgroup2"
+
+
+def own_cgroup(name):
+    """A new cgroup2 group for one server, as systemd gives a service
+    (link_tcp attaches its handshake-timeout program to the server's
+    group, never to the root): its directory.  Write a pid to its
+    cgroup.procs to put a process in it; drop_cgroup() when it exited."""
+    with open("/proc/self/mountinfo") as f:
+        mounted = any(line.split()[4] == CGROUP2 for line in f)
+    if not mounted:
+        os.makedirs(CGROUP2, exist_ok=True)
+        subprocess.run(["mount", "-t", "cgroup2", "none", CGROUP2],
+                       check=True)
+    d = os.path.join(CGROUP2, "sw-%d-%s" % (os.getpid(), name))
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def drop_cgroup(d):
+    """Removes a group made by own_cgroup (its processes gone)."""
+    for _ in range(50):
+        try:
+            os.rmdir(d)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:                 # a process still leaving it
+            time.sleep(0.1)

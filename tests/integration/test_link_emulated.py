@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -23,8 +24,9 @@ import pytest
 
 from conftest import Server
 from test_c2s import Raw
-from swnet import (ADDR_A, ADDR_B, Emu, Sniffer, enter_netns, in_netns,
-                   make_cert, peer_section, stored_rtt, tls_options)
+from swnet import (ADDR_A, ADDR_B, Emu, Sniffer, drop_cgroup, enter_netns,
+                   in_netns, make_cert, own_cgroup, peer_section, stored_rtt,
+                   tls_options)
 from swnet import netns_usable as _netns_usable
 
 _reason = _netns_usable()
@@ -167,7 +169,7 @@ class Setup:
     and server B (b.example, bob) in namespace B, peers of each other."""
 
     def __init__(self, tmp_path, emu_args, keepalive="2s", dicts=None,
-                 more=("", ""), top=""):
+                 more=("", ""), top="", cgroups=False):
         self.emu = Emu(tmp_path, list(emu_args))
         mods = ("c2s", "im", "server", "link_tcp")
         dicts = dicts or (None, None)
@@ -183,6 +185,9 @@ class Setup:
         self.b.wrapper = ["ip", "netns", "exec", self.emu.ns_b]
         self.a.adduser("alice@a.example", "pw-alice")
         self.b.adduser("bob@b.example", "pw-bob")
+        if cgroups:                     # each server in a group of its own
+            self.a.cgroup = own_cgroup("a-%s" % tmp_path.name)
+            self.b.cgroup = own_cgroup("b-%s" % tmp_path.name)
         self.clients = []
 
     def start(self):
@@ -215,6 +220,8 @@ class Setup:
                 rcs[name] = s.stop()
             except Exception as e:       # killed after the timeout
                 rcs[name] = repr(e)
+            if s.cgroup is not None:
+                drop_cgroup(s.cgroup)
         self.emu.stop()
         return rcs
 
@@ -752,6 +759,90 @@ def test_the_handshake_ack_rides_with_the_first_bytes(linked):
     assert from_b[0][1] & 0x12 == 0x02, from_b       # its SYN
     after = [p for p in from_b if not p[1] & 0x02]
     assert after and after[0][0] > 0, from_b         # not a bare ACK
+
+
+def syn_sent_rto(ns):
+    """The retransmission timeouts (ms) of the namespace's connections
+    to the link port still in SYN-SENT (ss -ti)."""
+    out = subprocess.run(["ip", "netns", "exec", ns, "ss", "-tinH",
+                          "state", "syn-sent", "( dport = :%d )" % LINK_PORT],
+                         capture_output=True, text=True, check=True).stdout
+    return [float(x) for x in re.findall(r"\brto:([0-9.]+)", out)]
+
+
+def seed_rtt(server, peer, seconds):
+    """Starts and stops server (its database made), then stores a path
+    round trip to peer as if measured."""
+    start_server(server)
+    assert server.stop() == 0
+    db = sqlite3.connect(str(server.dir / "state" / "skywave.db"))
+    db.execute("INSERT OR REPLACE INTO store_kv (store, host, key, value) "
+               "VALUES ('link_rtt', '', ?, ?)", (peer, "%.3f" % seconds))
+    db.commit()
+    db.close()
+
+
+def test_a_configured_first_syn_timeout(linked):
+    """Each server in a cgroup of its own, as systemd gives a service:
+    link_tcp attaches a BPF program there that sets the first timeout of
+    handshakes with a peer.  B's link_tcp_syn_timeout (5 s) is its SYN's.
+    A's SYN keeps the kernel's 1 s whatever its path round trip (2 s
+    stored): an attempt while the path may be down is a probe, and its
+    retransmissions find the path back soonest."""
+    ln = linked(["--profile", "vhf"], keepalive="20s", cgroups=True,
+                more=("", '    link_tcp_syn_timeout = "5s",\n'))
+    assert ln.emu.ctl("down") == "ok"
+    seed_rtt(ln.a, "b", 2.0)
+    ln.start()
+    for srv in (ln.a, ln.b):
+        wait_log(srv, "link_tcp: handshake timeouts towards peers set by "
+                 "a BPF program on cgroup", 10)
+    alice, bob = ln.alice(), ln.bob()
+    alice.send(message("bob@b.example", "to b", "t0"))
+    bob.send(message("alice@a.example", "to a", "t1"))
+    seen = {}
+    deadline = time.monotonic() + 10
+    while len(seen) < 2 and time.monotonic() < deadline:
+        for side, ns in (("a", ln.emu.ns_a), ("b", ln.emu.ns_b)):
+            rtos = syn_sent_rto(ns)
+            if rtos:
+                seen[side] = rtos
+        time.sleep(0.1)
+    print("SYN-SENT timeouts (ms): %r" % seen)
+    assert set(seen.get("a", [])) == {1000}, seen
+    assert set(seen.get("b", [])) == {5000}, seen
+
+
+def test_a_slow_handshake_crosses_once(linked):
+    """hf-ip with the host's signal, a cold start, each server in a
+    cgroup of its own.  B's link_tcp_syn_timeout (10 s) is over the
+    handshake's round trip (one 3 s turnaround, two 0.4 s packets); A's
+    SYN-ACK timeout is automatic, three path round trips (4 s stored),
+    over the 8 s its answer takes (two turnarounds and B's first
+    bytes).  B's SYN and A's SYN-ACK cross once each.  With the kernel's
+    1 s the SYN went four times and the SYN-ACK six, the late copies on
+    the half-duplex channel before B's stanza (cold start 10.4 s against
+    a floor of 8.7 s)."""
+    ln = linked(["--profile", "hf-ip", "--carrier"], keepalive="60s",
+                cgroups=True,
+                more=(IDLE_FALLBACK[0], IDLE_FALLBACK[1]
+                      + '    link_tcp_syn_timeout = "10s",\n'))
+    assert ln.emu.ctl("down") == "ok"
+    seed_rtt(ln.a, "b", 4.0)
+    ln.start()
+    for srv in (ln.a, ln.b):
+        wait_log(srv, "link_tcp: handshake timeouts towards peers set by "
+                 "a BPF program on cgroup", 10)
+    alice, bob = ln.alice(), ln.bob()
+    t0 = time.monotonic()
+    packets = only_b_opens(ln, alice, bob, 3)
+    syns = [p for p in packets if not p[1] and p[6] == LINK_PORT
+            and p[4] & 0x12 == 0x02]
+    synacks = [p for p in packets if p[1] and p[5] == LINK_PORT
+               and p[4] & 0x12 == 0x12]
+    print("after link-up: %d SYNs from B, %d SYN-ACKs from A, %.1f s in "
+          "all" % (len(syns), len(synacks), time.monotonic() - t0))
+    assert len(syns) == 1 and len(synacks) == 1, packets
 
 
 def test_an_idle_end_does_not_open_beside_a_half_open_connection(linked):

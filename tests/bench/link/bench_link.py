@@ -346,12 +346,20 @@ class SkywavePair:
 
     def __init__(self, work, emu, certs, bundle, tree, fastopen=True,
                  tls=False, zstd=False, plain=False, users=None,
-                 extra_config=None, peer_domains=None, peer_extra=None):
+                 extra_config=None, peer_domains=None, peer_extra=None,
+                 cgroups=True):
         """Optional hooks (bench_muc.py), each {side: value}: users
         (instead of USERS), extra_config (text appended to that side's
         config), peer_domains (more domains of the other side in its Peer
-        section), peer_extra (more lines in its Peer section)."""
+        section), peer_extra (more lines in its Peer section); cgroups:
+        each server in a cgroup2 group of its own, as systemd runs a
+        service (link_tcp then sets handshake timeouts, link_tcp_bpf.c)."""
         self.tree, self.emu, self.procs, self.dirs = tree, emu, {}, {}
+        self.cgroups = {}
+        if cgroups:
+            for side in "ab":
+                self.cgroups[side] = swnet.own_cgroup(
+                    "bench-%s-%s" % (side, os.path.basename(work)))
         users = users or USERS
         extra_config = extra_config or {}
         peer_domains = peer_domains or {}
@@ -410,12 +418,19 @@ class SkywavePair:
     def _spawn(self, side, mode):
         ns = self.emu.ns_a if side == "a" else self.emu.ns_b
         d = self.dirs[side]
+        preexec = None
+        if side in self.cgroups:
+            procs = os.path.join(self.cgroups[side], "cgroup.procs")
+
+            def preexec():
+                with open(procs, "w") as f:
+                    f.write(str(os.getpid()))
         self.procs[side] = subprocess.Popen(
             ["ip", "netns", "exec", ns,
              os.path.join(self.tree, "skywaved"), "-c",
              os.path.join(d, "skywave.cfg.lua")], env=self.env, cwd=d,
             stdout=open(os.path.join(d, "stderr"), mode),
-            stderr=subprocess.STDOUT)
+            stderr=subprocess.STDOUT, preexec_fn=preexec)
 
     def start(self):
         for side in "ab":
@@ -439,7 +454,10 @@ class SkywavePair:
         return read(os.path.join(self.dirs[side], "skywave.log"))
 
     def stop(self):
-        return {s: stop_proc(p) for s, p in self.procs.items()}
+        rcs = {s: stop_proc(p) for s, p in self.procs.items()}
+        for d in self.cgroups.values():
+            swnet.drop_cgroup(d)
+        return rcs
 
 
 class ProsodyPair:
@@ -896,7 +914,8 @@ def bench(system, profile, args, work, certs, bundle):
                                peer_extra={
                                    side: "".join("    %s,\n" % o for o in
                                                  args.peer_option)
-                                   for side in "ab"})
+                                   for side in "ab"},
+                               cgroups=not args.no_cgroup)
             pair.name = system
             nmsg = min(args.messages, prof["skywave_messages"])
         else:
@@ -1067,6 +1086,10 @@ def main():
                     metavar="LINE", help="a line for both Skywave Peer "
                     "sections, e.g. 'peer_probe_interval = \"300ms\"' "
                     "(repeatable)")
+    ap.add_argument("--no-cgroup", action="store_true",
+                    help="Skywave servers in the bench's own cgroup, not "
+                    "each in one of its own (link_tcp then leaves the "
+                    "kernel's 1 s first SYN timeout)")
     ap.add_argument("--carrier", action="store_true",
                     help="outages take the TUN devices' carrier, as a "
                     "modem that reports its link state: the hosts see "
