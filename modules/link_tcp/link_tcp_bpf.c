@@ -16,8 +16,9 @@
  * a 32-instruction program is attached to the server's cgroup.  Only
  * sockets of processes in that cgroup run it, and it changes only
  * handshakes with an address in its map: the peers', each with the
- * timeouts link_tcp chose, one for our SYN and one for our SYN-ACK.  The attachment is a BPF link held by this
- * process: it goes when the server exits, however it exits.
+ * timeouts link_tcp chose, one for our SYN and one for our SYN-ACK.
+ * The attachment is a BPF link held by this process: it goes when the
+ * server exits, however it exits.
  */
 #include "config.h"
 

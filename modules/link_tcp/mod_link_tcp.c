@@ -43,7 +43,7 @@ typedef struct {
     const char        *address;         /* the peer's (Peer scope) */
     int64_t            peer_port;
     double             connect_timeout;
-    double             syn_timeout;     /* 0: from the path round trip */
+    double             syn_timeout;     /* 0: automatic */
     bool               fastopen;
 } mod_link_tcp_conf_t;
 
