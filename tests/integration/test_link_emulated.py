@@ -782,6 +782,15 @@ def seed_rtt(server, peer, seconds):
     db.close()
 
 
+def start_with_timeouts(ln):
+    """Starts both servers (in cgroups of their own) and waits until
+    each says its handshake-timeout program is attached."""
+    ln.start()
+    for srv in (ln.a, ln.b):
+        wait_log(srv, "link_tcp: handshake timeouts towards peers set by "
+                 "a BPF program on cgroup", 10)
+
+
 def test_a_configured_first_syn_timeout(linked):
     """Each server in a cgroup of its own, as systemd gives a service:
     link_tcp attaches a BPF program there that sets the first timeout of
@@ -793,10 +802,7 @@ def test_a_configured_first_syn_timeout(linked):
                 more=("", '    link_tcp_syn_timeout = "5s",\n'))
     assert ln.emu.ctl("down") == "ok"
     seed_rtt(ln.a, "b", 2.0)
-    ln.start()
-    for srv in (ln.a, ln.b):
-        wait_log(srv, "link_tcp: handshake timeouts towards peers set by "
-                 "a BPF program on cgroup", 10)
+    start_with_timeouts(ln)
     alice, bob = ln.alice(), ln.bob()
     alice.send(message("bob@b.example", "to b", "t0"))
     bob.send(message("alice@a.example", "to a", "t1"))
@@ -829,10 +835,7 @@ def test_a_slow_handshake_crosses_once(linked):
                       + '    link_tcp_syn_timeout = "10s",\n'))
     assert ln.emu.ctl("down") == "ok"
     seed_rtt(ln.a, "b", 4.0)
-    ln.start()
-    for srv in (ln.a, ln.b):
-        wait_log(srv, "link_tcp: handshake timeouts towards peers set by "
-                 "a BPF program on cgroup", 10)
+    start_with_timeouts(ln)
     alice, bob = ln.alice(), ln.bob()
     t0 = time.monotonic()
     packets = only_b_opens(ln, alice, bob, 3)
