@@ -193,11 +193,7 @@ link_tcp_bpf_cgroup(const char **why)
         }
         memmove(path, path + n, strlen(path + n) + 1);
     }
-    dir = malloc(strlen(mnt) + strlen(path) + 1);
-    if (dir == NULL) {
-        *why = "out of memory";
-        return NULL;
-    }
+    dir = sw_alloc(strlen(mnt) + strlen(path) + 1);
     strcpy(dir, mnt);
     strcat(dir, path);
     return dir;
@@ -260,8 +256,9 @@ link_tcp_bpf_open(void)
     }
     if (why != NULL) {
         sw_log_info("link_tcp: handshakes keep the kernel's 1 s first "
-                    "timeout: %s %s: %s (needs CAP_BPF and CAP_NET_ADMIN)",
-                    why, dir, strerror(err));
+                    "timeout: %s %s: %s%s", why, dir, strerror(err),
+                    err == EPERM ? " (needs CAP_BPF and CAP_NET_ADMIN)"
+                    : "");
         if (cg >= 0) {
             close(cg);
         }
@@ -315,23 +312,24 @@ link_tcp_bpf_set(link_tcp_bpf_t *b, const struct sockaddr_storage *addr,
     if (i < b->n_set && memcmp(b->set[i].v, v, sizeof(v)) == 0) {
         return;                         /* as it is (each tick asks) */
     }
-    if (i == b->n_set) {
-        if (i == LINK_TCP_BPF_PEERS) {
-            return;                     /* the map is full as well */
-        }
-        memcpy(b->set[i].key, key, sizeof(key));
-        b->n_set++;
+    if (i == LINK_TCP_BPF_PEERS) {
+        return;                         /* the map is full as well */
     }
-    memcpy(b->set[i].v, v, sizeof(v));
     memset(&attr, 0, sizeof(attr));
     attr.map_fd = (uint32_t) b->map;
     attr.key = (uint64_t) (uintptr_t) key;
     attr.value = (uint64_t) (uintptr_t) v;
     if (v[0] == 0 && v[1] == 0) {
-        (void) link_tcp_bpf_sys(BPF_MAP_DELETE_ELEM, &attr);
+        (void) link_tcp_bpf_sys(BPF_MAP_DELETE_ELEM, &attr);  /* or none */
     } else if (link_tcp_bpf_sys(BPF_MAP_UPDATE_ELEM, &attr) != 0) {
         sw_log_debug("link_tcp: BPF map update: %s", strerror(errno));
+        return;                         /* tried again at the next ask */
     }
+    if (i == b->n_set) {
+        memcpy(b->set[i].key, key, sizeof(key));
+        b->n_set++;
+    }
+    memcpy(b->set[i].v, v, sizeof(v));
 }
 
 void

@@ -36,6 +36,7 @@
 #define MOD_LINK_TCP_ATTEMPTS      3
 #define MOD_LINK_TCP_ATTEMPTS_MAX  32
 #define MOD_LINK_TCP_IFACES        64   /* interfaces whose state we keep */
+#define MOD_LINK_TCP_LINKS         64   /* links whose TCP progress we keep */
 
 typedef struct {
     const char *const *interfaces;
@@ -57,6 +58,12 @@ typedef struct {
     sw_log_rl_t             rl_unknown; /* connections nobody expects */
     struct mod_link_tcp_nl_s *nl;       /* netlink: interfaces, routes */
     link_tcp_bpf_t         *bpf;        /* handshake timeouts; or NULL */
+    struct {                            /* mod_link_tcp_stalled */
+        const sw_link_t *link;
+        const sw_conn_t *conn;
+        uint64_t         acked;         /* tcpi_bytes_acked */
+        uint32_t         retrans;       /* tcpi_total_retrans then */
+    }                       progress[MOD_LINK_TCP_LINKS];
     uint64_t                nl_last;    /* loop ms of the last nudge */
     struct {
         int  index;
@@ -517,40 +524,6 @@ mod_link_tcp_cancel_link(void *data, sw_link_t *link)
     mod_link_tcp_cancel_all(data, link, "the peer's connection is live");
 }
 
-/*
- * Whether TCP itself finds the path dead: data the peer has not
- * acknowledged and a retransmission timeout since the last
- * acknowledgement (the kernel is in its back-off), or a handshake not
- * answered yet.  On a slow but live link that does not happen, however
- * late a reply is.
- */
-static int
-mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
-{
-#if defined(TCP_INFO) && defined(__linux__)
-    struct tcp_info ti;
-    socklen_t       len = sizeof(ti);
-    int             fd = sw_conn_fd(conn);
-
-    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) {
-        return -1;
-    }
-    /*
-     * tcpi_retransmits: timeouts since the last ACK that moved on.  Not
-     * sooner, e.g. "no ACK for the link's ack timeout": on half-duplex
-     * HF a working link goes longer than that without an ACK while the
-     * other side waits for its turn (tested), and a probe there takes
-     * the channel from the traffic.  TCP's own timeout is the judge.
-     */
-    /* or a connection of ours whose SYN (with Fast Open, our first
-     * stanzas with it) has not been answered */
-    return ti.tcpi_state == TCP_SYN_SENT
-           || (ti.tcpi_unacked > 0 && ti.tcpi_retransmits > 0);
-#else
-    return -1;
-#endif
-}
-
 #if defined(TCP_INFO) && defined(__linux__)
 /* glibc's struct tcp_info stops before tcpi_min_rtt; the kernel's
  * (linux/tcp.h, which clashes with netinet/tcp.h) only ever grows at
@@ -563,6 +536,83 @@ typedef struct {
     uint32_t        min_rtt;            /* microseconds */
 } mod_link_tcp_info_t;
 #endif
+
+/*
+ * Whether TCP itself finds the path dead: data the peer has not
+ * acknowledged and a retransmission timeout or a tail loss probe since
+ * the last acknowledgement (the kernel is in its back-off), or a
+ * handshake not answered yet.  On a slow but live link that does not happen, however
+ * late a reply is.
+ */
+static int
+mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
+{
+#if defined(TCP_INFO) && defined(__linux__)
+    mod_link_tcp_t     *t = data;
+    mod_link_tcp_info_t ti;
+    socklen_t           len = sizeof(ti);
+    int                 fd = sw_conn_fd(conn);
+    size_t              i, free_i = MOD_LINK_TCP_LINKS;
+    bool                probed = false;
+
+    memset(&ti, 0, sizeof(ti));
+    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) {
+        return -1;
+    }
+    /*
+     * A tail loss probe (RFC 8985 §7: the last segment again after two
+     * round trips without an ACK) is TCP's own judgement too, one
+     * timeout before tcpi_retransmits counts one: on iridium a message
+     * written into an outage went as a probe 7.4 s later and its
+     * timeout 8.2 s after that, 6 s after the link was back.  tcp_info
+     * counts no probes, only retransmissions in all (tcpi_total_retrans),
+     * so: one since the ACKs last moved on.  Where the timeout comes
+     * sooner than the probe would (half-duplex HF, whose round trips
+     * vary by turnarounds), there is no probe and nothing changes.
+     */
+    for (i = 0; i < MOD_LINK_TCP_LINKS; i++) {
+        if (t->progress[i].link == link) {
+            break;
+        }
+        if (t->progress[i].link == NULL && free_i == MOD_LINK_TCP_LINKS) {
+            free_i = i;
+        }
+    }
+    if (i == MOD_LINK_TCP_LINKS && free_i < MOD_LINK_TCP_LINKS) {
+        i = free_i;
+        t->progress[i].link = link;
+        t->progress[i].conn = NULL;
+    }
+    if (i < MOD_LINK_TCP_LINKS && len >= sizeof(ti)) {
+        if (t->progress[i].conn != conn || ti.base.tcpi_unacked == 0
+            || t->progress[i].acked != ti.bytes_acked)
+        {
+            t->progress[i].conn = conn;
+            t->progress[i].acked = ti.bytes_acked;
+            t->progress[i].retrans = ti.base.tcpi_total_retrans;
+        }
+        probed = ti.base.tcpi_total_retrans > t->progress[i].retrans;
+    }
+    /*
+     * tcpi_retransmits: timeouts since the last ACK that moved on.  Not
+     * sooner, e.g. "no ACK for the link's ack timeout": on half-duplex
+     * HF a working link goes longer than that without an ACK while the
+     * other side waits for its turn (tested), and a probe there takes
+     * the channel from the traffic.  TCP's own timeout is the judge.
+     */
+    /* or a connection of ours whose SYN (with Fast Open, our first
+     * stanzas with it) has not been answered */
+    return ti.base.tcpi_state == TCP_SYN_SENT
+           || (ti.base.tcpi_unacked > 0
+               && (ti.base.tcpi_retransmits > 0 || probed));
+#else
+    (void) data;
+    (void) link;
+    (void) conn;
+    return -1;
+#endif
+}
+
 
 /*
  * The kernel's least round trip on this connection (tcpi_min_rtt, Linux
