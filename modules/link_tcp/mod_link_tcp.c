@@ -541,8 +541,8 @@ typedef struct {
  * Whether TCP itself finds the path dead: data the peer has not
  * acknowledged and a retransmission timeout or a tail loss probe since
  * the last acknowledgement (the kernel is in its back-off), or a
- * handshake not answered yet.  On a slow but live link that does not happen, however
- * late a reply is.
+ * handshake not answered yet.  On a slow but live link that does not
+ * happen, however late a reply is.
  */
 static int
 mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
@@ -566,9 +566,11 @@ mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
      * written into an outage went as a probe 7.4 s later and its
      * timeout 8.2 s after that, 6 s after the link was back.  tcp_info
      * counts no probes, only retransmissions in all (tcpi_total_retrans),
-     * so: one since the ACKs last moved on.  Where the timeout comes
-     * sooner than the probe would (half-duplex HF, whose round trips
-     * vary by turnarounds), there is no probe and nothing changes.
+     * so: one since the ACKs last moved on, and no ACK at all for two
+     * smoothed round trips (a fast retransmission on a lossy live path
+     * comes with duplicate ACKs: not a dead path).  Where the timeout
+     * comes sooner than the probe would (half-duplex HF, whose round
+     * trips vary by turnarounds), there is no probe and nothing changes.
      */
     for (i = 0; i < MOD_LINK_TCP_LINKS; i++) {
         if (t->progress[i].link == link) {
@@ -591,7 +593,9 @@ mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
             t->progress[i].acked = ti.bytes_acked;
             t->progress[i].retrans = ti.base.tcpi_total_retrans;
         }
-        probed = ti.base.tcpi_total_retrans > t->progress[i].retrans;
+        probed = ti.base.tcpi_total_retrans > t->progress[i].retrans
+                 && (uint64_t) ti.base.tcpi_last_ack_recv * 1000
+                    >= 2 * (uint64_t) ti.base.tcpi_rtt;
     }
     /*
      * tcpi_retransmits: timeouts since the last ACK that moved on.  Not
@@ -612,7 +616,6 @@ mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
     return -1;
 #endif
 }
-
 
 /*
  * The kernel's least round trip on this connection (tcpi_min_rtt, Linux
