@@ -50,6 +50,7 @@ static void sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
                          bool we_opened, bool hello_sent);
 static void sw_link_route_in(sw_link_t *l, sw_stanza_t *st);
 static void sw_link_drain_end(sw_link_t *l, const char *why);
+static double sw_link_ack_timeout(const sw_link_t *l);
 static void sw_link_protocol_error(sw_link_t *l, const char *fmt, ...)
     SW_PRINTF(2, 3);
 
@@ -343,6 +344,35 @@ sw_link_rtt_from_transport(sw_link_t *l)
     }
 }
 
+/*
+ * After a simultaneous open, what we wrote on the connection that lost
+ * is read by the peer to its end (doc/peer-links.md, "One connection"):
+ * written again on the kept one at once, every such stanza crossed the
+ * link twice (cold starts with stanzas waiting at both ends).  So it
+ * waits for the peer's ack instead, and so does everything behind it
+ * (order), until the drained connection ends or an ack timeout has
+ * passed; then what is unacknowledged goes as before.  Nothing is
+ * skipped: only what the peer acknowledged is left out (a renumbering
+ * forward, sw_link_output), so this needs nothing new of the peer.
+ */
+static bool
+sw_link_held_back(const sw_link_t *l, uint64_t seq)
+{
+    return l->drain_written > 0 && l->drain != NULL
+           && seq <= l->drain_written
+           && uv_now(sw_loop()) < l->drain_hold_until;
+}
+
+static void
+sw_link_hold_end(sw_link_t *l)
+{
+    if (l->drain_written > 0) {
+        l->drain_written = 0;
+        l->dirty = true;
+        sw_link_batch_begin();
+    }
+}
+
 /* The peer handled everything up to h (XEP-0198 style); it held the
  * ack held seconds before sending it.  A stanza written more than once
  * gives no round-trip sample (Karn's rule, RFC 6298 §3): its ack may be
@@ -367,6 +397,9 @@ sw_link_acked(sw_link_t *l, uint64_t h, double held)
         }
         sw_link_q_remove(l, 0);
         any = true;
+    }
+    if (l->drain_written > 0 && h >= l->drain_written) {
+        sw_link_hold_end(l);            /* read from the drained one */
     }
     if (any && s != NULL) {
         sw_link_batch_begin();
@@ -413,6 +446,7 @@ sw_link_write_ack(sw_link_t *l)
     }
     sw_link_write(l, buf, strlen(buf));
     l->in_acked = l->in_durable;
+    l->ack_soon = false;
 }
 
 static void
@@ -578,6 +612,9 @@ sw_link_output(sw_link_t *l)
     for (i = sw_link_q_find_above(l, l->written); i < l->q_n; i++) {
         sw_link_qitem_t *it = sw_link_q_at(l, i);
 
+        if (sw_link_held_back(l, it->seq)) {
+            break;          /* sw_link_hold_end goes on */
+        }
         if (chunk >= SW_LINK_OUT_CHUNK) {
             sw_link_flush(l);
             chunk = 0;
@@ -659,7 +696,8 @@ sw_link_on_batch(uv_check_t *h)
         if (l->conn != NULL && l->in_durable != l->in_acked) {
             uint64_t delay = sw_link_ack_delay_ms(l);
 
-            if (delay == 0 || l->in_durable - l->in_acked >= 64
+            if (delay == 0 || l->ack_soon
+                || l->in_durable - l->in_acked >= 64
                 || (l->dirty && l->q_n > 0
                     && sw_link_q_at(l, l->q_n - 1)->seq > l->written))
             {
@@ -819,6 +857,11 @@ sw_link_count_in(sw_link_t *l, sw_pool_t *pool)
         return false;
     }
     l->in_delivered = seq;
+    if (l->rx_conn != NULL && l->rx_conn == l->drain) {
+        /* the peer holds this back from the live connection until we
+         * ack it (sw_link_held_back): no ack delay */
+        l->ack_soon = true;
+    }
     if (sw_link_seqs_has(&l->live, seq)) {
         /*
          * Sent again after a batch that failed to commit, and it had
@@ -1245,6 +1288,7 @@ sw_link_on_closed(sw_conn_t *c, int error, const char *reason, void *ud)
         l->drain = NULL;
         sw_xmlstream_free(l->drain_xs);
         l->drain_xs = NULL;
+        sw_link_hold_end(l);    /* unread, maybe: on the live one now */
         return;
     }
     if (c == l->in_conn) {
@@ -1660,6 +1704,7 @@ sw_link_drain_close(sw_link_t *l)
     sw_xmlstream_free(l->drain_xs);
     l->drain = NULL;
     l->drain_xs = NULL;
+    sw_link_hold_end(l);
 }
 
 static sw_xmlstream_t *sw_link_layers(sw_link_t *l, sw_conn_t *conn,
@@ -1829,12 +1874,27 @@ sw_link_take(sw_link_t *l, sw_conn_t *conn, sw_xmlstream_t *xs,
     if (l->conn != NULL && !sw_link_plain(l) && l->block == NULL
         && sw_link_simultaneous(l))
     {
+        uint64_t written = l->written;
+        bool     live = l->tp->stalled != NULL
+                        && l->tp->stalled(l->tp->data, l, l->conn) == 0;
+
         sw_log_info("link %s: switching to the new connection "
                     "(simultaneous open), reading the old one to its end",
                     l->name);
         sw_link_drain(l, l->conn, l->xs, l->we_opened, l->in_next);
         l->conn = NULL;
         l->xs = NULL;
+        /* what went on it waits for the peer's ack there
+         * (sw_link_held_back); not when its handshake is unanswered or
+         * it is timing out: then the peer may never read it */
+        if (live && l->drain != NULL && l->q_n > 0
+            && written >= sw_link_q_at(l, 0)->seq)
+        {
+            l->drain_written = written;
+            l->drain_hold_until = uv_now(sw_loop())
+                                  + (uint64_t) (1000
+                                                * sw_link_ack_timeout(l));
+        }
     }
     if (l->conn != NULL) {
         sw_log_info("link %s: switching to the new connection", l->name);
@@ -2364,6 +2424,9 @@ sw_link_on_tick(uv_timer_t *t)
     for (l = sw_links; l != NULL; l = l->next) {
         sw_link_expire(l, wall);
         sw_link_live_advance(l);
+        if (l->drain_written > 0 && now >= l->drain_hold_until) {
+            sw_link_hold_end(l);        /* no ack: sent again */
+        }
         if (l->drain != NULL
             && now - l->drain_since > SW_LINK_SIMUL_MS
                + (uint64_t) (3000 * l->rtt_min))

@@ -113,6 +113,12 @@ struct sw_link_s {
     uint64_t          drain_next;       /* its in_next */
     uint64_t          drain_since;
     bool              drain_proven;     /* it was live, or sent a hello */
+    uint64_t          drain_written;    /* our stanzas up to this went on
+                                         * it: held from the live one
+                                         * (sw_link_held_back); 0: none */
+    uint64_t          drain_hold_until; /* ... until then at the latest */
+    bool              ack_soon;         /* a stanza came on the drained
+                                         * connection: ack it at once */
     sw_conn_t        *pend;             /* a new connection they opened,
                                            not proven yet (see attach) */
     sw_xmlstream_t   *pend_xs;

@@ -706,6 +706,35 @@ def test_cold_start_with_the_link_down(linked):
     assert st["stanzas_in"] == 20, st
 
 
+def test_a_cold_start_with_both_ends_waiting_sends_each_once(linked):
+    """As above, with messages waiting at both ends: both open when the
+    link comes up, and B's connection loses.  What B wrote on it is read
+    from it, and B waits for A's ack (which A sends at once) instead of
+    writing it again on the kept connection: A gets no duplicates."""
+    ln = linked(["--profile", "satcom-64k"])
+    assert ln.emu.ctl("down") == "ok"
+    ln.start()
+    alice, bob = ln.alice(), ln.bob()
+    for i in range(10):
+        bob.send(message("alice@a.example", "cold %d" % i, "c%d" % i))
+        alice.send(message("bob@b.example", "warm %d" % i, "w%d" % i))
+    time.sleep(4)
+    assert ln.emu.ctl("up") == "ok"
+    assert alice.collect("cold", 10, timeout=30) == list(range(10))
+    assert bob.collect("warm", 10, timeout=30) == list(range(10))
+    ln.wait_up()
+    time.sleep(6)           # past the drain
+    log = ln.b.log_text()
+    assert ln.a.stop() == 0
+    assert ln.b.stop() == 0
+    if "(simultaneous open), reading the old one" not in log:
+        pytest.skip("the opens did not cross this time")
+    a, b = links_json(ln.a), links_json(ln.b)
+    assert a["stanzas_in"] == 10 and b["stanzas_in"] == 10, (a, b)
+    assert a["duplicates_in"] == 0, a
+    assert b["stanzas_out"] == 10, b
+
+
 def only_b_opens(ln, alice, bob, wait):
     """bob's message waits on B, the link down; after wait s it comes up:
     the message arrives, and only B opened a link connection (SYNs on

@@ -14,7 +14,8 @@ import pytest
 
 from test_c2s import Raw
 from swnet import stored_rtt
-from test_peer_link import Pair, pair, wait_log  # noqa: F401 (fixture)
+from test_peer_link import (Pair, add_peer_options, pair,  # noqa: F401
+                            wait_log)
 
 NS = "urn:skywave:link:0"
 
@@ -301,6 +302,103 @@ def test_a_late_open_that_acknowledges_our_stanza_is_a_reconnect(tmp_path):
     finally:
         lsn.close()
         p.a.stop()
+
+
+class Inflated:
+    """One direction of a link connection with no dictionary: what has
+    come so far, inflated."""
+
+    def __init__(self, sock):
+        self.s = sock
+        self.z = zlib.decompressobj()
+        self.text = ""
+
+    def read(self, timeout):
+        """Reads for timeout s (less if the connection ends)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.s.settimeout(max(0.05, deadline - time.time()))
+            try:
+                data = self.s.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            self.text += self.z.decompress(data).decode()
+        return self.text
+
+    def wait(self, pattern, timeout):
+        deadline = time.time() + timeout
+        while not re.search(pattern, self.text):
+            assert time.time() < deadline, (pattern, self.text)
+            self.read(0.2)
+        return re.search(pattern, self.text)
+
+
+@pytest.mark.parametrize("then", ["ack", "close", "silence"])
+def test_what_went_on_the_losing_connection_waits_for_its_ack(tmp_path,
+                                                              then):
+    """b's connection loses a simultaneous open (a.example sorts first)
+    after it carried bob's message; a (a raw socket) reads it to its end.
+    b does not write the message again on the kept connection: it waits
+    for a's ack there, and then goes on with the next (a renumbering
+    past what was acknowledged).  Written again at once, every stanza
+    waiting at a cold start crossed the link twice.  Without the ack,
+    the message goes again once the drained connection has ended, or
+    after an ack timeout."""
+    p = Pair(tmp_path)
+    add_peer_options(p.b, 'peer_dictionary = "none",\n')
+    lsn = socket.socket()
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind(("127.0.0.1", p.a_link_port))
+    lsn.listen(4)
+    lsn.settimeout(20)
+    p.b.start()
+    kept = None
+    try:
+        bob = Raw(p.b.port, "b.example")
+        bob.login("bob", "pw-bob", "ship")
+        bob.send("<presence/><message to='alice@a.example' type='chat' "
+                 "id='q1'><body>first</body></message>")
+        theirs, _ = lsn.accept()
+        drained = Inflated(theirs)
+        m = drained.wait(r"<link [^>]*seq='(\d+)'[^>]*/>.*?<body>first</body>",
+                         10)
+        seq = int(m.group(1))
+        kept = RawPeer.__new__(RawPeer)
+        kept.s = socket.create_connection(("127.0.0.1", p.b_link_port),
+                                          timeout=5)
+        kept.z = zlib.compressobj(9)
+        kept.send("<link xmlns='%s' seq='1' next='1' ack='0'/>" % NS)
+        wait_log(p.b, "switching to the new connection (simultaneous open)")
+        out = Inflated(kept.s)
+        out.wait(r"<link [^>]*seq='%d'[^>]*/>" % seq, 5)
+        if then == "ack":
+            assert "first" not in out.read(1.5), out.text
+            kept.send("<a xmlns='%s' h='%d'/>" % (NS, seq))
+            time.sleep(0.5)
+            bob.send("<message to='alice@a.example' type='chat' id='q2'>"
+                     "<body>second</body></message>")
+            out.wait(r"<body>second</body>", 10)
+            assert "first" not in out.text, out.text
+            assert "<link xmlns='%s' seq='%d'/>" % (NS, seq + 1) \
+                in out.text, out.text
+        elif then == "close":
+            assert "first" not in out.read(1.5), out.text
+            theirs.close()
+            out.wait(r"<body>first</body>", 3)
+        else:
+            t0 = time.time()
+            assert "first" not in out.read(1.5), out.text
+            out.wait(r"<body>first</body>", 15)
+            # an ack timeout: three path round trips, at least 2 s
+            assert time.time() - t0 > 1.5, out.text
+        theirs.close()
+    finally:
+        if kept is not None:
+            kept.close()
+        lsn.close()
+        p.b.stop()
 
 
 def test_restored_database_loses_and_duplicates_nothing(tmp_path):
