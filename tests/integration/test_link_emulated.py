@@ -730,6 +730,8 @@ def test_a_cold_start_with_both_ends_waiting_sends_each_once(linked):
     if "(simultaneous open), reading the old one" not in log:
         pytest.skip("the opens did not cross this time")
     a, b = links_json(ln.a), links_json(ln.b)
+    print("link bytes a->b %d, b->a %d; duplicates at A %d"
+          % (a["wire_out"], b["wire_out"], a["duplicates_in"]))
     assert a["stanzas_in"] == 10 and b["stanzas_in"] == 10, (a, b)
     assert a["duplicates_in"] == 0, a
     assert b["stanzas_out"] == 10, b
