@@ -4,6 +4,8 @@ import subprocess
 
 import pytest
 
+import swnet
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SKYWAVED = os.path.join(TOP, "skywaved")
 SKYWAVECTL = os.path.join(TOP, "skywavectl")
@@ -183,14 +185,8 @@ class Server:
         env = sw_env()
         env["SKYWAVE_NO_DLCLOSE"] = "1"
         before = len(self.log_text())   # a restart: its own "started"
-        preexec = None
-        if self.cgroup is not None:
-            procs = os.path.join(self.cgroup, "cgroup.procs")
-
-            def preexec():
-                with open(procs, "w") as f:
-                    f.write(str(os.getpid()))
-        self.proc = subprocess.Popen(cmd, env=env, preexec_fn=preexec)
+        self.proc = subprocess.Popen(
+            cmd, env=env, preexec_fn=swnet.into_cgroup(self.cgroup))
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:

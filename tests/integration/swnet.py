@@ -348,6 +348,33 @@ def stored_rtt(server, peer):
     return None if row is None else float(row[0])
 
 
+def seed_rtt(server, peer, seconds):
+    """Stores a path round trip to peer in server's database (made:
+    the server started once, and stopped) as if measured."""
+    db = sqlite3.connect(os.path.join(str(server.dir), "state",
+                                      "skywave.db"))
+    try:
+        db.execute("INSERT OR REPLACE INTO store_kv (store, host, key, "
+                   "value) VALUES ('link_rtt', '', ?, ?)",
+                   (peer, "%.3f" % seconds))
+        db.commit()
+    finally:
+        db.close()
+
+
+def into_cgroup(d):
+    """A preexec_fn that puts the child in cgroup d (own_cgroup), or
+    None when d is None."""
+    if d is None:
+        return None
+    procs = os.path.join(d, "cgroup.procs")
+
+    def preexec():
+        with open(procs, "w") as f:
+            f.write(str(os.getpid()))
+    return preexec
+
+
 # A cgroup2 mount of the tests' own: `ip netns exec` remounts /sys, so a
 # server in a namespace sees none under /sys/fs/cgroup.
 CGROUP2 = "/run/skywave-tests/cgroup2"

@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 
@@ -27,6 +26,7 @@ from test_c2s import Raw
 from swnet import (ADDR_A, ADDR_B, Emu, Sniffer, drop_cgroup, enter_netns,
                    in_netns, make_cert, own_cgroup, peer_section, stored_rtt,
                    tls_options)
+import swnet
 from swnet import netns_usable as _netns_usable
 
 _reason = _netns_usable()
@@ -806,11 +806,7 @@ def seed_rtt(server, peer, seconds):
     round trip to peer as if measured."""
     start_server(server)
     assert server.stop() == 0
-    db = sqlite3.connect(str(server.dir / "state" / "skywave.db"))
-    db.execute("INSERT OR REPLACE INTO store_kv (store, host, key, value) "
-               "VALUES ('link_rtt', '', ?, ?)", (peer, "%.3f" % seconds))
-    db.commit()
-    db.close()
+    swnet.seed_rtt(server, peer, seconds)
 
 
 def start_with_timeouts(ln):

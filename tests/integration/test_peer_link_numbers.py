@@ -6,14 +6,13 @@ the connection that brought it."""
 import re
 import shutil
 import socket
-import sqlite3
 import time
 import zlib
 
 import pytest
 
 from test_c2s import Raw
-from swnet import stored_rtt
+from swnet import seed_rtt, stored_rtt
 from test_peer_link import (Pair, add_peer_options, pair,  # noqa: F401
                             wait_log)
 
@@ -585,11 +584,7 @@ def test_the_ack_of_a_resent_stanza_is_no_round_trip_sample(tmp_path):
     p = Pair(tmp_path)
     p.a.start()                         # makes the database
     assert p.a.stop() == 0
-    db = sqlite3.connect(str(p.a.dir / "state" / "skywave.db"))
-    db.execute("INSERT OR REPLACE INTO store_kv (store, host, key, value) "
-               "VALUES ('link_rtt', '', 'b', '1.000')")
-    db.commit()
-    db.close()
+    seed_rtt(p.a, "b", 1.0)
     lsn = listen_as_b(p)
     p.a.start()
     try:

@@ -418,19 +418,13 @@ class SkywavePair:
     def _spawn(self, side, mode):
         ns = self.emu.ns_a if side == "a" else self.emu.ns_b
         d = self.dirs[side]
-        preexec = None
-        if side in self.cgroups:
-            procs = os.path.join(self.cgroups[side], "cgroup.procs")
-
-            def preexec():
-                with open(procs, "w") as f:
-                    f.write(str(os.getpid()))
         self.procs[side] = subprocess.Popen(
             ["ip", "netns", "exec", ns,
              os.path.join(self.tree, "skywaved"), "-c",
              os.path.join(d, "skywave.cfg.lua")], env=self.env, cwd=d,
             stdout=open(os.path.join(d, "stderr"), mode),
-            stderr=subprocess.STDOUT, preexec_fn=preexec)
+            stderr=subprocess.STDOUT,
+            preexec_fn=swnet.into_cgroup(self.cgroups.get(side)))
 
     def start(self):
         for side in "ab":
