@@ -63,6 +63,7 @@ typedef struct {
         const sw_conn_t *conn;
         uint64_t         acked;         /* tcpi_bytes_acked */
         uint32_t         retrans;       /* tcpi_total_retrans then */
+        bool             said;          /* logged its probe */
     }                       progress[MOD_LINK_TCP_LINKS];
     uint64_t                nl_last;    /* loop ms of the last nudge */
     struct {
@@ -592,10 +593,20 @@ mod_link_tcp_stalled(void *data, sw_link_t *link, sw_conn_t *conn)
             t->progress[i].conn = conn;
             t->progress[i].acked = ti.bytes_acked;
             t->progress[i].retrans = ti.base.tcpi_total_retrans;
+            t->progress[i].said = false;
         }
         probed = ti.base.tcpi_total_retrans > t->progress[i].retrans
                  && (uint64_t) ti.base.tcpi_last_ack_recv * 1000
                     >= 2 * (uint64_t) ti.base.tcpi_rtt;
+        if (probed && ti.base.tcpi_retransmits == 0
+            && !t->progress[i].said)
+        {
+            t->progress[i].said = true;
+            sw_log_info("link %s: TCP's tail loss probe is unanswered, "
+                        "before its retransmission timeout (%u ms): the "
+                        "path may be down", sw_link_name(link),
+                        ti.base.tcpi_rto / 1000);
+        }
     }
     /*
      * tcpi_retransmits: timeouts since the last ACK that moved on.  Not

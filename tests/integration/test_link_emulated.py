@@ -347,6 +347,40 @@ def test_an_end_that_only_receives_knows_the_round_trip(linked):
     assert taken == 2.5 and 3.0 <= said < 8, seen
 
 
+def test_an_unanswered_tail_loss_probe_starts_the_probing(linked):
+    """A burst on Iridium leaves TCP with a widely varying round trip, so
+    its retransmission timeout is far beyond its tail loss probe (two
+    smoothed round trips).  A message written into an outage then goes
+    again as that probe; with no answer for two round trips the path is
+    taken for dead and a fresh connection probes, without waiting for
+    the timeout (session 14: 7.4 s after the message, the timeout 8.2 s
+    later; delivered 1.4 s sooner after a 20 s outage)."""
+    ln = linked(["--profile", "iridium"], keepalive="60s")
+    ln.start()
+    ln.wait_up(timeout=60)
+    alice, bob = ln.alice(), ln.bob()
+    for i in range(8):
+        alice.send(message("bob@b.example", "burst %d" % i, "b%d" % i))
+    assert bob.collect("burst", 8, timeout=90) == list(range(8))
+    time.sleep(2)
+    assert ln.emu.ctl("down") == "ok"
+    t0 = time.monotonic()
+    alice.send(message("bob@b.example", "into the outage", "d0"))
+    wait_log(ln.a, "probing with a new connection", timeout=60)
+    took = time.monotonic() - t0
+    log = ln.a.log_text()
+    print("probing %.1f s after the message; %s" % (took, [
+        x for x in log.splitlines() if "tail loss probe" in x]))
+    m = re.search(r"TCP's tail loss probe is unanswered, before its "
+                  r"retransmission timeout \((\d+) ms\)", log)
+    assert m, log
+    assert m.start() < log.index("probing with a new connection")
+    # sooner than the timeout would have made it (plus the 1 s tick)
+    assert took < int(m.group(1)) / 1000, (took, m.group(1))
+    assert ln.emu.ctl("up") == "ok"
+    bob.wait(r"<body>into the outage</body>", 60)
+
+
 def test_outage_in_the_middle_of_a_burst(linked):
     ln = linked(["--profile", "satcom-64k"]).start()
     ln.wait_up()
