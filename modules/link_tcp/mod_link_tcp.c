@@ -58,6 +58,7 @@ typedef struct {
     sw_log_rl_t             rl_unknown; /* connections nobody expects */
     struct mod_link_tcp_nl_s *nl;       /* netlink: interfaces, routes */
     link_tcp_bpf_t         *bpf;        /* handshake timeouts; or NULL */
+    bool                    bpf_tried;  /* loaded (or not) at start */
     struct {                            /* mod_link_tcp_stalled */
         const sw_link_t *link;
         const sw_conn_t *conn;
@@ -425,10 +426,20 @@ mod_link_tcp_syn_timeout(mod_link_tcp_t *t, sw_link_t *link)
     }
 }
 
+/* At start: the program is loaded with the first TCP link. */
 static void
 mod_link_tcp_syn_timeout_each(sw_link_t *link, void *ud)
 {
-    mod_link_tcp_syn_timeout(ud, link);
+    mod_link_tcp_t *t = ud;
+
+    if (strcmp(sw_link_conf(link)->transport, "tcp") != 0) {
+        return;
+    }
+    if (!t->bpf_tried) {
+        t->bpf_tried = true;
+        t->bpf = link_tcp_bpf_open();
+    }
+    mod_link_tcp_syn_timeout(t, link);
 }
 
 static int
@@ -778,7 +789,6 @@ mod_link_tcp_on_accept(sw_listener_t *ls, uv_tcp_t *tcp, const char *ip,
         sw_tcp_refuse(tcp);
         return;
     }
-    mod_link_tcp_syn_timeout(t, m.found);   /* for its next handshake */
     sw_link_attach(m.found, sw_conn_new(tcp, &mod_link_tcp_cb, NULL), false);
 }
 
@@ -1035,14 +1045,6 @@ mod_link_tcp_syn_check(void)
 #endif
 }
 
-static void
-mod_link_tcp_count(sw_link_t *link, void *ud)
-{
-    if (strcmp(sw_link_conf(link)->transport, "tcp") == 0) {
-        (*(size_t *) ud)++;
-    }
-}
-
 /* Listening starts once the links are ready for their peers. */
 static int
 mod_link_tcp_start(void *data)
@@ -1050,15 +1052,10 @@ mod_link_tcp_start(void *data)
     mod_link_tcp_t      *t = data;
     mod_link_tcp_conf_t *conf = t->mc->conf;
     const char *const   *i;
-    size_t               n = 0;
 
     mod_link_tcp_netlink_start(t);
     mod_link_tcp_syn_check();
-    sw_link_each(mod_link_tcp_count, &n);
-    if (n > 0) {
-        t->bpf = link_tcp_bpf_open();
-        sw_link_each(mod_link_tcp_syn_timeout_each, t);
-    }
+    sw_link_each(mod_link_tcp_syn_timeout_each, t);
     if (conf->port == 0) {
         return SW_OK;
     }
