@@ -347,6 +347,16 @@ def test_an_end_that_only_receives_knows_the_round_trip(linked):
     assert taken == 2.5 and 3.0 <= said < 8, seen
 
 
+def loss_probes(ns):
+    """The namespace's count of TCP tail loss probes sent
+    (TCPLossProbes, /proc/net/netstat)."""
+    out = subprocess.run(["ip", "netns", "exec", ns, "cat",
+                          "/proc/net/netstat"], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    names, values = out[0].split(), out[1].split()
+    return int(values[names.index("TCPLossProbes")])
+
+
 def test_an_unanswered_tail_loss_probe_starts_the_probing(linked):
     """A burst on Iridium leaves TCP with a widely varying round trip, so
     its retransmission timeout is far beyond its tail loss probe (two
@@ -363,6 +373,7 @@ def test_an_unanswered_tail_loss_probe_starts_the_probing(linked):
         alice.send(message("bob@b.example", "burst %d" % i, "b%d" % i))
     assert bob.collect("burst", 8, timeout=90) == list(range(8))
     time.sleep(2)
+    probes = loss_probes(ln.emu.ns_a)
     assert ln.emu.ctl("down") == "ok"
     t0 = time.monotonic()
     alice.send(message("bob@b.example", "into the outage", "d0"))
@@ -371,6 +382,8 @@ def test_an_unanswered_tail_loss_probe_starts_the_probing(linked):
     log = ln.a.log_text()
     print("probing %.1f s after the message; %s" % (took, [
         x for x in log.splitlines() if "tail loss probe" in x]))
+    if loss_probes(ln.emu.ns_a) == probes:
+        pytest.skip("TCP sent no tail loss probe: its timeout came first")
     m = re.search(r"TCP's tail loss probe is unanswered, before its "
                   r"retransmission timeout \((\d+) ms\)", log)
     assert m, log
